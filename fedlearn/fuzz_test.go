@@ -1,0 +1,109 @@
+package fedlearn
+
+import (
+	"sync"
+	"testing"
+)
+
+// One key-generation round shared by the fuzz targets.
+var (
+	fuzzOnce          sync.Once
+	fuzzBank, fuzzPar *Session
+	fuzzCts           [][]byte
+	fuzzResult        []byte
+	fuzzShare         []byte
+)
+
+func fuzzSetup(tb testing.TB) {
+	fuzzOnce.Do(func() {
+		fuzzBank, fuzzPar = newPair(tb)
+		fuzzCts, _ = fuzzBank.EncryptVector([]int64{1, 0, 1})
+		fuzzResult, _ = fuzzPar.InnerProducts([][][]byte{fuzzCts}, [][]int64{{1, 2, 3}})
+		fuzzShare, _ = fuzzPar.ReleaseShare(fuzzResult, Bank)
+	})
+}
+
+func mutations(f *testing.F, valid []byte) {
+	f.Add(valid)
+	f.Add(valid[:len(valid)/2])
+	f.Add([]byte{})
+	f.Add(valid[:headerLen])
+	bad := append([]byte(nil), valid...)
+	for i := headerLen; i < len(bad) && i < headerLen+64; i++ {
+		bad[i] = 0xff
+	}
+	f.Add(bad)
+}
+
+func FuzzSetPeerKeyGenShare(f *testing.F) {
+	fuzzSetup(f)
+	valid, _ := fuzzPar.KeyGenShare()
+	mutations(f, valid)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := NewSession(Bank, Params{}, [32]byte{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = s.SetPeerKeyGenShare(b)
+	})
+}
+
+func FuzzParseCiphertext(f *testing.F) {
+	fuzzSetup(f)
+	mutations(f, fuzzCts[0])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if ev, err := fuzzPar.parseVector([][]byte{b}); err == nil && len(ev.cts) != 1 {
+			t.Fatalf("accepted %d chunks", len(ev.cts))
+		}
+	})
+}
+
+func FuzzParseResult(f *testing.F) {
+	fuzzSetup(f)
+	mutations(f, fuzzResult)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if v, err := fuzzBank.parseResult(b); err == nil && v.count < 1 {
+			t.Fatal("accepted empty result")
+		}
+	})
+}
+
+func FuzzDecryptShare(f *testing.F) {
+	fuzzSetup(f)
+	mutations(f, fuzzShare)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = fuzzBank.Decrypt(fuzzResult, b)
+	})
+}
+
+func FuzzParseNumericPlan(f *testing.F) {
+	pl := NumericPlan{L: 10, LimbBits: 21, Features: []FeatureLayout{{ScaleBits: -3, SumLimbs: 2, SqLimbs: 3, Missing: true}}}
+	valid, _ := pl.MarshalBinary()
+	mutations(f, valid)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pl, err := ParseNumericPlan(b, 1<<24)
+		if err != nil {
+			return
+		}
+		// A parsed plan must decode any totals of the right shape without panicking.
+		totals := [][]int64{make([]int64, pl.Multipliers())}
+		if _, err := pl.Decode(totals); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func FuzzParseBinnedPlan(f *testing.F) {
+	pl := BinnedPlan{L: 10, NumBins: []int{3, 4}}
+	valid, _ := pl.MarshalBinary()
+	mutations(f, valid)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pl, err := ParseBinnedPlan(b, 1<<24)
+		if err != nil {
+			return
+		}
+		if _, err := pl.Decode([][]int64{make([]int64, pl.Multipliers())}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -1,0 +1,361 @@
+package fedlearn
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"math/bits"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/tuneinsight/lattigo/v6/core/rlwe"
+	"github.com/tuneinsight/lattigo/v6/multiparty"
+	"github.com/tuneinsight/lattigo/v6/ring"
+	"github.com/tuneinsight/lattigo/v6/utils/sampling"
+)
+
+// Role is a party of the two-party protocol.
+type Role uint8
+
+const (
+	// Bank holds labels, group indicators and the match indicator; its
+	// vectors are only ever sent encrypted.
+	Bank Role = 1
+	// Partner holds plaintext feature columns aligned on the same L positions.
+	Partner Role = 2
+)
+
+func (r Role) String() string {
+	switch r {
+	case Bank:
+		return "bank"
+	case Partner:
+		return "partner"
+	}
+	return "invalid-role"
+}
+
+var (
+	// ErrState is returned when a step is called out of order (e.g.
+	// EncryptVector before the collective key exists). Programming error.
+	ErrState = errors.New("fedlearn: step called out of order")
+	// ErrRole is returned when a step is invoked by the wrong party.
+	ErrRole = errors.New("fedlearn: wrong role for this step")
+)
+
+// Session is one party's state for one job: its secret-key share, the
+// collective public key once both shares are known, and its share guard.
+// A Session is not safe for concurrent use; its methods parallelise
+// internally over runtime.GOMAXPROCS(0) workers.
+type Session struct {
+	role   Role
+	p      Params
+	params rlwe.Parameters
+	ringQ  *ring.Ring
+	level  int
+	moduli []uint64
+	n      int
+
+	skSigned []int8 // this party's ternary secret-key share, coefficient form
+	sk       *rlwe.SecretKey
+
+	ckg      multiparty.PublicKeyGenProtocol
+	crp      multiparty.PublicKeyGenCRP
+	ownShare multiparty.PublicKeyGenShare
+	pk       *rlwe.PublicKey
+
+	q      *big.Int
+	t      *big.Int
+	delta  []uint64 // Δ = ⌊Q/t⌋ mod q_i
+	tHalf  uint64
+	random io.Reader
+	guard  *ShareGuard
+
+	prof phaseTimes
+}
+
+// NewSession draws this party's secret-key share from rand (crypto/rand if
+// nil) and prepares the public-key generation round whose common random
+// polynomial is derived from the 32-byte job seed both parties agreed on.
+// It returns ErrParams for inconsistent parameters.
+func NewSession(role Role, p Params, seed [32]byte, random io.Reader) (*Session, error) {
+	if role != Bank && role != Partner {
+		return nil, ErrRole
+	}
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	if random == nil {
+		random = rand.Reader
+	}
+	params, err := rlwe.NewParametersFromLiteral(rlwe.ParametersLiteral{
+		LogN:    p.LogN,
+		LogQ:    p.LogQ,
+		NTTFlag: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrParams, err)
+	}
+	s := &Session{
+		role:   role,
+		p:      p,
+		params: params,
+		ringQ:  params.RingQ(),
+		level:  params.MaxLevel(),
+		moduli: params.Q(),
+		n:      params.N(),
+		q:      params.QBigInt(),
+		t:      new(big.Int).Lsh(big.NewInt(1), uint(p.LogT)),
+		tHalf:  1 << (p.LogT - 1),
+		random: random,
+		guard:  NewShareGuard(),
+	}
+	delta := new(big.Int).Quo(s.q, s.t)
+	for _, qi := range s.moduli {
+		s.delta = append(s.delta, new(big.Int).Mod(delta, new(big.Int).SetUint64(qi)).Uint64())
+	}
+
+	// Secret-key share: ternary, sampled from a PRNG keyed by rand.
+	var key [32]byte
+	if _, err := io.ReadFull(random, key[:]); err != nil {
+		return nil, fmt.Errorf("fedlearn: reading randomness: %w", err)
+	}
+	prng, err := sampling.NewKeyedPRNG(key[:])
+	if err != nil {
+		return nil, err
+	}
+	xs, err := ring.NewSampler(prng, s.ringQ, params.Xs(), false)
+	if err != nil {
+		return nil, err
+	}
+	s.sk = rlwe.NewSecretKey(params)
+	xs.Read(s.sk.Value.Q)
+	s.skSigned = make([]int8, s.n)
+	q0 := s.moduli[0]
+	for j, v := range s.sk.Value.Q.Coeffs[0] {
+		switch v {
+		case 0:
+		case 1:
+			s.skSigned[j] = 1
+		case q0 - 1:
+			s.skSigned[j] = -1
+		default:
+			panic("fedlearn: non-ternary secret")
+		}
+	}
+	s.ringQ.NTT(s.sk.Value.Q, s.sk.Value.Q)
+	s.ringQ.MForm(s.sk.Value.Q, s.sk.Value.Q)
+
+	// §4 keys, step 1: CKG share for the common random polynomial derived
+	// from the job seed (domain separated).
+	crsKey := sha256.Sum256(append([]byte("tandem/fedlearn/v1/ckg-crs"), seed[:]...))
+	crs, err := sampling.NewKeyedPRNG(crsKey[:])
+	if err != nil {
+		return nil, err
+	}
+	s.ckg = multiparty.NewPublicKeyGenProtocol(params)
+	s.crp = s.ckg.SampleCRP(crs)
+	s.ownShare = s.ckg.AllocateShare()
+	s.ckg.GenShare(s.sk, s.crp, &s.ownShare)
+	return s, nil
+}
+
+// Role returns the session's role.
+func (s *Session) Role() Role { return s.role }
+
+// N returns the number of positions per ciphertext (ring degree).
+func (s *Session) N() int { return s.n }
+
+// KeyGenShare returns this party's public-key generation share (step K1),
+// to be sent to the peer. It may be called more than once (the share is
+// fixed per session).
+func (s *Session) KeyGenShare() ([]byte, error) {
+	b := make([]byte, 0, headerLen+8*s.n*len(s.moduli))
+	b = putHeader(b, msgKeyGenShare)
+	return appendResidues(b, s.ownShare.Value.Q.Coeffs), nil
+}
+
+// SetPeerKeyGenShare parses the peer's share (step K2) and derives the
+// collective public key. It returns ErrMalformed for bad input and ErrState
+// if the key was already set.
+func (s *Session) SetPeerKeyGenShare(msg []byte) error {
+	if s.pk != nil {
+		return ErrState
+	}
+	body, err := checkHeader(msg, msgKeyGenShare)
+	if err != nil {
+		return err
+	}
+	r := reader{b: body}
+	peer := s.ckg.AllocateShare()
+	r.residues(s.moduli, s.n, peer.Value.Q.Coeffs)
+	if !r.done() {
+		return ErrMalformed
+	}
+	agg := s.ckg.AllocateShare()
+	s.ckg.AggregateShares(s.ownShare, peer, &agg)
+	pk := rlwe.NewPublicKey(s.params)
+	s.ckg.GenPublicKey(agg, s.crp, pk)
+	s.pk = pk
+	return nil
+}
+
+// EncryptVector encrypts an aligned vector of length L (step E1, bank side)
+// under the collective key, ⌈L/N⌉ ciphertexts of N positions each, position
+// i in coefficient i mod N of chunk i/N. Entries must satisfy |v_i| < t/2.
+// The chunk messages carry L and max|v_i| (public), so the evaluator can
+// check plaintext overflow.
+func (s *Session) EncryptVector(v []int64) ([][]byte, error) {
+	if s.pk == nil {
+		return nil, ErrState
+	}
+	if len(v) == 0 || len(v) > s.p.MaxLength {
+		return nil, fmt.Errorf("fedlearn: vector length %d out of range", len(v))
+	}
+	var cmax uint64
+	for _, x := range v {
+		a := absU(x)
+		if a >= s.tHalf {
+			return nil, ErrOverflow
+		}
+		cmax = max(cmax, a)
+	}
+	chunks := (len(v) + s.n - 1) / s.n
+	out := make([][]byte, chunks)
+	t0 := time.Now()
+	defer since(t0, &s.prof.encrypt)
+	parallel(chunks, func(next func() (int, bool)) {
+		enc := rlwe.NewEncryptor(s.params, s.pk)
+		ct := rlwe.NewCiphertext(s.params, 1, s.level)
+		pt := s.ringQ.NewPoly()
+		for k, ok := next(); ok; k, ok = next() {
+			lo, hi := k*s.n, min((k+1)*s.n, len(v))
+			for i, qi := range s.moduli {
+				row := pt.Coeffs[i]
+				clear(row)
+				for j, x := range v[lo:hi] {
+					row[j] = mulModSigned(x, s.delta[i], qi)
+				}
+			}
+			s.ringQ.NTT(pt, pt)
+			if err := enc.EncryptZero(ct); err != nil {
+				panic(err) // keys and levels are fixed by construction
+			}
+			s.ringQ.Add(ct.Value[0], pt, ct.Value[0])
+			b := make([]byte, 0, ctMsgLen(s))
+			b = putHeader(b, msgCiphertext)
+			b = appendU32(b, uint32(k))
+			b = appendU32(b, uint32(chunks))
+			b = appendU64(b, uint64(len(v)))
+			b = appendU64(b, cmax)
+			b = appendResidues(b, ct.Value[0].Coeffs)
+			b = appendResidues(b, ct.Value[1].Coeffs)
+			out[k] = b
+		}
+	})
+	return out, nil
+}
+
+func ctMsgLen(s *Session) int { return headerLen + 24 + 2*8*s.n*len(s.moduli) }
+
+// encVector is a parsed, validated encrypted vector.
+type encVector struct {
+	length int
+	cmax   uint64
+	cts    []*rlwe.Ciphertext
+}
+
+// parseVector validates the chunk messages of one encrypted vector.
+func (s *Session) parseVector(chunks [][]byte) (*encVector, error) {
+	if len(chunks) == 0 || len(chunks) > (s.p.MaxLength+s.n-1)/s.n {
+		return nil, ErrMalformed
+	}
+	ev := &encVector{cts: make([]*rlwe.Ciphertext, len(chunks))}
+	for k, msg := range chunks {
+		body, err := checkHeader(msg, msgCiphertext)
+		if err != nil {
+			return nil, err
+		}
+		r := reader{b: body}
+		idx, total, length, cmax := r.u32(), r.u32(), r.u64(), r.u64()
+		if r.err || int(idx) != k || int(total) != len(chunks) ||
+			length == 0 || length > uint64(s.p.MaxLength) ||
+			(int(length)+s.n-1)/s.n != len(chunks) || cmax >= s.tHalf {
+			return nil, ErrMalformed
+		}
+		if k == 0 {
+			ev.length, ev.cmax = int(length), cmax
+		} else if int(length) != ev.length || cmax != ev.cmax {
+			return nil, ErrMalformed
+		}
+		ct := rlwe.NewCiphertext(s.params, 1, s.level)
+		r.residues(s.moduli, s.n, ct.Value[0].Coeffs)
+		r.residues(s.moduli, s.n, ct.Value[1].Coeffs)
+		if !r.done() {
+			return nil, ErrMalformed
+		}
+		ev.cts[k] = ct
+	}
+	return ev, nil
+}
+
+// parallel runs work on min(GOMAXPROCS, n) goroutines sharing a counter.
+func parallel(n int, work func(next func() (int, bool))) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	var mu sync.Mutex
+	i := 0
+	next := func() (int, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if i >= n {
+			return 0, false
+		}
+		i++
+		return i - 1, true
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work(next)
+		}()
+	}
+	wg.Wait()
+}
+
+func absU(x int64) uint64 {
+	if x < 0 {
+		return uint64(-x)
+	}
+	return uint64(x)
+}
+
+// mulModSigned returns x·d mod q for |x| < 2^63, d < q.
+func mulModSigned(x int64, d, q uint64) uint64 {
+	if x == 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(absU(x)%q, d)
+	r := bits.Rem64(hi, lo, q)
+	if x < 0 && r != 0 {
+		r = q - r
+	}
+	return r
+}
+
+// signedMod returns x mod q in [0, q).
+func signedMod(x int64, q uint64) uint64 {
+	if x >= 0 {
+		return uint64(x) % q
+	}
+	r := absU(x) % q
+	if r == 0 {
+		return 0
+	}
+	return q - r
+}

@@ -1,0 +1,145 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tandem-dev/tandem/audit"
+	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
+)
+
+// Audit logs (issue 4): one log per counterparty relationship
+// ("peer/<name>") holds every event involving that peer, so a partner's
+// view of our checkpoints reveals nothing about our work with others; the
+// "root" log holds local events (start/stop, datasets, keys).
+const rootLog = "root"
+
+func peerLog(peer string) string { return "peer/" + peer }
+
+// event is one thing the node records in its audit log.
+type event struct {
+	Kind        string
+	JobID       string
+	AgreementID string
+	Peer        string
+	Actor       string // "operator:<role>", "peer:<name>" or "" for the node itself
+	Detail      string // free text without secrets or identifiers
+	Attempt     uint32 // job attempt, for idempotent retries
+	Datasets    []string
+	Release     *audit.Release
+}
+
+func openAudit(n *Node) (*audit.Store, error) {
+	signer, err := audit.NewEd25519Signer(n.cfg.Name, n.id.priv)
+	if err != nil {
+		return nil, err
+	}
+	return audit.OpenStore(n.cfg.path(filepath.Join(n.cfg.DataDir, "audit")), audit.StoreOptions{Signer: signer, Origin: "tandem/" + n.cfg.Name})
+}
+
+// record appends an event to the audit log durably (synchronous Badger
+// write, group-committed). A job event's (job, kind, attempt) is its
+// idempotency key, so a retried append never duplicates an entry. Callers on
+// the fail-closed path (before protocol data moves) must check the error.
+func (n *Node) record(ctx context.Context, ev event) error {
+	if n.audit == nil {
+		return fmt.Errorf("node: audit log not open")
+	}
+	e := audit.Entry{Kind: audit.Kind(ev.Kind), JobID: ev.JobID, AgreementID: ev.AgreementID, Peer: ev.Peer,
+		DatasetDigests: ev.Datasets, Release: ev.Release, Actor: audit.Actor{Kind: audit.ActorNode, Name: n.cfg.Name}}
+	if role, ok := strings.CutPrefix(ev.Actor, "operator:"); ok {
+		e.Actor = audit.Actor{Kind: audit.ActorOperator, Role: role, Name: role + "-token"}
+	} else if p, ok := strings.CutPrefix(ev.Actor, "peer:"); ok {
+		e.Actor = audit.Actor{Kind: audit.ActorPeer, Name: p}
+	}
+	if ev.Detail != "" {
+		e.Detail = map[string]string{"detail": ev.Detail}
+	}
+	log := rootLog
+	if ev.Peer != "" {
+		log = peerLog(ev.Peer)
+	}
+	var key audit.IdemKey
+	if ev.JobID != "" {
+		key = audit.IdemKey{Job: ev.JobID, Event: ev.Kind, Attempt: ev.Attempt}
+	}
+	if _, _, err := n.audit.Append(context.WithoutCancel(ctx), log, key, e); err != nil {
+		n.log.ErrorContext(ctx, "audit append failed", "kind", ev.Kind, "job", ev.JobID, "err", err)
+		return fmt.Errorf("node: audit: %w", err)
+	}
+	return nil
+}
+
+func (s *controlServer) AuditTail(ctx context.Context, req *tandemv1.AuditTailRequest) (*tandemv1.AuditTailResponse, error) {
+	st := s.n.audit
+	logs := []string{req.Log}
+	if req.Log == "" {
+		var err error
+		if logs, err = st.Logs(); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	limit := uint64(req.Limit)
+	if limit == 0 {
+		limit = 50
+	}
+	out := &tandemv1.AuditTailResponse{}
+	for _, l := range logs {
+		size, err := st.Size(l)
+		if err != nil {
+			return nil, toStatus(fmt.Errorf("%w: log %s", errNotFound, l))
+		}
+		from := req.Since
+		if req.JobId == "" && size > limit && size-limit > from {
+			from = size - limit
+		}
+		if from >= size {
+			continue
+		}
+		es, err := st.Entries(l, from, size)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		for _, e := range es {
+			if req.JobId != "" && e.JobID != req.JobId {
+				continue
+			}
+			b, _ := json.Marshal(e)
+			out.Entries = append(out.Entries, &tandemv1.AuditEntry{Log: l, Seq: e.Seq, EntryJson: b})
+		}
+	}
+	return out, nil
+}
+
+func (s *controlServer) AuditExport(ctx context.Context, req *tandemv1.AuditExportRequest) (*tandemv1.AuditExportResponse, error) {
+	n := s.n
+	if !filepath.IsAbs(req.Out) {
+		return nil, toStatus(fmt.Errorf("%w: --out must be an absolute path", errInvalid))
+	}
+	logs, err := n.audit.Logs()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	// Record the export first, so the bundle contains its own export entry.
+	if err := n.record(ctx, event{Kind: "audit_export", Actor: "operator:" + callerRole(ctx), Detail: req.Out}); err != nil {
+		return nil, toStatus(err)
+	}
+	out := &tandemv1.AuditExportResponse{}
+	for _, l := range logs {
+		dir := filepath.Join(req.Out, strings.ReplaceAll(l, "/", "_"))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, toStatus(err)
+		}
+		if err := audit.Export(ctx, n.audit, l, dir, req.Since); err != nil {
+			return nil, toStatus(err)
+		}
+		out.Dirs = append(out.Dirs, dir)
+	}
+	signer, _ := audit.NewEd25519Signer(n.cfg.Name, n.id.priv)
+	out.VerifierKey = signer.VerifierKey()
+	return out, nil
+}

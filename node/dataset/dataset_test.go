@@ -1,0 +1,314 @@
+package dataset_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/tandem-dev/tandem/node/dataset"
+	"github.com/tandem-dev/tandem/psi/ident"
+)
+
+func writeFile(t testing.TB, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var phoneID = []dataset.IDColumn{{Column: "phone", Kind: ident.CNMobile}, {Column: "id_no", Kind: ident.CNID}}
+
+// Valid identifiers used below (checksums verified by ident).
+const (
+	phoneA = "13800138000"
+	phoneB = "13912345678"
+	idA    = "11010519491231002X"
+	idB    = "440305199003071236"
+)
+
+func TestParseIDFlag(t *testing.T) {
+	got, err := dataset.ParseIDFlag("phone:cn_mobile, id_no:cn_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, phoneID) {
+		t.Errorf("got %v, want %v", got, phoneID)
+	}
+	for _, bad := range []string{"", "phone", "phone:", ":cn_id", "phone:telex", "a:raw,a:email"} {
+		if _, err := dataset.ParseIDFlag(bad); !errors.Is(err, dataset.ErrSpec) {
+			t.Errorf("ParseIDFlag(%q): got %v, want ErrSpec", bad, err)
+		}
+	}
+}
+
+func TestScanErrors(t *testing.T) {
+	good := "phone,id_no,income\n" + phoneA + "," + idA + ",100\n"
+	tests := []struct {
+		name     string
+		file     string // file name; "" means a missing file
+		content  string
+		spec     func(s *dataset.Spec)
+		want     error
+		line     int64
+		contains []string
+	}{
+		{name: "missing file", want: fs.ErrNotExist, contains: []string{"nope.csv"}},
+		{name: "bad extension", file: "t.xlsx", content: good, want: dataset.ErrFormat},
+		{name: "no ids", file: "t.csv", content: good, spec: func(s *dataset.Spec) { s.IDs = nil }, want: dataset.ErrSpec},
+		{name: "column twice", file: "t.csv", content: good, spec: func(s *dataset.Spec) { s.Attrs = []string{"income"} }, want: dataset.ErrSpec},
+		{name: "missing column", file: "t.csv", content: good, spec: func(s *dataset.Spec) { s.Label = "has_card" },
+			want: dataset.ErrSchema, contains: []string{"has_card", "t.csv"}},
+		{name: "empty file", file: "t.csv", content: "", want: dataset.ErrSchema},
+		{name: "duplicate header", file: "t.csv", content: "phone,id_no,phone\n", want: dataset.ErrSchema, line: 1},
+		{name: "ragged row", file: "t.csv", content: good + phoneB + "," + idB + "\n" + phoneB + ",,1\n",
+			want: dataset.ErrMalformed, line: 3, contains: []string{"t.csv", "line 3", "wrong number of fields"}},
+		{name: "ragged row crlf", file: "t.csv", content: strings.ReplaceAll(good+good[19:]+phoneB+",1,2,3\n", "\n", "\r\n"),
+			want: dataset.ErrMalformed, line: 4},
+		{name: "bare quote", file: "t.csv", content: good + "13\"8,x,1\n", want: dataset.ErrMalformed, line: 3},
+		{name: "unterminated quote", file: "t.csv", content: good + "\"" + phoneA + ",x,1\n", want: dataset.ErrMalformed, line: 3},
+		{name: "corrupt parquet", file: "t.parquet", content: "PAR1 this is not parquet PAR1", want: dataset.ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "nope.csv")
+			if tt.file != "" {
+				path = writeFile(t, tt.file, tt.content)
+			}
+			spec := dataset.Spec{Name: "t", File: path, IDs: phoneID, Features: []string{"income"}}
+			if tt.spec != nil {
+				tt.spec(&spec)
+			}
+			_, err := dataset.Scan(context.Background(), spec, nil)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			if tt.line != 0 {
+				var le *dataset.LineError
+				if !errors.As(err, &le) || le.Line != tt.line {
+					t.Errorf("got %v, want a LineError at line %d", err, tt.line)
+				}
+			}
+			for _, s := range tt.contains {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not mention %q", err, s)
+				}
+			}
+			// The same errors come from the streaming functions.
+			if tt.want != dataset.ErrSpec {
+				err := dataset.EachIDAny(context.Background(), spec, nil, func(int64, ident.Kind, []byte) error { return nil })
+				if tt.name != "missing column" && !errors.Is(err, tt.want) {
+					t.Errorf("EachIDAny: got %v, want %v", err, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// messy is a CSV with a BOM, CRLF line ends, quoted fields (one spanning two
+// lines), nulls, invalid and duplicate identifiers, and a bad number.
+var messy = "\ufeffcustomer_id,phone,id_no,has_card,income,city,consent\r\n" +
+	"c1,+86 138-0013-8000," + idA + ",1,1000,\"Beijing, CN\",Y\r\n" + // line 2
+	"c2,13800138000,,0,2000,Shanghai,n\r\n" + // line 3: phone duplicate of c1
+	"c3,12345,4403051990030712X4,0,NA,Shanghai,yes\r\n" + // line 4: invalid phone and id
+	"c4,\"(+86)139 1234 5678\",\"" + strings.ToLower(idA) + "\",1,abc,\"multi\r\nline\",\r\n" + // lines 5-6: id duplicate, bad numeric
+	"c5,,440305900307123,1,3000,Beijing, maybe\r\n" + // line 7: 15-digit id (valid), bad consent
+	"c6,NULL,1101051949123100,0,,,0\r\n" // line 8: id bad length
+
+func TestScanProfile(t *testing.T) {
+	path := writeFile(t, "bank.csv", messy)
+	spec := dataset.Spec{Name: "bank", File: path, IDs: phoneID, Label: "has_card",
+		Features: []string{"income"}, Attrs: []string{"city"}, Consent: "consent"}
+	var calls []int64
+	p, err := dataset.Scan(context.Background(), spec, func(n int64) { calls = append(calls, n) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Rows != 6 || p.Format != "csv" || !strings.HasPrefix(p.Digest, "sha256:") || len(p.Digest) != 7+64 {
+		t.Errorf("got rows=%d format=%s digest=%s", p.Rows, p.Format, p.Digest)
+	}
+	if want := []string{"customer_id", "phone", "id_no", "has_card", "income", "city", "consent"}; !reflect.DeepEqual(p.Columns, want) {
+		t.Errorf("columns: got %v, want %v", p.Columns, want)
+	}
+	if !reflect.DeepEqual(calls, []int64{6}) {
+		t.Errorf("progress calls: got %v", calls)
+	}
+	wantIDs := []dataset.IDProfile{
+		{Column: "phone", Kind: ident.CNMobile, Valid: 3, Nulls: 2, Invalid: map[string]int64{"bad_length": 1},
+			FirstInvalidLines: []int64{4}, Duplicates: 1, Distinct: 2},
+		{Column: "id_no", Kind: ident.CNID, Valid: 3, Nulls: 1, Invalid: map[string]int64{"bad_char": 1, "bad_length": 1},
+			FirstInvalidLines: []int64{4, 8}, Duplicates: 1, Distinct: 2},
+	}
+	if !reflect.DeepEqual(p.IDs, wantIDs) {
+		t.Errorf("ids:\ngot  %+v\nwant %+v", p.IDs, wantIDs)
+	}
+	wantNulls := map[string]int64{"phone": 2, "id_no": 1, "has_card": 0, "income": 3, "city": 1, "consent": 2}
+	if !reflect.DeepEqual(p.Nulls, wantNulls) {
+		t.Errorf("nulls: got %v, want %v", p.Nulls, wantNulls)
+	}
+	wantLabel := &dataset.LabelProfile{Column: "has_card", Positives: 3, Negatives: 3}
+	if !reflect.DeepEqual(p.Label, wantLabel) {
+		t.Errorf("label: got %+v, want %+v", p.Label, wantLabel)
+	}
+	f := p.Features[0]
+	if f.Count != 3 || f.Nulls != 3 || f.Bad != 1 || !reflect.DeepEqual(f.FirstBadLines, []int64{5}) ||
+		f.Min != 1000 || f.Max != 3000 || f.Mean != 2000 {
+		t.Errorf("income: got %+v", f)
+	}
+	wantConsent := &dataset.ConsentProfile{Column: "consent", Yes: 2, No: 2, Nulls: 2, Bad: 1, FirstBadLines: []int64{7}}
+	if !reflect.DeepEqual(p.Consent, wantConsent) {
+		t.Errorf("consent: got %+v, want %+v", p.Consent, wantConsent)
+	}
+	a := p.Attrs[0]
+	if a.Count != 5 || a.Distinct != 4 || a.Top[0] != (dataset.CategoryCount{Value: "Shanghai", Count: 2}) {
+		t.Errorf("city: got %+v", a)
+	}
+}
+
+func TestEachID(t *testing.T) {
+	path := writeFile(t, "bank.csv", messy)
+	spec := dataset.Spec{File: path, IDs: phoneID}
+	type hit struct {
+		Row   int64
+		Kind  ident.Kind
+		Canon string
+	}
+	var got []hit
+	err := dataset.EachID(context.Background(), spec, "phone", func(row int64, c []byte) error {
+		got = append(got, hit{row, ident.CNMobile, string(c)})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []hit{{0, ident.CNMobile, "+8613800138000"}, {3, ident.CNMobile, "+8613912345678"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("EachID: got %v, want %v", got, want)
+	}
+
+	got = nil
+	err = dataset.EachIDAny(context.Background(), spec, nil, func(row int64, k ident.Kind, c []byte) error {
+		got = append(got, hit{row, k, string(c)})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []hit{
+		{0, ident.CNMobile, "+8613800138000"}, {0, ident.CNID, idA},
+		{3, ident.CNMobile, "+8613912345678"},
+		{4, ident.CNID, idB},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("EachIDAny: got %v, want %v", got, want)
+	}
+
+	stop := errors.New("stop")
+	if err := dataset.EachID(context.Background(), spec, "phone", func(int64, []byte) error { return stop }); err != stop {
+		t.Errorf("callback error: got %v, want it returned as is", err)
+	}
+	if err := dataset.EachID(context.Background(), spec, "email", nil); !errors.Is(err, dataset.ErrSpec) {
+		t.Errorf("unknown id column: got %v, want ErrSpec", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := dataset.EachID(ctx, spec, "phone", func(int64, []byte) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: got %v", err)
+	}
+}
+
+func TestColumnAndRows(t *testing.T) {
+	path := writeFile(t, "bank.csv", messy)
+	spec := dataset.Spec{File: path, IDs: phoneID, Label: "has_card", Features: []string{"income"}, Consent: "consent"}
+	ctx := context.Background()
+	for _, tt := range []struct {
+		col     string
+		values  []float64
+		present []bool
+	}{
+		{"income", []float64{1000, 2000, 0, 0, 3000, 0}, []bool{true, true, false, false, true, false}},
+		{"has_card", []float64{1, 0, 0, 1, 1, 0}, []bool{true, true, true, true, true, true}},
+		{"consent", []float64{1, 0, 1, 0, 0, 0}, []bool{true, true, true, false, false, true}},
+	} {
+		v, p, err := dataset.Column(ctx, spec, tt.col)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(v, tt.values) || !reflect.DeepEqual(p, tt.present) {
+			t.Errorf("Column(%s): got %v %v, want %v %v", tt.col, v, p, tt.values, tt.present)
+		}
+	}
+	if _, _, err := dataset.Column(ctx, spec, "missing"); !errors.Is(err, dataset.ErrSchema) {
+		t.Errorf("missing column: got %v", err)
+	}
+
+	var ids []string
+	err := dataset.Rows(ctx, spec, []int64{1, 3, 5}, func(row int64, rec map[string]string) error {
+		ids = append(ids, rec["customer_id"])
+		return nil
+	})
+	if err != nil || !reflect.DeepEqual(ids, []string{"c2", "c4", "c6"}) {
+		t.Errorf("Rows: got %v, %v", ids, err)
+	}
+	for _, rows := range [][]int64{{2, 1}, {1, 1}, {-1}, {5, 6}} {
+		if err := dataset.Rows(ctx, spec, rows, func(int64, map[string]string) error { return nil }); !errors.Is(err, dataset.ErrRowRange) {
+			t.Errorf("Rows(%v): got %v, want ErrRowRange", rows, err)
+		}
+	}
+}
+
+// TestErrorsHaveNoIdentifiers provokes every kind of error and warning with
+// identifiers in the offending rows and checks none reaches an error text
+// or the profile.
+func TestErrorsHaveNoIdentifiers(t *testing.T) {
+	secrets := []string{phoneA, phoneB, "0012345", idA[:10], "19491231"}
+	hdr := "phone,id_no,income\n"
+	files := map[string]string{
+		"ragged.csv":   hdr + phoneA + "," + idA + ",1," + phoneB + "\n",
+		"quote.csv":    hdr + phoneA + ",\"" + idA + "\"x,1\n",
+		"bare.csv":     hdr + "1380\"0138000," + idA + ",1\n",
+		"invalid.csv":  hdr + "0012345," + idA[:17] + "1,1\n",
+		"badnum.csv":   hdr + phoneA + "," + idA + ",tel:" + phoneB + "\n",
+		"header.csv":   phoneA + "," + idA + ",income\n",
+		"badspec.csv":  hdr,
+		"nothing.json": hdr,
+	}
+	for name, content := range files {
+		path := writeFile(t, name, content)
+		spec := dataset.Spec{File: path, IDs: phoneID, Features: []string{"income"}}
+		if name == "badspec.csv" {
+			spec.IDs = []dataset.IDColumn{{Column: "phone", Kind: 42}}
+		}
+		var texts []string
+		p, err := dataset.Scan(context.Background(), spec, nil)
+		if err != nil {
+			texts = append(texts, err.Error())
+		} else {
+			b, _ := json.Marshal(p)
+			texts = append(texts, string(b))
+		}
+		for _, col := range []string{"phone", "id_no"} {
+			if err := dataset.EachID(context.Background(), spec, col, func(int64, []byte) error { return nil }); err != nil {
+				texts = append(texts, err.Error())
+			}
+		}
+		if _, _, err := dataset.Column(context.Background(), spec, "income"); err != nil {
+			texts = append(texts, err.Error())
+		}
+		for _, s := range texts {
+			for _, secret := range secrets {
+				if strings.Contains(s, secret) {
+					t.Errorf("%s: text %q contains an identifier", name, s)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,214 @@
+package dataset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+
+	"github.com/tandem-dev/tandem/psi/ident"
+)
+
+// lookupID returns the IDColumn of spec named column.
+func lookupID(spec Spec, column string) (IDColumn, error) {
+	for _, id := range spec.IDs {
+		if id.Column == column {
+			return id, nil
+		}
+	}
+	return IDColumn{}, fmt.Errorf("%w: %s: %q is not an id column of the spec", ErrSpec, spec.File, column)
+}
+
+// EachID streams the canonical identifiers of one id column to fn, in file
+// order, with their 0-based data row index. Null and invalid cells are
+// skipped (Scan reports them). When several rows share a canonical id only
+// the first occurrence is yielded, so the stream is a set, as PSI requires;
+// deduplication keeps 8 bytes of hash per distinct id in memory and is exact
+// up to 64-bit hash collisions (expected < 0.001 at 1e8 rows).
+//
+// canon is only valid during the call: fn must copy it to keep it. An error
+// returned by fn stops the stream and is returned as is. EachID is safe for
+// concurrent use; fn is called from the calling goroutine.
+func EachID(ctx context.Context, spec Spec, column string, fn func(row int64, canon []byte) error) error {
+	if _, err := lookupID(spec, column); err != nil {
+		return err
+	}
+	return EachIDAny(ctx, spec, []string{column}, func(row int64, _ ident.Kind, canon []byte) error {
+		return fn(row, canon)
+	})
+}
+
+// EachIDAny streams the canonical identifiers of several id columns, treated
+// as alternatives (phone OR id number): for each row, in file order, and for
+// each listed column in the order given, it calls fn with the row index, the
+// column's Kind and the canonical id. A nil or empty columns means all id
+// columns of the spec. Null and invalid cells are skipped. A (Kind, canonical
+// id) pair already yielded, from any row or column, is not yielded again.
+// Callers that hash ids for PSI must separate kinds (for example by prefixing
+// the kind byte), since two kinds could in principle share a canonical
+// string. Memory, concurrency and canon lifetime are as for EachID.
+func EachIDAny(ctx context.Context, spec Spec, columns []string, fn func(row int64, kind ident.Kind, canon []byte) error) error {
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	var sel []IDColumn
+	if len(columns) == 0 {
+		sel = spec.IDs
+	}
+	for _, c := range columns {
+		id, err := lookupID(spec, c)
+		if err != nil {
+			return err
+		}
+		sel = append(sel, id)
+	}
+	names := make([]string, len(sel))
+	for i, id := range sel {
+		names[i] = id.Column
+	}
+	t, err := openTable(spec, names, nil)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	idx, err := checkHeader(spec.File, t.header(), names)
+	if err != nil {
+		return err
+	}
+	cols := make([]int, len(sel))
+	for i, id := range sel {
+		cols[i] = idx[id.Column]
+	}
+	seed := maphash.MakeSeed()
+	seen := make(map[uint64]struct{})
+	var buf []byte
+	var h maphash.Hash
+	h.SetSeed(seed)
+	return forEach(ctx, t, func(row int64, rec []string, _ int64) error {
+		for i, id := range sel {
+			cell := rec[cols[i]]
+			if isNull(cell) {
+				continue
+			}
+			var err error
+			buf, err = ident.AppendCanonical(buf[:0], id.Kind, cell)
+			if err != nil {
+				continue
+			}
+			h.Reset()
+			h.WriteByte(byte(id.Kind))
+			h.Write(buf)
+			k := h.Sum64()
+			if _, dup := seen[k]; dup {
+				continue
+			}
+			seen[k] = struct{}{}
+			if err := fn(row, id.Kind, buf); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Column reads one Label, Features or Consent column (or any column of the
+// file holding numbers) as a vector with one entry per data row. present[i]
+// is false where the cell is null or does not parse; values[i] is then 0.
+// Label and Consent cells are parsed as boolean-ish (1/0, true/false, yes/no,
+// y/n) giving 1 or 0; other columns as decimal numbers (non-finite values
+// count as absent). Column holds the whole vector in memory by design. It is
+// safe for concurrent use.
+func Column(ctx context.Context, spec Spec, name string) (values []float64, present []bool, err error) {
+	if err := spec.Validate(); err != nil {
+		return nil, nil, err
+	}
+	t, err := openTable(spec, []string{name}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer t.close()
+	idx, err := checkHeader(spec.File, t.header(), []string{name})
+	if err != nil {
+		return nil, nil, err
+	}
+	col := idx[name]
+	boolish := name == spec.Label || name == spec.Consent
+	err = forEach(ctx, t, func(_ int64, rec []string, _ int64) error {
+		cell := rec[col]
+		var x float64
+		ok := false
+		if !isNull(cell) {
+			if boolish {
+				var b bool
+				if b, ok = parseBool(cell); b {
+					x = 1
+				}
+			} else {
+				x, ok = parseNumber(cell)
+			}
+		}
+		values = append(values, x)
+		present = append(present, ok)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return values, present, nil
+}
+
+// Rows calls fn with the full record (column name → cell text) of each
+// requested data row, in order. rows are 0-based data row indices and must be
+// strictly increasing; otherwise, or if one lies beyond the last row, Rows
+// returns an error wrapping ErrRowRange (after calling fn for the rows that
+// exist). The map passed to fn is fresh for every call and the caller may
+// keep it. Rows is meant for exporting the owner's own rows; it streams the
+// file and is safe for concurrent use.
+func Rows(ctx context.Context, spec Spec, rows []int64, fn func(row int64, record map[string]string) error) error {
+	for i := range rows {
+		if rows[i] < 0 || (i > 0 && rows[i] <= rows[i-1]) {
+			return fmt.Errorf("%w: %s: row indices must be non-negative and strictly increasing (position %d)", ErrRowRange, spec.File, i)
+		}
+	}
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	t, err := openTable(spec, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	hdr := t.header()
+	if _, err := checkHeader(spec.File, hdr, nil); err != nil {
+		return err
+	}
+	next := 0
+	errDone := errors.New("done")
+	err = forEach(ctx, t, func(row int64, rec []string, _ int64) error {
+		if row != rows[next] {
+			return nil
+		}
+		m := make(map[string]string, len(hdr))
+		for i, h := range hdr {
+			m[h] = rec[i]
+		}
+		if err := fn(row, m); err != nil {
+			return err
+		}
+		next++
+		if next == len(rows) {
+			return errDone
+		}
+		return nil
+	})
+	if err == errDone {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %s: row %d is beyond the last row", ErrRowRange, spec.File, rows[next])
+}

@@ -1,0 +1,41 @@
+package protocol
+
+import (
+	"context"
+	"sync"
+)
+
+// pipe is an in-memory Transport pair for protocol tests; it also records
+// every message each side sends, for privacy checks.
+type pipe struct {
+	in, out chan Msg
+	mu      sync.Mutex
+	sent    []Msg
+}
+
+func newPipe() (*pipe, *pipe) {
+	a, b := make(chan Msg, 8), make(chan Msg, 8)
+	return &pipe{in: a, out: b}, &pipe{in: b, out: a}
+}
+
+func (p *pipe) Send(ctx context.Context, m Msg) error {
+	m.Payload = append([]byte(nil), m.Payload...)
+	p.mu.Lock()
+	p.sent = append(p.sent, m)
+	p.mu.Unlock()
+	select {
+	case p.out <- m:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *pipe) Recv(ctx context.Context) (Msg, error) {
+	select {
+	case m := <-p.in:
+		return m, nil
+	case <-ctx.Done():
+		return Msg{}, ctx.Err()
+	}
+}
