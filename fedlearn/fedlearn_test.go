@@ -136,7 +136,7 @@ func TestNumericStatsMatchPlaintext(t *testing.T) {
 		group[i] = r.IntN(groups)
 	}
 	cols := []NumericColumn{
-		{Values: make([]float64, L)},                          // amounts, no missing
+		{Values: make([]float64, L)},                           // amounts, no missing
 		{Values: make([]float64, L), Present: make([]bool, L)}, // with missing, negative values
 		{Values: make([]float64, L), Present: make([]bool, L)}, // large mean, small spread
 	}
@@ -447,5 +447,43 @@ func TestKeyGenDeterministicCRP(t *testing.T) {
 	}
 	if bytes.Equal(as, bs) {
 		t.Errorf("identical shares")
+	}
+}
+
+func TestEncodedColumnsMatchStreaming(t *testing.T) {
+	bank, partner := newPair(t)
+	r := mrand.New(mrand.NewPCG(11, 12))
+	L := bank.N() + 3
+	c := make([]int64, L)
+	cols := [][]int64{make([]int64, L), make([]int64, L)}
+	for i := range L {
+		c[i] = r.Int64N(2)
+		cols[0][i] = r.Int64N(1000) - 500
+		if i >= bank.N() {
+			cols[1][i] = 7 // first chunk all zero: skipped
+		}
+	}
+	cts, _ := bank.EncryptVector(c)
+	ec, err := partner.EncodeColumns(cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := partner.InnerProductsEncoded([][][]byte{cts}, ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	share, _ := partner.ReleaseShare(res, Bank)
+	got, err := bank.Decrypt(res, share)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j, col := range cols {
+		var want int64
+		for i := range col {
+			want += col[i] * c[i]
+		}
+		if got[j] != want {
+			t.Errorf("column %d: got %d, want %d", j, got[j], want)
+		}
 	}
 }
