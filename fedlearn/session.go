@@ -79,7 +79,8 @@ type Session struct {
 }
 
 // NewSession draws this party's secret-key share from rand (crypto/rand if
-// nil) and prepares the public-key generation round whose common random
+// nil; rand also feeds the release flooding noise, so it must be a CSPRNG
+// outside tests) and prepares the public-key generation round whose common random
 // polynomial is derived from the 32-byte job seed both parties agreed on.
 // It returns ErrParams for inconsistent parameters.
 func NewSession(role Role, p Params, seed [32]byte, random io.Reader) (*Session, error) {

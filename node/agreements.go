@@ -10,8 +10,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/tandem-dev/tandem/protocol"
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
+	"github.com/tandem-dev/tandem/protocol"
 )
 
 const agreementType = "tandem.v1.Agreement"
@@ -213,4 +213,3 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
-

@@ -12,8 +12,8 @@ import (
 	"strconv"
 
 	"github.com/tandem-dev/tandem/node/dataset"
-	"github.com/tandem-dev/tandem/protocol"
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
+	"github.com/tandem-dev/tandem/protocol"
 	"github.com/tandem-dev/tandem/psi"
 	"github.com/tandem-dev/tandem/psi/ident"
 )

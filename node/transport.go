@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tandem-dev/tandem/protocol"
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
+	"github.com/tandem-dev/tandem/protocol"
 )
 
 // frameStream is what gRPC's client and server Exchange streams share.

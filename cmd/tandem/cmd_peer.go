@@ -59,4 +59,3 @@ func cmdPeer(ctx context.Context, g *globals, args []string) error {
 	}
 	return fmt.Errorf("peer: unknown subcommand %q", args[0])
 }
-

@@ -232,4 +232,3 @@ func isZombie(pid int) bool {
 }
 
 func itoa(i int) string { return big.NewInt(int64(i)).String() }
-
