@@ -137,9 +137,37 @@ func (s *controlServer) AuditExport(ctx context.Context, req *tandemv1.AuditExpo
 		if err := audit.Export(ctx, n.audit, l, dir, req.Since); err != nil {
 			return nil, toStatus(err)
 		}
+		if peer, ok := strings.CutPrefix(l, "peer/"); ok {
+			if err := n.addPeerKey(dir, peer); err != nil {
+				return nil, toStatus(err)
+			}
+		}
 		out.Dirs = append(out.Dirs, dir)
 	}
 	signer, _ := audit.NewEd25519Signer(n.cfg.Name, n.id.priv)
 	out.VerifierKey = signer.VerifierKey()
 	return out, nil
+}
+
+// addPeerKey adds the peer's note verifier key to a relationship log's
+// bundle, so an offline verifier can check the peer's co-signatures on
+// receipts. The key is the one pinned (by fingerprint) for that peer.
+func (n *Node) addPeerKey(dir, peer string) error {
+	pub, err := n.peerPublicKey(peer)
+	if err != nil {
+		return nil // never exchanged a signed message: no co-signatures to check
+	}
+	v, err := audit.NewEd25519Verifier(peer, pub)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, audit.BundleKeys), os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(f, v.String()); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -62,6 +62,16 @@ func (r *jobRecord) proposal() (*tandemv1.JobProposal, error) {
 	return &p, nil
 }
 
+// proposalBody is the exact signed proposal body (what the spec digest of
+// the receipt covers).
+func (r *jobRecord) proposalBody() []byte {
+	var s tandemv1.Signed
+	if proto.Unmarshal(r.Proposal, &s) != nil {
+		return nil
+	}
+	return s.Body
+}
+
 func (r *jobRecord) toProto() *tandemv1.JobState {
 	return &tandemv1.JobState{
 		Id: r.ID, Kind: r.Kind, Peer: r.Peer, Role: r.Role, State: r.State, Reason: r.Reason,
@@ -318,6 +328,9 @@ func (m *jobManager) runInitiator(ctx context.Context, id string) {
 			run.peerKey, _ = n.peerPublicKey(rec.Peer)
 			result, err = kind.initiate(sctx, run)
 			if err == nil {
+				result, err = n.withReceipt(sctx, run, result)
+			}
+			if err == nil {
 				stream.CloseSend()
 			}
 			tr.close()
@@ -336,6 +349,25 @@ func (m *jobManager) runInitiator(ctx context.Context, id string) {
 		return // shutdown: stays running, resumes on restart
 	}
 	m.finish(ctx, rec, result, err)
+}
+
+// withReceipt runs the receipt exchange and returns the result with the
+// receipt summary added under "receipt".
+func (n *Node) withReceipt(ctx context.Context, j *jobRun, result any) (any, error) {
+	info, err := n.cosign(ctx, j, result)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(result)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	m["receipt"] = info
+	return m, nil
 }
 
 // finish moves a job to its final state, records it and tells the peer.

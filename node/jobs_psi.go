@@ -28,14 +28,15 @@ var revealByName = map[string]psi.Reveal{"initiator": psi.RevealInitiator, "both
 // sizes and digests only.
 type PSIJobResult struct {
 	protocol.PSIResult
-	Dataset        string           `json:"dataset"`
-	DatasetDigest  string           `json:"dataset_digest"`
-	DatasetRows    int64            `json:"dataset_rows"`
-	IDColumns      []string         `json:"id_columns"`
-	InvalidIDs     map[string]int64 `json:"invalid_ids"`   // per column, all reasons
-	DuplicateIDs   map[string]int64 `json:"duplicate_ids"` // per column
-	AlignmentFile  string           `json:"alignment_file,omitempty"`
-	AlignmentBytes int64            `json:"alignment_bytes,omitempty"`
+	Dataset         string           `json:"dataset"`
+	DatasetDigest   string           `json:"dataset_digest"`
+	DatasetRows     int64            `json:"dataset_rows"`
+	IDColumns       []string         `json:"id_columns"`
+	InvalidIDs      map[string]int64 `json:"invalid_ids"`   // per column, all reasons
+	DuplicateIDs    map[string]int64 `json:"duplicate_ids"` // per column
+	AlignmentFile   string           `json:"alignment_file,omitempty"`
+	AlignmentBytes  int64            `json:"alignment_bytes,omitempty"`
+	AlignmentDigest string           `json:"alignment_digest,omitempty"`
 }
 
 func (n *Node) preparePSI(p *tandemv1.JobProposal) error {
@@ -273,6 +274,9 @@ func runPSISide(ctx context.Context, j *jobRun, ds *datasetRecord, cols []string
 		}
 		st, _ := os.Stat(final)
 		out.AlignmentFile, out.AlignmentBytes = final, st.Size()
+		if out.AlignmentDigest, err = fileDigest(final); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

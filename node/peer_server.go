@@ -215,6 +215,9 @@ func (s *peerServer) Exchange(stream tandemv1.PeerService_ExchangeServer) error 
 	run := &jobRun{n: n, rec: rec, prop: prop, t: protocol.NewTranscript(tr, rec.ID, false), progress: n.jobs.progressFunc(rec.ID)}
 	run.peerKey, _ = n.peerPublicKey(name)
 	result, err := n.jobs.kinds[rec.Kind].respond(rctx, run)
+	if err == nil {
+		result, err = n.withReceipt(rctx, run, result)
+	}
 	if err != nil && (rctx.Err() != nil || isStreamBreak(err)) {
 		// The initiator went away or we are stopping: the job stays
 		// running and resumes when the initiator reconnects.

@@ -228,9 +228,13 @@ func RunPSIInitiator(ctx context.Context, t Transport, cfg PSIConfig, src IDSour
 	// element indices to the receiver, which gets the tags back in order.
 	fifo := make(chan []uint64, 1024)
 	sendErr := make(chan error, 1)
+	senderDone := make(chan struct{})
 	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// On every return path stop the sender and wait for it, before the
+	// deferred key.Zero runs: it is still masking with the key.
+	defer func() { cancel(); <-senderDone }()
 	go func() {
+		defer close(senderDone)
 		defer close(fifo)
 		var seq uint64
 		var sent int64
@@ -577,11 +581,17 @@ func RunPSIResponder(ctx context.Context, t Transport, cfg PSIConfig, open func(
 	errc := make(chan error, 2)
 	go func() { errc <- respondTags(ctx, t, cfg, key, hi.N, ts, progressCh) }()
 	go func() { errc <- sendOwnElements(ctx, t, cfg, key, src, perm, progressCh) }()
+	// Wait for both workers even after a failure: they send progress on a
+	// channel closed when this function returns.
+	var firstErr error
 	for range 2 {
-		if err := <-errc; err != nil {
+		if err := <-errc; err != nil && firstErr == nil {
+			firstErr = err
 			cancel()
-			return res, err
 		}
+	}
+	if firstErr != nil {
+		return res, firstErr
 	}
 
 	switch cfg.Reveal {

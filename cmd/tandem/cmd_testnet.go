@@ -147,6 +147,21 @@ func cmdDemo(ctx context.Context, g *globals, args []string) error {
 		if firstPSI == "" {
 			firstPSI = j.Id
 		}
+		// The same co-signed receipt sits on both nodes.
+		pc, err := node.DialHome(p.Home, "compliance")
+		if err != nil {
+			return err
+		}
+		pj, err := pc.GetJob(ctx, &tandemv1.GetJobRequest{Id: j.Id})
+		pc.Close()
+		if err != nil {
+			return rpcErr(err)
+		}
+		bankR, partnerR := receiptOf(j), receiptOf(pj)
+		if bankR.Digest == "" || bankR != partnerR || bankR.Signatures != 2 {
+			return fmt.Errorf("demo: receipts differ or are not co-signed: bank %+v, %s %+v", bankR, p.Name, partnerR)
+		}
+		fmt.Fprintf(out, "   %-10s receipt %s… signed by both nodes, identical on both\n", "", bankR.Digest[:23])
 	}
 	matched := filepath.Join(dir, "matched.csv")
 	ex, err := bc.ExportMatches(ctx, &tandemv1.ExportMatchesRequest{JobId: firstPSI, Out: matched})
@@ -179,6 +194,12 @@ func cmdDemo(ctx context.Context, g *globals, args []string) error {
 	}
 	fmt.Fprintln(out, "\n== demo complete")
 	return nil
+}
+
+func receiptOf(j *tandemv1.JobState) node.ReceiptInfo {
+	var r struct{ Receipt node.ReceiptInfo }
+	json.Unmarshal(j.ResultJson, &r)
+	return r.Receipt
 }
 
 type jsonDiscard struct{}
