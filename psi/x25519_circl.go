@@ -1,4 +1,3 @@
-
 package psi
 
 import "github.com/cloudflare/circl/dh/x25519"
