@@ -420,6 +420,7 @@ type JobProposal struct {
 	ExpiresUnix   int64                  `protobuf:"varint,8,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"` // the responder refuses a proposal after this time
 	Psi           *PsiParams             `protobuf:"bytes,9,opt,name=psi,proto3" json:"psi,omitempty"`
 	Ping          *PingParams            `protobuf:"bytes,10,opt,name=ping,proto3" json:"ping,omitempty"`
+	Stats         *StatsParams           `protobuf:"bytes,11,opt,name=stats,proto3" json:"stats,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -524,6 +525,67 @@ func (x *JobProposal) GetPing() *PingParams {
 	return nil
 }
 
+func (x *JobProposal) GetStats() *StatsParams {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+// StatsParams names the PSI job whose alignment a statistics job runs over
+// and the statistics wanted (the stats.yaml spec, see docs in fedlearn).
+type StatsParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PsiJobId      string                 `protobuf:"bytes,1,opt,name=psi_job_id,json=psiJobId,proto3" json:"psi_job_id,omitempty"`
+	SpecYaml      []byte                 `protobuf:"bytes,2,opt,name=spec_yaml,json=specYaml,proto3" json:"spec_yaml,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsParams) Reset() {
+	*x = StatsParams{}
+	mi := &file_tandem_v1_common_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsParams) ProtoMessage() {}
+
+func (x *StatsParams) ProtoReflect() protoreflect.Message {
+	mi := &file_tandem_v1_common_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsParams.ProtoReflect.Descriptor instead.
+func (*StatsParams) Descriptor() ([]byte, []int) {
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *StatsParams) GetPsiJobId() string {
+	if x != nil {
+		return x.PsiJobId
+	}
+	return ""
+}
+
+func (x *StatsParams) GetSpecYaml() []byte {
+	if x != nil {
+		return x.SpecYaml
+	}
+	return nil
+}
+
 type PingParams struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Rounds        int32                  `protobuf:"varint,1,opt,name=rounds,proto3" json:"rounds,omitempty"`
@@ -533,7 +595,7 @@ type PingParams struct {
 
 func (x *PingParams) Reset() {
 	*x = PingParams{}
-	mi := &file_tandem_v1_common_proto_msgTypes[5]
+	mi := &file_tandem_v1_common_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -545,7 +607,7 @@ func (x *PingParams) String() string {
 func (*PingParams) ProtoMessage() {}
 
 func (x *PingParams) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_common_proto_msgTypes[5]
+	mi := &file_tandem_v1_common_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -558,7 +620,7 @@ func (x *PingParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingParams.ProtoReflect.Descriptor instead.
 func (*PingParams) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_common_proto_rawDescGZIP(), []int{5}
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PingParams) GetRounds() int32 {
@@ -581,7 +643,7 @@ type PsiParams struct {
 
 func (x *PsiParams) Reset() {
 	*x = PsiParams{}
-	mi := &file_tandem_v1_common_proto_msgTypes[6]
+	mi := &file_tandem_v1_common_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -593,7 +655,7 @@ func (x *PsiParams) String() string {
 func (*PsiParams) ProtoMessage() {}
 
 func (x *PsiParams) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_common_proto_msgTypes[6]
+	mi := &file_tandem_v1_common_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -606,7 +668,7 @@ func (x *PsiParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PsiParams.ProtoReflect.Descriptor instead.
 func (*PsiParams) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_common_proto_rawDescGZIP(), []int{6}
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PsiParams) GetDataset() string {
@@ -657,7 +719,7 @@ type JobDecision struct {
 
 func (x *JobDecision) Reset() {
 	*x = JobDecision{}
-	mi := &file_tandem_v1_common_proto_msgTypes[7]
+	mi := &file_tandem_v1_common_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +731,7 @@ func (x *JobDecision) String() string {
 func (*JobDecision) ProtoMessage() {}
 
 func (x *JobDecision) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_common_proto_msgTypes[7]
+	mi := &file_tandem_v1_common_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +744,7 @@ func (x *JobDecision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobDecision.ProtoReflect.Descriptor instead.
 func (*JobDecision) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_common_proto_rawDescGZIP(), []int{7}
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *JobDecision) GetJobId() string {
@@ -729,7 +791,7 @@ type Frame struct {
 
 func (x *Frame) Reset() {
 	*x = Frame{}
-	mi := &file_tandem_v1_common_proto_msgTypes[8]
+	mi := &file_tandem_v1_common_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +803,7 @@ func (x *Frame) String() string {
 func (*Frame) ProtoMessage() {}
 
 func (x *Frame) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_common_proto_msgTypes[8]
+	mi := &file_tandem_v1_common_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +816,7 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frame.ProtoReflect.Descriptor instead.
 func (*Frame) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_common_proto_rawDescGZIP(), []int{8}
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Frame) GetJobId() string {
@@ -819,7 +881,7 @@ type JobState struct {
 
 func (x *JobState) Reset() {
 	*x = JobState{}
-	mi := &file_tandem_v1_common_proto_msgTypes[9]
+	mi := &file_tandem_v1_common_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +893,7 @@ func (x *JobState) String() string {
 func (*JobState) ProtoMessage() {}
 
 func (x *JobState) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_common_proto_msgTypes[9]
+	mi := &file_tandem_v1_common_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +906,7 @@ func (x *JobState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobState.ProtoReflect.Descriptor instead.
 func (*JobState) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_common_proto_rawDescGZIP(), []int{9}
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *JobState) GetId() string {
@@ -970,7 +1032,7 @@ const file_tandem_v1_common_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12\x16\n" +
 	"\x06reason\x18\x06 \x01(\tR\x06reason\x12!\n" +
 	"\fproposer_key\x18\a \x01(\fR\vproposerKey\x12#\n" +
-	"\rresponder_key\x18\b \x01(\fR\fresponderKey\"\xc6\x02\n" +
+	"\rresponder_key\x18\b \x01(\fR\fresponderKey\"\xf4\x02\n" +
 	"\vJobProposal\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1c\n" +
@@ -982,7 +1044,12 @@ const file_tandem_v1_common_proto_rawDesc = "" +
 	"\fexpires_unix\x18\b \x01(\x03R\vexpiresUnix\x12&\n" +
 	"\x03psi\x18\t \x01(\v2\x14.tandem.v1.PsiParamsR\x03psi\x12)\n" +
 	"\x04ping\x18\n" +
-	" \x01(\v2\x15.tandem.v1.PingParamsR\x04ping\"$\n" +
+	" \x01(\v2\x15.tandem.v1.PingParamsR\x04ping\x12,\n" +
+	"\x05stats\x18\v \x01(\v2\x16.tandem.v1.StatsParamsR\x05stats\"H\n" +
+	"\vStatsParams\x12\x1c\n" +
+	"\n" +
+	"psi_job_id\x18\x01 \x01(\tR\bpsiJobId\x12\x1b\n" +
+	"\tspec_yaml\x18\x02 \x01(\fR\bspecYaml\"$\n" +
 	"\n" +
 	"PingParams\x12\x16\n" +
 	"\x06rounds\x18\x01 \x01(\x05R\x06rounds\"\x95\x01\n" +
@@ -1033,29 +1100,31 @@ func file_tandem_v1_common_proto_rawDescGZIP() []byte {
 	return file_tandem_v1_common_proto_rawDescData
 }
 
-var file_tandem_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_tandem_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_tandem_v1_common_proto_goTypes = []any{
 	(*Signed)(nil),          // 0: tandem.v1.Signed
 	(*Agreement)(nil),       // 1: tandem.v1.Agreement
 	(*DatasetGrant)(nil),    // 2: tandem.v1.DatasetGrant
 	(*AgreementRecord)(nil), // 3: tandem.v1.AgreementRecord
 	(*JobProposal)(nil),     // 4: tandem.v1.JobProposal
-	(*PingParams)(nil),      // 5: tandem.v1.PingParams
-	(*PsiParams)(nil),       // 6: tandem.v1.PsiParams
-	(*JobDecision)(nil),     // 7: tandem.v1.JobDecision
-	(*Frame)(nil),           // 8: tandem.v1.Frame
-	(*JobState)(nil),        // 9: tandem.v1.JobState
+	(*StatsParams)(nil),     // 5: tandem.v1.StatsParams
+	(*PingParams)(nil),      // 6: tandem.v1.PingParams
+	(*PsiParams)(nil),       // 7: tandem.v1.PsiParams
+	(*JobDecision)(nil),     // 8: tandem.v1.JobDecision
+	(*Frame)(nil),           // 9: tandem.v1.Frame
+	(*JobState)(nil),        // 10: tandem.v1.JobState
 }
 var file_tandem_v1_common_proto_depIdxs = []int32{
 	2, // 0: tandem.v1.Agreement.datasets:type_name -> tandem.v1.DatasetGrant
 	1, // 1: tandem.v1.AgreementRecord.agreement:type_name -> tandem.v1.Agreement
-	6, // 2: tandem.v1.JobProposal.psi:type_name -> tandem.v1.PsiParams
-	5, // 3: tandem.v1.JobProposal.ping:type_name -> tandem.v1.PingParams
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	7, // 2: tandem.v1.JobProposal.psi:type_name -> tandem.v1.PsiParams
+	6, // 3: tandem.v1.JobProposal.ping:type_name -> tandem.v1.PingParams
+	5, // 4: tandem.v1.JobProposal.stats:type_name -> tandem.v1.StatsParams
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_tandem_v1_common_proto_init() }
@@ -1069,7 +1138,7 @@ func file_tandem_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tandem_v1_common_proto_rawDesc), len(file_tandem_v1_common_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

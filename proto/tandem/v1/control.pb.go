@@ -1200,6 +1200,7 @@ type SubmitJobRequest struct {
 	AgreementId   string                 `protobuf:"bytes,3,opt,name=agreement_id,json=agreementId,proto3" json:"agreement_id,omitempty"` // optional: the newest active agreement allowing the kind
 	Psi           *PsiParams             `protobuf:"bytes,4,opt,name=psi,proto3" json:"psi,omitempty"`
 	Ping          *PingParams            `protobuf:"bytes,5,opt,name=ping,proto3" json:"ping,omitempty"`
+	Stats         *StatsParams           `protobuf:"bytes,6,opt,name=stats,proto3" json:"stats,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1265,6 +1266,13 @@ func (x *SubmitJobRequest) GetPsi() *PsiParams {
 func (x *SubmitJobRequest) GetPing() *PingParams {
 	if x != nil {
 		return x.Ping
+	}
+	return nil
+}
+
+func (x *SubmitJobRequest) GetStats() *StatsParams {
+	if x != nil {
+		return x.Stats
 	}
 	return nil
 }
@@ -1578,13 +1586,14 @@ const file_tandem_v1_control_proto_rawDesc = "" +
 	"agreements\x18\x01 \x03(\v2\x1a.tandem.v1.AgreementRecordR\n" +
 	"agreements\"%\n" +
 	"\x13GetAgreementRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xb0\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xde\x01\n" +
 	"\x10SubmitJobRequest\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04peer\x18\x02 \x01(\tR\x04peer\x12!\n" +
 	"\fagreement_id\x18\x03 \x01(\tR\vagreementId\x12&\n" +
 	"\x03psi\x18\x04 \x01(\v2\x14.tandem.v1.PsiParamsR\x03psi\x12)\n" +
-	"\x04ping\x18\x05 \x01(\v2\x15.tandem.v1.PingParamsR\x04ping\"\x11\n" +
+	"\x04ping\x18\x05 \x01(\v2\x15.tandem.v1.PingParamsR\x04ping\x12,\n" +
+	"\x05stats\x18\x06 \x01(\v2\x16.tandem.v1.StatsParamsR\x05stats\"\x11\n" +
 	"\x0fListJobsRequest\";\n" +
 	"\x10ListJobsResponse\x12'\n" +
 	"\x04jobs\x18\x01 \x03(\v2\x13.tandem.v1.JobStateR\x04jobs\"\x1f\n" +
@@ -1663,7 +1672,8 @@ var file_tandem_v1_control_proto_goTypes = []any{
 	(*AgreementRecord)(nil),         // 27: tandem.v1.AgreementRecord
 	(*PsiParams)(nil),               // 28: tandem.v1.PsiParams
 	(*PingParams)(nil),              // 29: tandem.v1.PingParams
-	(*JobState)(nil),                // 30: tandem.v1.JobState
+	(*StatsParams)(nil),             // 30: tandem.v1.StatsParams
+	(*JobState)(nil),                // 31: tandem.v1.JobState
 }
 var file_tandem_v1_control_proto_depIdxs = []int32{
 	1,  // 0: tandem.v1.AuditTailResponse.entries:type_name -> tandem.v1.AuditEntry
@@ -1672,48 +1682,49 @@ var file_tandem_v1_control_proto_depIdxs = []int32{
 	27, // 3: tandem.v1.ListAgreementsResponse.agreements:type_name -> tandem.v1.AgreementRecord
 	28, // 4: tandem.v1.SubmitJobRequest.psi:type_name -> tandem.v1.PsiParams
 	29, // 5: tandem.v1.SubmitJobRequest.ping:type_name -> tandem.v1.PingParams
-	30, // 6: tandem.v1.ListJobsResponse.jobs:type_name -> tandem.v1.JobState
-	5,  // 7: tandem.v1.ControlService.Status:input_type -> tandem.v1.StatusRequest
-	7,  // 8: tandem.v1.ControlService.AddPeer:input_type -> tandem.v1.AddPeerRequest
-	9,  // 9: tandem.v1.ControlService.ListPeers:input_type -> tandem.v1.ListPeersRequest
-	11, // 10: tandem.v1.ControlService.AddDataset:input_type -> tandem.v1.AddDatasetRequest
-	13, // 11: tandem.v1.ControlService.ListDatasets:input_type -> tandem.v1.ListDatasetsRequest
-	15, // 12: tandem.v1.ControlService.GetDataset:input_type -> tandem.v1.GetDatasetRequest
-	16, // 13: tandem.v1.ControlService.ProposeAgreement:input_type -> tandem.v1.ProposeAgreementRequest
-	17, // 14: tandem.v1.ControlService.DecideAgreement:input_type -> tandem.v1.DecideAgreementRequest
-	18, // 15: tandem.v1.ControlService.ListAgreements:input_type -> tandem.v1.ListAgreementsRequest
-	20, // 16: tandem.v1.ControlService.GetAgreement:input_type -> tandem.v1.GetAgreementRequest
-	21, // 17: tandem.v1.ControlService.SubmitJob:input_type -> tandem.v1.SubmitJobRequest
-	22, // 18: tandem.v1.ControlService.ListJobs:input_type -> tandem.v1.ListJobsRequest
-	24, // 19: tandem.v1.ControlService.GetJob:input_type -> tandem.v1.GetJobRequest
-	24, // 20: tandem.v1.ControlService.CancelJob:input_type -> tandem.v1.GetJobRequest
-	24, // 21: tandem.v1.ControlService.WatchJob:input_type -> tandem.v1.GetJobRequest
-	25, // 22: tandem.v1.ControlService.ExportMatches:input_type -> tandem.v1.ExportMatchesRequest
-	0,  // 23: tandem.v1.ControlService.AuditTail:input_type -> tandem.v1.AuditTailRequest
-	3,  // 24: tandem.v1.ControlService.AuditExport:input_type -> tandem.v1.AuditExportRequest
-	6,  // 25: tandem.v1.ControlService.Status:output_type -> tandem.v1.StatusResponse
-	8,  // 26: tandem.v1.ControlService.AddPeer:output_type -> tandem.v1.PeerInfo
-	10, // 27: tandem.v1.ControlService.ListPeers:output_type -> tandem.v1.ListPeersResponse
-	12, // 28: tandem.v1.ControlService.AddDataset:output_type -> tandem.v1.DatasetInfo
-	14, // 29: tandem.v1.ControlService.ListDatasets:output_type -> tandem.v1.ListDatasetsResponse
-	12, // 30: tandem.v1.ControlService.GetDataset:output_type -> tandem.v1.DatasetInfo
-	27, // 31: tandem.v1.ControlService.ProposeAgreement:output_type -> tandem.v1.AgreementRecord
-	27, // 32: tandem.v1.ControlService.DecideAgreement:output_type -> tandem.v1.AgreementRecord
-	19, // 33: tandem.v1.ControlService.ListAgreements:output_type -> tandem.v1.ListAgreementsResponse
-	27, // 34: tandem.v1.ControlService.GetAgreement:output_type -> tandem.v1.AgreementRecord
-	30, // 35: tandem.v1.ControlService.SubmitJob:output_type -> tandem.v1.JobState
-	23, // 36: tandem.v1.ControlService.ListJobs:output_type -> tandem.v1.ListJobsResponse
-	30, // 37: tandem.v1.ControlService.GetJob:output_type -> tandem.v1.JobState
-	30, // 38: tandem.v1.ControlService.CancelJob:output_type -> tandem.v1.JobState
-	30, // 39: tandem.v1.ControlService.WatchJob:output_type -> tandem.v1.JobState
-	26, // 40: tandem.v1.ControlService.ExportMatches:output_type -> tandem.v1.ExportMatchesResponse
-	2,  // 41: tandem.v1.ControlService.AuditTail:output_type -> tandem.v1.AuditTailResponse
-	4,  // 42: tandem.v1.ControlService.AuditExport:output_type -> tandem.v1.AuditExportResponse
-	25, // [25:43] is the sub-list for method output_type
-	7,  // [7:25] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	30, // 6: tandem.v1.SubmitJobRequest.stats:type_name -> tandem.v1.StatsParams
+	31, // 7: tandem.v1.ListJobsResponse.jobs:type_name -> tandem.v1.JobState
+	5,  // 8: tandem.v1.ControlService.Status:input_type -> tandem.v1.StatusRequest
+	7,  // 9: tandem.v1.ControlService.AddPeer:input_type -> tandem.v1.AddPeerRequest
+	9,  // 10: tandem.v1.ControlService.ListPeers:input_type -> tandem.v1.ListPeersRequest
+	11, // 11: tandem.v1.ControlService.AddDataset:input_type -> tandem.v1.AddDatasetRequest
+	13, // 12: tandem.v1.ControlService.ListDatasets:input_type -> tandem.v1.ListDatasetsRequest
+	15, // 13: tandem.v1.ControlService.GetDataset:input_type -> tandem.v1.GetDatasetRequest
+	16, // 14: tandem.v1.ControlService.ProposeAgreement:input_type -> tandem.v1.ProposeAgreementRequest
+	17, // 15: tandem.v1.ControlService.DecideAgreement:input_type -> tandem.v1.DecideAgreementRequest
+	18, // 16: tandem.v1.ControlService.ListAgreements:input_type -> tandem.v1.ListAgreementsRequest
+	20, // 17: tandem.v1.ControlService.GetAgreement:input_type -> tandem.v1.GetAgreementRequest
+	21, // 18: tandem.v1.ControlService.SubmitJob:input_type -> tandem.v1.SubmitJobRequest
+	22, // 19: tandem.v1.ControlService.ListJobs:input_type -> tandem.v1.ListJobsRequest
+	24, // 20: tandem.v1.ControlService.GetJob:input_type -> tandem.v1.GetJobRequest
+	24, // 21: tandem.v1.ControlService.CancelJob:input_type -> tandem.v1.GetJobRequest
+	24, // 22: tandem.v1.ControlService.WatchJob:input_type -> tandem.v1.GetJobRequest
+	25, // 23: tandem.v1.ControlService.ExportMatches:input_type -> tandem.v1.ExportMatchesRequest
+	0,  // 24: tandem.v1.ControlService.AuditTail:input_type -> tandem.v1.AuditTailRequest
+	3,  // 25: tandem.v1.ControlService.AuditExport:input_type -> tandem.v1.AuditExportRequest
+	6,  // 26: tandem.v1.ControlService.Status:output_type -> tandem.v1.StatusResponse
+	8,  // 27: tandem.v1.ControlService.AddPeer:output_type -> tandem.v1.PeerInfo
+	10, // 28: tandem.v1.ControlService.ListPeers:output_type -> tandem.v1.ListPeersResponse
+	12, // 29: tandem.v1.ControlService.AddDataset:output_type -> tandem.v1.DatasetInfo
+	14, // 30: tandem.v1.ControlService.ListDatasets:output_type -> tandem.v1.ListDatasetsResponse
+	12, // 31: tandem.v1.ControlService.GetDataset:output_type -> tandem.v1.DatasetInfo
+	27, // 32: tandem.v1.ControlService.ProposeAgreement:output_type -> tandem.v1.AgreementRecord
+	27, // 33: tandem.v1.ControlService.DecideAgreement:output_type -> tandem.v1.AgreementRecord
+	19, // 34: tandem.v1.ControlService.ListAgreements:output_type -> tandem.v1.ListAgreementsResponse
+	27, // 35: tandem.v1.ControlService.GetAgreement:output_type -> tandem.v1.AgreementRecord
+	31, // 36: tandem.v1.ControlService.SubmitJob:output_type -> tandem.v1.JobState
+	23, // 37: tandem.v1.ControlService.ListJobs:output_type -> tandem.v1.ListJobsResponse
+	31, // 38: tandem.v1.ControlService.GetJob:output_type -> tandem.v1.JobState
+	31, // 39: tandem.v1.ControlService.CancelJob:output_type -> tandem.v1.JobState
+	31, // 40: tandem.v1.ControlService.WatchJob:output_type -> tandem.v1.JobState
+	26, // 41: tandem.v1.ControlService.ExportMatches:output_type -> tandem.v1.ExportMatchesResponse
+	2,  // 42: tandem.v1.ControlService.AuditTail:output_type -> tandem.v1.AuditTailResponse
+	4,  // 43: tandem.v1.ControlService.AuditExport:output_type -> tandem.v1.AuditExportResponse
+	26, // [26:44] is the sub-list for method output_type
+	8,  // [8:26] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_tandem_v1_control_proto_init() }
