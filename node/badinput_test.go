@@ -483,7 +483,7 @@ func TestRunPortInUse(t *testing.T) {
 				t.Fatal(err)
 			}
 			done := make(chan error, 1)
-			go func() { done <- n.Run(ctx(t)) }()
+			go func() { done <- n.Run(t.Context()) }()
 			select {
 			case err = <-done:
 			case <-n.Ready():
@@ -502,5 +502,3 @@ func TestRunPortInUse(t *testing.T) {
 		})
 	}
 }
-
-func ctx(t *testing.T) context.Context { return t.Context() }

@@ -299,6 +299,10 @@ func (m *jobManager) runInitiator(ctx context.Context, id string) {
 		m.finish(ctx, rec, nil, err) // fail closed
 		return
 	}
+	if err := n.checkInputsUnchanged(rec); err != nil {
+		m.finish(ctx, rec, nil, err)
+		return
+	}
 	kind := m.kinds[rec.Kind]
 	prop, err := rec.proposal()
 	if err != nil {
@@ -320,7 +324,9 @@ func (m *jobManager) runInitiator(ctx context.Context, id string) {
 		sctx, scancel := context.WithCancel(ctx)
 		stream, err = client.Exchange(sctx)
 		if err == nil {
-			err = stream.Send(&tandemv1.Frame{JobId: id, Step: "open"})
+			// The open frame carries the spec digest: the responder refuses
+			// to (re)start a job whose signed spec differs from its own copy.
+			err = stream.Send(&tandemv1.Frame{JobId: id, Step: "open", Payload: protocol.Digest(rec.proposalBody()), Seq: uint64(rec.Attempt)})
 		}
 		if err == nil {
 			tr := newStreamTransport(stream, id, n.metrics)

@@ -374,3 +374,32 @@ func (s *controlServer) ExportMatches(ctx context.Context, req *tandemv1.ExportM
 	}
 	return &tandemv1.ExportMatchesResponse{Out: req.Out, Rows: n}, nil
 }
+
+// checkInputsUnchanged refuses to start or resume a job whose input
+// dataset file no longer has the digest it was registered with: a resumed
+// job must compute over exactly the same rows as the first attempt.
+func (n *Node) checkInputsUnchanged(rec *jobRecord) error {
+	if rec.Kind != "psi" {
+		return nil
+	}
+	prop, err := rec.proposal()
+	if err != nil {
+		return err
+	}
+	name := prop.Psi.Dataset
+	if rec.Role == "responder" {
+		name = prop.Psi.PeerDataset
+	}
+	ds, err := n.dataset(name)
+	if err != nil {
+		return err
+	}
+	d, err := fileDigest(ds.Spec.File)
+	if err != nil {
+		return fmt.Errorf("node: dataset %s: %w", name, err)
+	}
+	if d != ds.Profile.Digest {
+		return fmt.Errorf("node: dataset %s changed since it was registered (digest %s, registered %s); register it again and start a new job", name, d, ds.Profile.Digest)
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -182,6 +183,14 @@ func (s *peerServer) Exchange(stream tandemv1.PeerService_ExchangeServer) error 
 	}
 	if finalState(rec.State) {
 		return status.Errorf(codes.FailedPrecondition, "job %s is %s", rec.ID, rec.State)
+	}
+	if !bytes.Equal(first.Payload, protocol.Digest(rec.proposalBody())) {
+		n.metrics.badInput.WithLabelValues("malformed").Inc()
+		return status.Errorf(codes.FailedPrecondition, "job %s: spec digest differs from the accepted proposal", rec.ID)
+	}
+	if err := n.checkInputsUnchanged(rec); err != nil {
+		n.jobs.finish(ctx, rec, nil, err)
+		return toStatus(err)
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -298,7 +298,12 @@ func TestPSIResumeAfterRestart(t *testing.T) {
 	bank, partner, _, pt := startPSIPair(t, 3000, 2000)
 	want := int64(pt.ByEither)
 	gate := &gatedKind{started: make(chan struct{})}
-	bank.n.jobs.kinds["psi"] = gate // before any job runs; a restarted node has the real kind
+	// Swap the kind in before Run (so no goroutine races the write); the
+	// node started again below has the real kind.
+	bank.stop()
+	bank.prepare = func(n *Node) { n.jobs.kinds["psi"] = gate }
+	bank.start()
+	bank.prepare = nil
 	id := submitPSI(t, bank, "initiator")
 	select {
 	case <-gate.started:
@@ -317,7 +322,6 @@ func TestPSIResumeAfterRestart(t *testing.T) {
 // and starts it again: the job resumes and ends with the right
 // intersection.
 func TestPSIResumeMidProtocol(t *testing.T) {
-	t.Skip("bug: protocol/psi.go:580 RunPSIResponder returns on the first worker error while the other worker still sends on progressCh, which the deferred close has closed: the partner panics (send on closed channel) when the initiator disconnects mid-protocol")
 	bank, partner, _, pt := startPSIPair(t, 12000, 8000)
 	ctx := t.Context()
 	want := int64(pt.ByEither)
