@@ -202,6 +202,12 @@ func (n *Node) findAgreement(peerName, kind string) (*tandemv1.AgreementRecord, 
 			return a, nil
 		}
 	}
+	for i := len(all) - 1; i >= 0; i-- { // only expired ones: say so
+		a := all[i]
+		if a.State == "expired" && (a.Agreement.Proposer == peerName || a.Agreement.Responder == peerName) && contains(a.Agreement.JobKinds, kind) {
+			return nil, fmt.Errorf("%w: %s with %s", protocol.ErrAgreementExpired, a.Agreement.Id, peerName)
+		}
+	}
 	return nil, fmt.Errorf("%w with %s for %s", protocol.ErrNoAgreement, peerName, kind)
 }
 

@@ -366,8 +366,8 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("agreement state after expiry: got %q, want expired", ag.State)
 		}
 		_, err = bank.analyst.SubmitJob(ctx, &tandemv1.SubmitJobRequest{Kind: "ping", Peer: partner.name, AgreementId: expiring.Agreement.Id})
-		if got := status.Code(err); got != codes.PermissionDenied {
-			t.Errorf("SubmitJob under an expired agreement: got %v (%v), want PermissionDenied", got, err)
+		if got := status.Code(err); got != codes.FailedPrecondition || !strings.Contains(err.Error(), "expired") {
+			t.Errorf("SubmitJob under an expired agreement: got %v (%v), want FailedPrecondition naming the expiry", got, err)
 		}
 		// The partner refuses it too, with a signed rejection.
 		p := proposal()
@@ -436,7 +436,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad peer addr", "name: bank\npeers:\n  - name: partner-a\n    addr: nowhere\n    fingerprint: " + fp + "\n", "peers[0]"},
 		{"peer is self", "name: bank\npeers:\n  - name: bank\n    addr: 127.0.0.1:7500\n    fingerprint: " + fp + "\n", "peers[0].name"},
 		{"duplicate peer", "name: bank\npeers:\n  - name: p\n    addr: 127.0.0.1:7500\n    fingerprint: " + fp + "\n  - name: p\n    addr: 127.0.0.1:7501\n    fingerprint: " + fp + "\n", "peers[1].name"},
-		{"wrong type", "name: bank\nmax_message_bytes: lots\n", "line 2"}, // yaml.v3 names the line, not the field
+		{"wrong type", "name: bank\nmax_message_bytes: lots\n", "field max_message_bytes: line 2"},
 		{"broken yaml", "name: [bank\n", "line"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

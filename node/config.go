@@ -86,7 +86,7 @@ func LoadConfig(home string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // empty file: all defaults
-		return nil, fmt.Errorf("node: config %s: %v", path, err)
+		return nil, fmt.Errorf("node: config %s: %s", path, yamlErrorWithField(b, err))
 	}
 	c.home = home
 	if err := c.validate(); err != nil {
@@ -223,4 +223,51 @@ func (c *Config) peer(name string) (PeerConfig, bool) {
 		}
 	}
 	return PeerConfig{}, false
+}
+
+// yamlErrorWithField prefixes yaml.v3 type errors ("line 2: cannot
+// unmarshal …") with the name of the field at that line.
+func yamlErrorWithField(src []byte, err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(src, &doc) != nil {
+		return err.Error()
+	}
+	fields := map[int]string{}
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, prefix)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				name := prefix + k.Value
+				fields[k.Line] = name
+				fields[v.Line] = name
+				walk(v, name+".")
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d].", strings.TrimSuffix(prefix, "."), i))
+			}
+		}
+	}
+	walk(&doc, "")
+	var parts []string
+	for _, msg := range te.Errors {
+		var line int
+		if _, scanErr := fmt.Sscanf(msg, "line %d:", &line); scanErr == nil {
+			if f, ok := fields[line]; ok {
+				msg = "field " + f + ": " + msg
+			}
+		}
+		parts = append(parts, msg)
+	}
+	return strings.Join(parts, "; ")
 }

@@ -408,14 +408,20 @@ func (m *jobManager) finish(ctx context.Context, rec *jobRecord, result any, err
 	}
 }
 
+// progressFunc returns a progress reporter for job id; it may be called
+// from several goroutines.
 func (m *jobManager) progressFunc(id string) func(string, float64) {
+	var mu sync.Mutex
 	var last time.Time
 	return func(phase string, p float64) {
 		// Throttle store writes: progress is for humans.
+		mu.Lock()
 		if time.Since(last) < 200*time.Millisecond && p < 1 {
+			mu.Unlock()
 			return
 		}
 		last = time.Now()
+		mu.Unlock()
 		m.update(id, func(r *jobRecord) { r.Phase, r.Progress = phase, p })
 	}
 }

@@ -148,9 +148,9 @@ func idSource(ctx context.Context, ds *datasetRecord, columns []string) (protoco
 	return protocol.IDSource{Rows: ds.Profile.Rows, Kinds: kinds, Count: count, Each: each}, nil
 }
 
-// eachSlot enumerates (row, slot, canonical id) in row order. Each id
-// value of a kind is yielded once (first occurrence), as dataset.EachIDAny
-// guarantees.
+// eachSlot enumerates (row, slot, canonical id) in row order, streaming in
+// constant memory. Repeated ids are kept: the PSI matching gives every
+// shared position at most one row and every row at most one position.
 func eachSlot(ctx context.Context, spec dataset.Spec, cols []dataset.IDColumn, fn func(row int64, slot int, canon []byte) error) error {
 	byKind := map[ident.Kind][]int{}
 	names := make([]string, len(cols))
@@ -163,7 +163,7 @@ func eachSlot(ctx context.Context, spec dataset.Spec, cols []dataset.IDColumn, f
 			return fmt.Errorf("node: psi: %d id columns of kind %s; match on one per kind (--id)", len(slots), cols[slots[0]].Kind)
 		}
 	}
-	return dataset.EachIDAny(ctx, spec, names, func(row int64, kind ident.Kind, canon []byte) error {
+	return dataset.EachIDStream(ctx, spec, names, func(row int64, kind ident.Kind, canon []byte) error {
 		return fn(row, byKind[kind][0], canon)
 	})
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // Job kinds known to this version.
-var JobKinds = []string{"ping", "psi"}
+var JobKinds = []string{"ping", "psi", "stats"}
 
 // PSI output modes (DESIGN §2).
 var RevealModes = []string{"initiator", "both", "count"}
@@ -131,12 +131,15 @@ func agreementID(a *tandemv1.Agreement) string {
 // time now. It is the single policy gate both nodes apply before any
 // protocol data moves.
 func CheckJob(rec *tandemv1.AgreementRecord, p *tandemv1.JobProposal, now time.Time) error {
-	if rec == nil || rec.Agreement == nil || rec.State != "active" || len(rec.ProposerSignature) == 0 || len(rec.ResponderSignature) == 0 {
+	if rec == nil || rec.Agreement == nil || len(rec.ProposerSignature) == 0 || len(rec.ResponderSignature) == 0 {
 		return ErrNoAgreement
 	}
 	a := rec.Agreement
-	if now.Unix() >= a.ExpiresUnix {
-		return ErrAgreementExpired
+	if rec.State == "expired" || now.Unix() >= a.ExpiresUnix {
+		return fmt.Errorf("%w: %s expired at %s", ErrAgreementExpired, a.Id, time.Unix(a.ExpiresUnix, 0).UTC().Format(time.RFC3339))
+	}
+	if rec.State != "active" {
+		return fmt.Errorf("%w: agreement %s is %s", ErrNoAgreement, a.Id, rec.State)
 	}
 	if p.AgreementId != a.Id {
 		return fmt.Errorf("%w: proposal names agreement %s", ErrNoAgreement, p.AgreementId)
@@ -161,6 +164,18 @@ func CheckJob(rec *tandemv1.AgreementRecord, p *tandemv1.JobProposal, now time.T
 		}
 		if !datasetGranted(a, p.Responder, ps.PeerDataset) {
 			return fmt.Errorf("%w: dataset %s of %s", ErrNotAllowed, ps.PeerDataset, p.Responder)
+		}
+	}
+	if p.Kind == "stats" {
+		// The node checks that the PSI job ran between the same parties
+		// (it has the job records); columns are checked by the partner's
+		// policy engine before any release.
+		st := p.Stats
+		if st == nil || st.PsiJobId == "" {
+			return fmt.Errorf("%w: stats job without a psi job", ErrNotAllowed)
+		}
+		if _, err := ParseStatsSpec(st.SpecYaml); err != nil {
+			return err
 		}
 	}
 	return nil

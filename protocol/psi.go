@@ -365,7 +365,7 @@ func RunPSIInitiator(ctx context.Context, t Transport, cfg PSIConfig, src IDSour
 		progress("intersecting", 0.96)
 	}
 
-	matched, err := resolveMatches(cfg, sortI, sortR, ts, kI, int64(hr.Slots))
+	matched, err := resolveMatches(cfg, sortI, sortR, ts, kI, int64(hr.Slots), src.Rows)
 	if err != nil {
 		return res, err
 	}
@@ -403,7 +403,7 @@ func RunPSIInitiator(ctx context.Context, t Transport, cfg PSIConfig, src IDSour
 // the lowest initiator id slot whose row is still free wins. It returns the
 // pairs (position ‖ row), ascending by position; in count mode just the
 // distinct matched positions.
-func resolveMatches(cfg PSIConfig, sortI, sortR *psi.Sorter, ts int, kI, kR int64) (*psi.Sorter, error) {
+func resolveMatches(cfg PSIConfig, sortI, sortR *psi.Sorter, ts int, kI, kR, rowsI int64) (*psi.Sorter, error) {
 	itI, err := sortI.Sort()
 	if err != nil {
 		return nil, err
@@ -436,7 +436,7 @@ func resolveMatches(cfg PSIConfig, sortI, sortR *psi.Sorter, ts int, kI, kR int6
 		return nil, err
 	}
 	out := psi.NewSorter(cfg.TempDir, 16, cfg.MemBudget)
-	used := map[uint64]struct{}{} // rows already matched; ≤ intersection size
+	used := make([]uint64, (rowsI+63)/64) // bitset of rows already matched: n_I/8 bytes
 	lastPos := ^uint64(0)
 	var pair [16]byte
 	for it.Next() {
@@ -446,10 +446,13 @@ func resolveMatches(cfg PSIConfig, sortI, sortR *psi.Sorter, ts int, kI, kR int6
 			continue
 		}
 		if cfg.Reveal != psi.RevealCount {
-			if _, dup := used[row]; dup {
+			if row >= uint64(rowsI) {
+				return nil, fmt.Errorf("%w: row %d out of range", ErrPSIMismatch, row)
+			}
+			if used[row/64]&(1<<(row%64)) != 0 {
 				continue
 			}
-			used[row] = struct{}{}
+			used[row/64] |= 1 << (row % 64)
 		}
 		lastPos = pos
 		binary.BigEndian.PutUint64(pair[0:], pos)

@@ -22,7 +22,9 @@ import (
 type Options struct {
 	Dir    string   // testnet directory; node homes are Dir/<name>
 	Nodes  []string // first is the bank, the rest partners; default bank,partner-a,partner-b
-	Rows   int      // bank customers; partners get 80% of it (default 2000)
+	Rows   int      // bank customers (default 2000)
+	// PartnerRows is each partner's user count (default 80% of Rows).
+	PartnerRows int
 	Binary string   // tandem executable; default the running one
 	Seed   int64
 	Log    func(format string, args ...any) // progress lines; nil = silent
@@ -64,6 +66,9 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 	}
 	if o.Rows == 0 {
 		o.Rows = 2000
+	}
+	if o.PartnerRows == 0 {
+		o.PartnerRows = o.Rows * 4 / 5
 	}
 	if o.Seed == 0 {
 		o.Seed = 20261123
@@ -119,7 +124,7 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 	cfg := synth.Config{Seed: o.Seed, BankRows: o.Rows}
 	kinds := []string{synth.KindEcommerce, synth.KindUtility, synth.KindTax}
 	for i, name := range o.Nodes[1:] {
-		cfg.Partners = append(cfg.Partners, synth.PartnerConfig{Name: name, Rows: o.Rows * 4 / 5, Overlap: 0.3 + 0.1*float64(i%3), Kind: kinds[i%3]})
+		cfg.Partners = append(cfg.Partners, synth.PartnerConfig{Name: name, Rows: o.PartnerRows, Overlap: 0.3 + 0.1*float64(i%3), Kind: kinds[i%3]})
 	}
 	if err := os.MkdirAll(filepath.Join(o.Dir, "data"), 0o755); err != nil {
 		return st, err

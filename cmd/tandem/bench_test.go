@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandem-dev/tandem/node"
+	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
+	"github.com/tandem-dev/tandem/psi"
+	"github.com/tandem-dev/tandem/testnet"
+)
+
+// BenchmarkPSILoopback runs a PSI job between two real node processes on
+// loopback (bank n rows, partner n rows, two id columns each) and, in the
+// same run, times the raw kernel of the suite on one core. It reports per
+// party: CPU µs per identifier (from /proc), the kernel limit, their ratio,
+// payload bytes on the wire per element pair, and peak RSS per node.
+//
+//	TANDEM_BENCH_N=1e6 go test -run '^$' -bench PSILoopback -benchtime 1x -timeout 60m ./cmd/tandem/
+func BenchmarkPSILoopback(b *testing.B) {
+	n := 100000
+	if v := os.Getenv("TANDEM_BENCH_N"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = int(f)
+	}
+	b.Run(fmt.Sprintf("n=%.0e", float64(n)), func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			benchPSIOnce(b, n)
+		}
+	})
+}
+
+func benchPSIOnce(b *testing.B, n int) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	st, err := testnet.Up(ctx, testnet.Options{Dir: dir, Nodes: []string{"bank", "partner-a"}, Rows: n, PartnerRows: n})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer testnet.Down(dir)
+	bank := st.Nodes[0]
+	c, err := node.DialHome(bank.Home, "admin")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	cpu0 := [2]float64{cpuSeconds(st.Nodes[0].PID), cpuSeconds(st.Nodes[1].PID)}
+	start := time.Now()
+	j, err := runJob(ctx, c, &tandemv1.SubmitJobRequest{Kind: "psi", Peer: "partner-a", Psi: &tandemv1.PsiParams{Dataset: "customers", PeerDataset: "users"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	wall := time.Since(start).Seconds()
+	cpu := [2]float64{cpuSeconds(st.Nodes[0].PID) - cpu0[0], cpuSeconds(st.Nodes[1].PID) - cpu0[1]}
+	var r node.PSIJobResult
+	json.Unmarshal(j.ResultJson, &r)
+	pc, _ := node.DialHome(st.Nodes[1].Home, "admin")
+	pj, _ := pc.GetJob(ctx, &tandemv1.GetJobRequest{Id: j.Id})
+	pc.Close()
+	var pr node.PSIJobResult
+	json.Unmarshal(pj.ResultJson, &pr)
+	if r.Intersection != int64(st.Truth.Partners[0].ByEither) {
+		b.Fatalf("intersection %d, want %d", r.Intersection, st.Truth.Partners[0].ByEither)
+	}
+	elemsBank, elemsPartner := float64(r.InitiatorElements), float64(r.ResponderElements)
+	kernel := kernelPerElement(b, 20000)
+	perBank := cpu[0] * 1e6 / elemsBank
+	perPartner := cpu[1] * 1e6 / elemsPartner
+	b.ReportMetric(wall, "wall-s")
+	b.ReportMetric(perBank, "bank-µs·core/elem")
+	b.ReportMetric(perPartner, "partner-µs·core/elem")
+	b.ReportMetric(kernel, "kernel-µs·core/elem")
+	b.ReportMetric(max(perBank, perPartner)/kernel, "ratio-to-kernel")
+	b.ReportMetric(float64(r.BytesSent+pr.BytesSent)/max(elemsBank, elemsPartner), "wire-B/pair")
+	b.ReportMetric(rssBytes(st.Nodes[0].PID)/float64(n), "bank-RSS-B/row")
+	b.ReportMetric(rssBytes(st.Nodes[1].PID)/float64(n), "partner-RSS-B/row")
+	b.Logf("n=%d bank ids=%.0f partner slots=%.0f intersection=%d wall=%.1fs cpu bank=%.1fs partner=%.1fs peak RSS bank=%.0f MB partner=%.0f MB",
+		n, elemsBank, elemsPartner, r.Intersection, wall, cpu[0], cpu[1], rssBytes(st.Nodes[0].PID)/1e6, rssBytes(st.Nodes[1].PID)/1e6)
+}
+
+// kernelPerElement is the primitive limit of one party per identifier on
+// one core: hash-to-group + blind its own id, and re-blind one peer element
+// (decode, scalar multiplication, encode).
+func kernelPerElement(b *testing.B, n int) float64 {
+	s := psi.FastSuite()
+	ids := make([][]byte, n)
+	for i := range ids {
+		ids[i] = fmt.Appendf(nil, "+8613%09d", i)
+	}
+	k, _ := psi.GenerateKey(rand.Reader)
+	defer k.Zero()
+	e := make([]byte, n*s.ElementSize())
+	start := time.Now()
+	s.HashMask(k, []byte("bench"), ids, e, 1)
+	if err := s.Remask(k, e, e, 1); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start).Seconds() * 1e6 / float64(n)
+}
+
+// cpuSeconds is a process's user+system CPU time from /proc/<pid>/stat.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+// rssBytes is a process's peak resident set (VmHWM).
+func rssBytes(pid int) float64 {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
