@@ -6,7 +6,7 @@ BIN := $(CURDIR)/.bin
 BUF_VERSION := v1.57.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
-STATICCHECK_VERSION := 2025.1.1
+STATICCHECK_VERSION := v0.8.2
 TEST_TIMEOUT ?= 9m
 
 .PHONY: all build test check proto proto-tools demo bench bench-psi bench-audit bench-stats soak fmt clean

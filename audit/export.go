@@ -179,9 +179,8 @@ func Export(ctx context.Context, s *Store, log, dir string, since uint64) error 
 func (s *Ed25519Signer) VerifierKey() string { return s.Verifier().String() }
 
 type bundleWriter struct {
-	dir   string
-	err   error
-	files []*os.File
+	dir string
+	err error
 }
 
 type bufFile struct {

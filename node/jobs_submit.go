@@ -37,7 +37,7 @@ func (n *Node) submitJob(ctx context.Context, req *tandemv1.SubmitJobRequest, ro
 	p := &tandemv1.JobProposal{
 		JobId: newJobID(), Kind: req.Kind, Initiator: n.cfg.Name, Responder: req.Peer, AgreementId: agr.Agreement.Id,
 		Nonce: make([]byte, 16), CreatedUnix: now.Unix(), ExpiresUnix: now.Add(time.Duration(n.cfg.ProposalTTLSeconds) * time.Second).Unix(),
-		Psi: req.Psi, Ping: req.Ping,
+		Psi: req.Psi, Ping: req.Ping, Stats: req.Stats,
 	}
 	if _, err := rand.Read(p.Nonce); err != nil {
 		return nil, err
@@ -113,6 +113,8 @@ func (n *Node) prepareProposal(p *tandemv1.JobProposal) error {
 		}
 	case "psi":
 		return n.preparePSI(p)
+	case "stats":
+		return n.prepareStats(p)
 	}
 	return nil
 }
@@ -185,6 +187,9 @@ func (n *Node) receiveProposal(ctx context.Context, from string, sig *tandemv1.S
 func (n *Node) checkResponderInputs(p *tandemv1.JobProposal) error {
 	if p.Kind == "psi" {
 		return n.checkPSIResponder(p)
+	}
+	if p.Kind == "stats" {
+		return n.checkStatsResponder(p)
 	}
 	return nil
 }

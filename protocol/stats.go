@@ -768,7 +768,12 @@ func decodeRelease(cfg StatsBankConfig, rel StatsRelease, meta statsMeta, totals
 						countNoise = noiseOf("count", 1)
 					}
 					add("count", float64(s.Count), "", s.Count, countNoise)
-					add("missing", float64(s.Missing), "", s.Missing, derivedIf(meta))
+					mc := StatsCell{Column: rel.Column, Statistic: "missing", Group: names[g], Rows: s.Missing, Suppressed: s.Suppressed || (k > 0 && s.Missing < k), Noise: derivedIf(meta)}
+					if !mc.Suppressed {
+						v := float64(s.Missing)
+						mc.Value = &v
+					}
+					out = append(out, mc)
 				case "sum":
 					v, exact := math.NaN(), ""
 					if s.Sum != nil {
@@ -783,7 +788,7 @@ func decodeRelease(cfg StatsBankConfig, rel StatsRelease, meta statsMeta, totals
 				}
 			}
 		}
-		return out, nil
+		return withhold(out), nil
 	}
 	plan, err := fedlearn.ParseBinnedPlan(meta.Plan, len(cfg.Match))
 	if err != nil {
@@ -833,7 +838,18 @@ func decodeRelease(cfg StatsBankConfig, rel StatsRelease, meta statsMeta, totals
 		}
 		out = append(out, c)
 	}
-	return out, nil
+	return withhold(out), nil
+}
+
+// withhold clears the value and row count of every suppressed cell, so
+// nothing below k leaves the protocol layer.
+func withhold(cells []StatsCell) []StatsCell {
+	for i := range cells {
+		if cells[i].Suppressed {
+			cells[i].Value, cells[i].Rows, cells[i].Exact = nil, 0, ""
+		}
+	}
+	return cells
 }
 
 func derivedIf(meta statsMeta) *StatsNoise {

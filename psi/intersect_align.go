@@ -259,16 +259,15 @@ func WriteAlignment(w io.Writer, h AlignmentHeader, pairs Iterator) error {
 // returned false with Err() == nil. An AlignmentReader is not safe for
 // concurrent use.
 type AlignmentReader struct {
-	r       *bufio.Reader
-	h       AlignmentHeader
-	crc     uint32
-	n       uint64 // pairs read
-	pos     uint64
-	row     uint64
-	rec     [alignPairSize]byte
-	err     error
-	done    bool
-	started bool
+	r    *bufio.Reader
+	h    AlignmentHeader
+	crc  uint32
+	n    uint64 // pairs read
+	pos  uint64
+	row  uint64
+	rec  [alignPairSize]byte
+	err  error
+	done bool
 }
 
 // NewAlignmentReader reads and validates the header. It returns an error

@@ -20,14 +20,14 @@ import (
 
 // Options configure Up.
 type Options struct {
-	Dir    string   // testnet directory; node homes are Dir/<name>
-	Nodes  []string // first is the bank, the rest partners; default bank,partner-a,partner-b
-	Rows   int      // bank customers (default 2000)
+	Dir   string   // testnet directory; node homes are Dir/<name>
+	Nodes []string // first is the bank, the rest partners; default bank,partner-a,partner-b
+	Rows  int      // bank customers (default 2000)
 	// PartnerRows is each partner's user count (default 80% of Rows).
 	PartnerRows int
-	Binary string   // tandem executable; default the running one
-	Seed   int64
-	Log    func(format string, args ...any) // progress lines; nil = silent
+	Binary      string // tandem executable; default the running one
+	Seed        int64
+	Log         func(format string, args ...any) // progress lines; nil = silent
 }
 
 // Node is one running testnet node.

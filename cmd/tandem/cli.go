@@ -36,6 +36,8 @@ Jobs:
   ping --peer N [--rounds R] [--wait]
   psi --peer N --dataset D --peer-dataset D [--id COL,...] [--reveal initiator|both|count] [--wait]
   psi export JOB --out FILE.csv
+  stats --psi-job ID --spec stats.yaml [--peer N] [--wait]   (statistics over a PSI alignment)
+  stats show JOB
   job list | job status ID | job result ID | job cancel ID | job watch ID
 Audit:
   audit tail [--follow] [--job ID] [--log L] | audit export --out DIR [--since SEQ]
@@ -97,6 +99,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdPing(ctx, g, rest)
 	case "psi":
 		return cmdPSI(ctx, g, rest)
+	case "stats":
+		return cmdStats(ctx, g, rest)
 	case "testnet":
 		return cmdTestnet(ctx, g, rest)
 	case "demo":

@@ -152,8 +152,7 @@ func appendEmail(dst []byte, n int, f int) []byte {
 // breakPhone appends an invalid rendering of d: one digit short or one too
 // many (ident rejects both as bad_length).
 func breakPhone(dst []byte, d *[11]byte, f int, r *rng) []byte {
-	var b [11]byte
-	b = *d
+	b := *d
 	if f != phFullWidth && r.bernoulli(0.5) {
 		dst = appendPhone(dst, &b, f)
 		return dst[:len(dst)-1]

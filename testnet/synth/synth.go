@@ -322,7 +322,7 @@ func (g *gen) writePartner(j int, pc PartnerConfig, base, fresh int64, pt *Partn
 			// Replay the bank's draws for this person to learn its formats
 			// and which of its cells are matchable.
 			br := newRNG(g.cfg.Seed, pi, streamBank)
-			bank, tmp, tmp, tmp = g.bankCells(pi, &p, &br, tmp[:0], tmp[:0], tmp[:0])
+			bank, tmp, _, _ = g.bankCells(pi, &p, &br, tmp[:0], tmp[:0], tmp[:0])
 		}
 		r := newRNG(g.cfg.Seed, pi, stream)
 		phoneFmt := pickOther(&r, partnerPhoneW, bank.phoneFmt, isShared)

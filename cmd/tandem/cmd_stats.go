@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"text/tabwriter"
+
+	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
+	"github.com/tandem-dev/tandem/protocol"
+)
+
+// cmdStats submits a statistics job over a PSI job's alignment:
+//
+//	tandem stats --psi-job ID --spec stats.yaml [--peer N] [--wait] [--json]
+//	tandem stats show JOB   (the result as a table)
+func cmdStats(ctx context.Context, g *globals, args []string) error {
+	if len(args) > 0 && args[0] == "show" {
+		fs := flag.NewFlagSet("stats show", flag.ContinueOnError)
+		fs.BoolVar(&g.json, "json", g.json, "JSON output")
+		pos, err := parse(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return fmt.Errorf("stats show: want JOB")
+		}
+		return showStats(ctx, g, pos[0])
+	}
+	fs := flag.NewFlagSet("stats", flag.ContinueOnError)
+	psiJob := fs.String("psi-job", "", "the PSI job whose alignment to use")
+	specFile := fs.String("spec", "", "stats.yaml: group_by, statistics (see tandem help)")
+	peer := fs.String("peer", "", "peer node name (default: the PSI job's peer)")
+	agreement := fs.String("agreement", "", "agreement ID (default: the newest active one allowing stats)")
+	wait := fs.Bool("wait", false, "wait for the job to end and print the statistics")
+	fs.BoolVar(&g.json, "json", g.json, "JSON output")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *psiJob == "" || *specFile == "" {
+		return fmt.Errorf("stats: want --psi-job ID --spec stats.yaml")
+	}
+	spec, err := os.ReadFile(*specFile)
+	if err != nil {
+		return err
+	}
+	if _, err := protocol.ParseStatsSpec(spec); err != nil {
+		return err
+	}
+	if *peer == "" {
+		c, err := g.client()
+		if err != nil {
+			return err
+		}
+		j, err := c.GetJob(ctx, &tandemv1.GetJobRequest{Id: *psiJob})
+		c.Close()
+		if err != nil {
+			return rpcErr(err)
+		}
+		*peer = j.Peer
+	}
+	req := &tandemv1.SubmitJobRequest{Kind: "stats", Peer: *peer, AgreementId: *agreement,
+		Stats: &tandemv1.StatsParams{PsiJobId: *psiJob, SpecYaml: spec}}
+	if !*wait || g.json {
+		return submit(ctx, g, req, *wait)
+	}
+	// Human output with --wait: progress lines from submit, then the table.
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	j, err := c.SubmitJob(ctx, req)
+	if err != nil {
+		return rpcErr(err)
+	}
+	if j.State == "rejected" {
+		return &exitError{code: 3, err: fmt.Errorf("job %s rejected: %s", j.Id, j.Reason)}
+	}
+	fmt.Fprintf(g.stdout, "job %s %s\n", j.Id, j.State)
+	quiet := *g
+	quiet.stdout = io.Discard
+	werr := watchJob(ctx, &quiet, c, j.Id)
+	if err := showStats(ctx, g, j.Id); err != nil {
+		return err
+	}
+	return werr
+}
+
+// showStats prints a stats job's result: the table on the bank, the
+// release summary on the partner.
+func showStats(ctx context.Context, g *globals, id string) error {
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	j, err := c.GetJob(ctx, &tandemv1.GetJobRequest{Id: id})
+	if err != nil {
+		return rpcErr(err)
+	}
+	if g.json {
+		return g.emit(jobJSON(j), nil)
+	}
+	fmt.Fprintf(g.stdout, "job %s (%s, %s): %s%s\n", j.Id, j.Kind, j.Role, j.State, reasonSuffix(j))
+	if len(j.ResultJson) == 0 {
+		return nil
+	}
+	var res struct {
+		PSIJob     string                       `json:"psi_job"`
+		Statistics *protocol.StatsResult        `json:"statistics"`
+		Released   *protocol.StatsPartnerResult `json:"released"`
+	}
+	if err := json.Unmarshal(j.ResultJson, &res); err != nil {
+		return err
+	}
+	printStatsTable(g.stdout, res.Statistics, res.Released)
+	return nil
+}
+
+func printStatsTable(w io.Writer, st *protocol.StatsResult, rel *protocol.StatsPartnerResult) {
+	if rel != nil {
+		fmt.Fprintf(w, "released to the bank: %d releases over %d aligned positions, ε spent %g\n", len(rel.Releases), rel.Length, rel.Epsilon)
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "COLUMN\tSTATISTICS\tVALUES\tε")
+		for _, r := range rel.Releases {
+			fmt.Fprintf(tw, "%s\t%v\t%d\t%g\n", r.Column, r.Kinds, r.Values, r.Epsilon)
+		}
+		tw.Flush()
+	}
+	if st == nil {
+		return
+	}
+	fmt.Fprintf(w, "matched rows %d of %d aligned; group_by %q; k = %d; ε spent %g\n", st.Matched, st.Length, st.GroupBy, st.MinCellSize, st.Epsilon)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COLUMN\tSTATISTIC\tGROUP\tBIN\tVALUE\tROWS\tNOISE")
+	for _, c := range st.Cells {
+		v := "n/a"
+		switch {
+		case c.Suppressed:
+			v = "suppressed"
+		case c.Value != nil:
+			v = strconv.FormatFloat(*c.Value, 'g', 8, 64)
+		}
+		noise := "-"
+		if c.Noise != nil {
+			noise = c.Noise.Mechanism
+			if c.Noise.Scale > 0 {
+				noise += fmt.Sprintf(" b=%.3g", c.Noise.Scale)
+			}
+			if c.Noise.Epsilon > 0 {
+				noise += fmt.Sprintf(" ε=%g", c.Noise.Epsilon)
+			}
+		}
+		rows := strconv.FormatInt(c.Rows, 10)
+		if c.Suppressed {
+			rows = "<k"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Column, c.Statistic, c.Group, c.Bin, v, rows, noise)
+	}
+	tw.Flush()
+}
