@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tandem-dev/tandem/audit"
+	"github.com/tandem-dev/tandem/audit/merkle"
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
 )
 
@@ -170,4 +171,72 @@ func (n *Node) addPeerKey(dir, peer string) error {
 		return err
 	}
 	return f.Close()
+}
+
+func (s *controlServer) AuditShow(ctx context.Context, req *tandemv1.AuditShowRequest) (*tandemv1.AuditShowResponse, error) {
+	st := s.n.audit
+	log := req.Log
+	if log == "" {
+		log = rootLog
+	}
+	cp, err := st.Checkpoint(log)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	head, err := audit.OpenCheckpoint(cp, s.n.signer().Verifier())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if req.Seq >= head.Size {
+		return nil, toStatus(fmt.Errorf("%w: entry %d of log %s (size %d)", errNotFound, req.Seq, log, head.Size))
+	}
+	raw, err := st.EntryBytes(log, req.Seq, req.Seq+1)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	e, err := audit.ParseEntry(raw[0])
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	proof, err := st.InclusionProof(log, req.Seq, head.Size)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	ej, _ := json.Marshal(e)
+	out := &tandemv1.AuditShowResponse{Log: log, Seq: req.Seq, EntryJson: ej, Raw: raw[0], Checkpoint: cp}
+	for _, h := range proof {
+		out.Proof = append(out.Proof, append([]byte(nil), h[:]...))
+	}
+	out.Verified = merkle.VerifyInclusion(req.Seq, head.Size, merkle.HashLeaf(raw[0]), proof, head.Root) == nil
+	return out, nil
+}
+
+// recordLogHeads folds each relationship log's current head into the root
+// log (when it moved), so the node's own log commits to every
+// relationship's history while partners only ever see their own log.
+func (n *Node) recordLogHeads(ctx context.Context) {
+	logs, err := n.audit.Logs()
+	if err != nil {
+		return
+	}
+	for _, l := range logs {
+		if l == rootLog {
+			continue
+		}
+		h, err := n.audit.Head(l)
+		if err != nil {
+			continue
+		}
+		n.mu.Lock()
+		seen := n.heads[l]
+		n.mu.Unlock()
+		if seen == h.Size {
+			continue
+		}
+		if n.record(ctx, event{Kind: "log_checkpoint", Detail: fmt.Sprintf("%s size=%d root=%x", l, h.Size, h.Root[:])}) == nil {
+			n.mu.Lock()
+			n.heads[l] = h.Size
+			n.mu.Unlock()
+		}
+	}
 }

@@ -52,6 +52,10 @@ type Config struct {
 	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `yaml:"log_level"`
+	// MinFreeBytes is the free-space watermark of the data directory:
+	// below it the node refuses new jobs (exports and audit still work).
+	// Default 134217728 (128 MiB).
+	MinFreeBytes int64 `yaml:"min_free_bytes"`
 
 	home string // directory the config was read from
 }
@@ -154,6 +158,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxMessageBytes < 2<<20 || c.MaxMessageBytes > 64<<20 {
 		return errors.New("field max_message_bytes: must be between 2 MiB and 64 MiB")
+	}
+	if c.MinFreeBytes == 0 {
+		c.MinFreeBytes = 128 << 20
+	}
+	if c.MinFreeBytes < 0 {
+		return errors.New("field min_free_bytes: must be ≥ 0")
 	}
 	switch c.LogLevel {
 	case "":

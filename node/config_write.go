@@ -43,6 +43,9 @@ proposal_ttl_seconds: {{.ProposalTTLSeconds}}
 max_message_bytes: {{.MaxMessageBytes}}
 # debug, info, warn or error. Default info.
 log_level: {{.LogLevel}}
+# Below this many free bytes in data_dir the node refuses new jobs.
+# Default 134217728 (128 MiB).
+min_free_bytes: {{.MinFreeBytes}}
 
 # SHA-256 (hex) of each role's bearer token; tokens are in tokens/<role>.token.
 tokens:

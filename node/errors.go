@@ -14,6 +14,11 @@ import (
 // InvalidArgument.
 var errInvalid = errors.New("invalid argument")
 
+// errDiskLow is returned for new jobs while the data directory's free space
+// is below Config.MinFreeBytes; it maps to ResourceExhausted. Free space
+// (or lower the watermark) and retry.
+var errDiskLow = errors.New("node: free disk space below the watermark")
+
 // toStatus is the single place node errors become gRPC statuses (STYLE:
 // trillian server/errors): invalid input → InvalidArgument, unknown object
 // → NotFound, policy refusal → PermissionDenied, replay → AlreadyExists,
@@ -31,6 +36,8 @@ func toStatus(err error) error {
 		code = codes.NotFound
 	case errors.Is(err, errInvalid):
 		code = codes.InvalidArgument
+	case errors.Is(err, errDiskLow):
+		code = codes.ResourceExhausted
 	case errors.Is(err, protocol.ErrBadSignature):
 		code = codes.Unauthenticated
 	case errors.Is(err, protocol.ErrReplay):

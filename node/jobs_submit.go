@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tandem-dev/tandem/audit"
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
 	"github.com/tandem-dev/tandem/protocol"
 )
@@ -22,6 +23,9 @@ func (n *Node) submitJob(ctx context.Context, req *tandemv1.SubmitJobRequest, ro
 	}
 	if _, ok := n.peerConfig(req.Peer); !ok {
 		return nil, fmt.Errorf("%w: unknown peer %q", errInvalid, req.Peer)
+	}
+	if err := n.checkDisk(); err != nil {
+		return nil, err
 	}
 	var agr *tandemv1.AgreementRecord
 	var err error
@@ -157,6 +161,8 @@ func (n *Node) receiveProposal(ctx context.Context, from string, sig *tandemv1.S
 		reason = err.Error()
 	} else if err := n.checkResponderInputs(p); err != nil {
 		reason = err.Error()
+	} else if err := n.checkDisk(); err != nil {
+		reason = err.Error()
 	}
 	if reason != "" {
 		rec.State, rec.Reason = stateRejected, reason
@@ -210,4 +216,18 @@ func (n *Node) notifyPeer(peerName, jobID, event, reason string) {
 	if _, err := client.Notify(ctx, sig); err != nil {
 		n.log.Warn("notify peer", "peer", peerName, "job", jobID, "err", err)
 	}
+}
+
+// checkDisk refuses new work while the data directory is short of space,
+// so a job never starts that could run the disk full mid-write.
+func (n *Node) checkDisk() error {
+	free, err := audit.FreeBytes(n.cfg.path(n.cfg.DataDir))
+	if err != nil {
+		return nil // unknown on this platform: do not block work
+	}
+	if int64(free) < n.cfg.MinFreeBytes {
+		n.metrics.badInput.WithLabelValues("disk_low").Inc()
+		return fmt.Errorf("%w: %d MiB free in %s, watermark %d MiB", errDiskLow, free>>20, n.cfg.DataDir, n.cfg.MinFreeBytes>>20)
+	}
+	return nil
 }

@@ -37,6 +37,7 @@ type Node struct {
 
 	mu      sync.Mutex // guards cfg.Peers, conns
 	conns   map[string]*grpc.ClientConn
+	heads   map[string]uint64 // relationship log sizes last folded into the root log
 	st      *state
 	audit   *audit.Store
 	jobs    *jobManager
@@ -71,6 +72,7 @@ func New(cfg *Config, log *slog.Logger) (*Node, error) {
 		log:     log.With("node", cfg.Name),
 		metrics: newMetrics(),
 		conns:   map[string]*grpc.ClientConn{},
+		heads:   map[string]uint64{},
 		ready:   make(chan struct{}),
 	}
 	n.jobs = newJobManager(n)
@@ -106,6 +108,9 @@ func (n *Node) Run(ctx context.Context) error {
 		n.Close()
 		return err
 	}
+	if size, err := n.audit.Size(rootLog); err == nil && size == 0 {
+		n.record(ctx, event{Kind: "key_created", Detail: "ed25519 " + n.id.Fingerprint})
+	}
 	if err := n.record(ctx, event{Kind: "node_start", Detail: "version " + Version}); err != nil {
 		n.Close()
 		return err
@@ -118,7 +123,17 @@ func (n *Node) Run(ctx context.Context) error {
 	n.log.InfoContext(ctx, "node started", "peer_addr", n.peerLn.Addr().String(), "control_addr", n.ctlLn.Addr().String(), "fingerprint", n.id.Fingerprint, "version", Version)
 	n.jobs.resume(ctx)
 	close(n.ready)
-	<-ctx.Done()
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			n.recordLogHeads(ctx)
+		}
+	}
+	n.recordLogHeads(context.Background())
 	n.log.Info("node stopping")
 	return n.Close()
 }

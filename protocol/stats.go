@@ -38,7 +38,29 @@ import (
 //	   B: R2 decrypt, S1 decode, k-suppression, WOE/IV, TGI
 //	5. P→B stats.done, B→P stats.done
 //
-// What each side learns is in protocol/README.md (statistics section).
+// What each side learns (semi-honest; beyond its own input):
+//
+//   - Partner: L (it already has it), the number of bank groups G and
+//     whether label vectors are used (from the vector count), the spec (it
+//     signed it), cmax = 1 of every bank vector. No group name, no match
+//     indicator, no statistic: it never decrypts anything.
+//   - Bank: per release, the released aggregates per group: matched-and-
+//     present counts, missing counts, Σx and Σx² at 2^-s precision,
+//     histogram/crosstab cells, the label histogram behind WOE/IV; plus the
+//     public plan (scale exponent s ≈ ⌈log2 max|x|⌉ over the partner's
+//     column, whether it has missing values) and the crosstab category
+//     names.
+//
+// Minimum cell size k, honestly: the bank node decrypts exact (or DP-
+// noised) totals, and suppression runs on the bank, after decryption
+// (decodeRelease): cells below k, and complementary cells so that shown
+// totals minus shown cells do not give them back, are withheld from the
+// job result (value and row count cleared). That protects small cells from
+// the bank's analysts, reports and anything downstream of the result, not
+// from a dishonest bank node, which can read the decrypted totals in
+// memory or choose one-hot vectors. Against the bank node itself the
+// partner's protections are its policy (which columns and groups, how
+// many releases) and DP noise added under encryption before its share.
 
 // ErrStatsRefused is returned on both sides when the partner's policy
 // engine refuses a release. The job fails; nothing was released. The

@@ -40,7 +40,8 @@ Jobs:
   stats show JOB
   job list | job status ID | job result ID | job cancel ID | job watch ID
 Audit:
-  audit tail [--follow] [--job ID] [--log L] | audit export --out DIR [--since SEQ]
+  audit tail [--follow] [--job ID] [--log L] | audit show SEQ [--log L]
+  audit export --out DIR [--since SEQ]
   audit verify --dir DIR [--pubkey KEY] [--trusted-checkpoint FILE]   (offline)
 Testnet:
   testnet up --dir D [--nodes bank,partner-a,partner-b] [--rows N]

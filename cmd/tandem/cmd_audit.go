@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,6 +91,40 @@ func cmdAudit(ctx context.Context, g *globals, args []string) error {
 		})
 	case "verify":
 		return auditVerify(g, args)
+	case "show":
+		fs := flag.NewFlagSet("audit show", flag.ContinueOnError)
+		log := fs.String("log", "root", "log name (root, peer/<name>)")
+		fs.BoolVar(&g.json, "json", g.json, "JSON output")
+		pos, err := parse(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return fmt.Errorf("audit show: want one SEQ")
+		}
+		seq, err := strconv.ParseUint(pos[0], 10, 64)
+		if err != nil {
+			return fmt.Errorf("audit show: SEQ %q is not a number", pos[0])
+		}
+		g.role = "compliance"
+		c, err := g.client()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		resp, err := c.AuditShow(ctx, &tandemv1.AuditShowRequest{Log: *log, Seq: seq})
+		if err != nil {
+			return rpcErr(err)
+		}
+		return g.emit(resp, func(w io.Writer) {
+			var pretty bytes.Buffer
+			json.Indent(&pretty, resp.EntryJson, "  ", "  ")
+			fmt.Fprintf(w, "log %s entry %d\n  %s\n\ninclusion proof (%d hashes, verified against the checkpoint: %v):\n", resp.Log, resp.Seq, pretty.String(), len(resp.Proof), resp.Verified)
+			for _, h := range resp.Proof {
+				fmt.Fprintf(w, "  %x\n", h)
+			}
+			fmt.Fprintf(w, "\ncheckpoint:\n%s", resp.Checkpoint)
+		})
 	}
 	return fmt.Errorf("audit: unknown subcommand %q", sub)
 }

@@ -185,6 +185,20 @@ func TestTestnetEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("audit-show", func(t *testing.T) {
+		out, e, code := tandem(t, "--home", bank, "--json", "audit", "show", "1", "--log", "peer/partner-a")
+		if code != 0 {
+			t.Fatalf("audit show: exit %d: %s", code, e)
+		}
+		var resp struct {
+			Verified bool
+			Proof    [][]byte
+		}
+		if err := json.Unmarshal([]byte(out), &resp); err != nil || !resp.Verified || len(resp.Proof) == 0 {
+			t.Fatalf("audit show: got %s (%v), want an entry with a verified inclusion proof", out, err)
+		}
+	})
+
 	t.Run("audit-export-verify", func(t *testing.T) {
 		out := filepath.Join(dir, "bundle")
 		if o, e, code := tandem(t, "--home", bank, "audit", "export", "--out", out); code != 0 {

@@ -21,6 +21,150 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type AuditShowRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Log           string                 `protobuf:"bytes,1,opt,name=log,proto3" json:"log,omitempty"` // default "root"
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditShowRequest) Reset() {
+	*x = AuditShowRequest{}
+	mi := &file_tandem_v1_control_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditShowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditShowRequest) ProtoMessage() {}
+
+func (x *AuditShowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tandem_v1_control_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditShowRequest.ProtoReflect.Descriptor instead.
+func (*AuditShowRequest) Descriptor() ([]byte, []int) {
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *AuditShowRequest) GetLog() string {
+	if x != nil {
+		return x.Log
+	}
+	return ""
+}
+
+func (x *AuditShowRequest) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+type AuditShowResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Log           string                 `protobuf:"bytes,1,opt,name=log,proto3" json:"log,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	EntryJson     []byte                 `protobuf:"bytes,3,opt,name=entry_json,json=entryJson,proto3" json:"entry_json,omitempty"`
+	Raw           []byte                 `protobuf:"bytes,4,opt,name=raw,proto3" json:"raw,omitempty"`               // the exact stored (hashed and signed) bytes
+	Checkpoint    []byte                 `protobuf:"bytes,5,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"` // signed C2SP checkpoint the proof is against
+	Proof         [][]byte               `protobuf:"bytes,6,rep,name=proof,proto3" json:"proof,omitempty"`           // RFC 6962 inclusion proof, leaf to root
+	Verified      bool                   `protobuf:"varint,7,opt,name=verified,proto3" json:"verified,omitempty"`    // the node checked the proof against the checkpoint
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditShowResponse) Reset() {
+	*x = AuditShowResponse{}
+	mi := &file_tandem_v1_control_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditShowResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditShowResponse) ProtoMessage() {}
+
+func (x *AuditShowResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tandem_v1_control_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditShowResponse.ProtoReflect.Descriptor instead.
+func (*AuditShowResponse) Descriptor() ([]byte, []int) {
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AuditShowResponse) GetLog() string {
+	if x != nil {
+		return x.Log
+	}
+	return ""
+}
+
+func (x *AuditShowResponse) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *AuditShowResponse) GetEntryJson() []byte {
+	if x != nil {
+		return x.EntryJson
+	}
+	return nil
+}
+
+func (x *AuditShowResponse) GetRaw() []byte {
+	if x != nil {
+		return x.Raw
+	}
+	return nil
+}
+
+func (x *AuditShowResponse) GetCheckpoint() []byte {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return nil
+}
+
+func (x *AuditShowResponse) GetProof() [][]byte {
+	if x != nil {
+		return x.Proof
+	}
+	return nil
+}
+
+func (x *AuditShowResponse) GetVerified() bool {
+	if x != nil {
+		return x.Verified
+	}
+	return false
+}
+
 type AuditTailRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Log           string                 `protobuf:"bytes,1,opt,name=log,proto3" json:"log,omitempty"` // "root", "peer/<name>"; empty = all logs
@@ -33,7 +177,7 @@ type AuditTailRequest struct {
 
 func (x *AuditTailRequest) Reset() {
 	*x = AuditTailRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[0]
+	mi := &file_tandem_v1_control_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -45,7 +189,7 @@ func (x *AuditTailRequest) String() string {
 func (*AuditTailRequest) ProtoMessage() {}
 
 func (x *AuditTailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[0]
+	mi := &file_tandem_v1_control_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -58,7 +202,7 @@ func (x *AuditTailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditTailRequest.ProtoReflect.Descriptor instead.
 func (*AuditTailRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{0}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *AuditTailRequest) GetLog() string {
@@ -100,7 +244,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_tandem_v1_control_proto_msgTypes[1]
+	mi := &file_tandem_v1_control_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -112,7 +256,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[1]
+	mi := &file_tandem_v1_control_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -125,7 +269,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{1}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *AuditEntry) GetLog() string {
@@ -158,7 +302,7 @@ type AuditTailResponse struct {
 
 func (x *AuditTailResponse) Reset() {
 	*x = AuditTailResponse{}
-	mi := &file_tandem_v1_control_proto_msgTypes[2]
+	mi := &file_tandem_v1_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -170,7 +314,7 @@ func (x *AuditTailResponse) String() string {
 func (*AuditTailResponse) ProtoMessage() {}
 
 func (x *AuditTailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[2]
+	mi := &file_tandem_v1_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -183,7 +327,7 @@ func (x *AuditTailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditTailResponse.ProtoReflect.Descriptor instead.
 func (*AuditTailResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{2}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AuditTailResponse) GetEntries() []*AuditEntry {
@@ -203,7 +347,7 @@ type AuditExportRequest struct {
 
 func (x *AuditExportRequest) Reset() {
 	*x = AuditExportRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[3]
+	mi := &file_tandem_v1_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -215,7 +359,7 @@ func (x *AuditExportRequest) String() string {
 func (*AuditExportRequest) ProtoMessage() {}
 
 func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[3]
+	mi := &file_tandem_v1_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -228,7 +372,7 @@ func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditExportRequest.ProtoReflect.Descriptor instead.
 func (*AuditExportRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{3}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AuditExportRequest) GetOut() string {
@@ -255,7 +399,7 @@ type AuditExportResponse struct {
 
 func (x *AuditExportResponse) Reset() {
 	*x = AuditExportResponse{}
-	mi := &file_tandem_v1_control_proto_msgTypes[4]
+	mi := &file_tandem_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -267,7 +411,7 @@ func (x *AuditExportResponse) String() string {
 func (*AuditExportResponse) ProtoMessage() {}
 
 func (x *AuditExportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[4]
+	mi := &file_tandem_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -280,7 +424,7 @@ func (x *AuditExportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditExportResponse.ProtoReflect.Descriptor instead.
 func (*AuditExportResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AuditExportResponse) GetDirs() []string {
@@ -305,7 +449,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[5]
+	mi := &file_tandem_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -317,7 +461,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[5]
+	mi := &file_tandem_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -330,7 +474,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 type StatusResponse struct {
@@ -349,7 +493,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_tandem_v1_control_proto_msgTypes[6]
+	mi := &file_tandem_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -361,7 +505,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[6]
+	mi := &file_tandem_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -374,7 +518,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StatusResponse) GetName() string {
@@ -444,7 +588,7 @@ type AddPeerRequest struct {
 
 func (x *AddPeerRequest) Reset() {
 	*x = AddPeerRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[7]
+	mi := &file_tandem_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -456,7 +600,7 @@ func (x *AddPeerRequest) String() string {
 func (*AddPeerRequest) ProtoMessage() {}
 
 func (x *AddPeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[7]
+	mi := &file_tandem_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -469,7 +613,7 @@ func (x *AddPeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPeerRequest.ProtoReflect.Descriptor instead.
 func (*AddPeerRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AddPeerRequest) GetName() string {
@@ -506,7 +650,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_tandem_v1_control_proto_msgTypes[8]
+	mi := &file_tandem_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -518,7 +662,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[8]
+	mi := &file_tandem_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -531,7 +675,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PeerInfo) GetName() string {
@@ -578,7 +722,7 @@ type ListPeersRequest struct {
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[9]
+	mi := &file_tandem_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +734,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[9]
+	mi := &file_tandem_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +747,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListPeersRequest) GetCheck() bool {
@@ -622,7 +766,7 @@ type ListPeersResponse struct {
 
 func (x *ListPeersResponse) Reset() {
 	*x = ListPeersResponse{}
-	mi := &file_tandem_v1_control_proto_msgTypes[10]
+	mi := &file_tandem_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -634,7 +778,7 @@ func (x *ListPeersResponse) String() string {
 func (*ListPeersResponse) ProtoMessage() {}
 
 func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[10]
+	mi := &file_tandem_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -647,7 +791,7 @@ func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListPeersResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListPeersResponse) GetPeers() []*PeerInfo {
@@ -672,7 +816,7 @@ type AddDatasetRequest struct {
 
 func (x *AddDatasetRequest) Reset() {
 	*x = AddDatasetRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[11]
+	mi := &file_tandem_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +828,7 @@ func (x *AddDatasetRequest) String() string {
 func (*AddDatasetRequest) ProtoMessage() {}
 
 func (x *AddDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[11]
+	mi := &file_tandem_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +841,7 @@ func (x *AddDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDatasetRequest.ProtoReflect.Descriptor instead.
 func (*AddDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AddDatasetRequest) GetName() string {
@@ -763,7 +907,7 @@ type DatasetInfo struct {
 
 func (x *DatasetInfo) Reset() {
 	*x = DatasetInfo{}
-	mi := &file_tandem_v1_control_proto_msgTypes[12]
+	mi := &file_tandem_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +919,7 @@ func (x *DatasetInfo) String() string {
 func (*DatasetInfo) ProtoMessage() {}
 
 func (x *DatasetInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[12]
+	mi := &file_tandem_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +932,7 @@ func (x *DatasetInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatasetInfo.ProtoReflect.Descriptor instead.
 func (*DatasetInfo) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DatasetInfo) GetName() string {
@@ -841,7 +985,7 @@ type ListDatasetsRequest struct {
 
 func (x *ListDatasetsRequest) Reset() {
 	*x = ListDatasetsRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[13]
+	mi := &file_tandem_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -853,7 +997,7 @@ func (x *ListDatasetsRequest) String() string {
 func (*ListDatasetsRequest) ProtoMessage() {}
 
 func (x *ListDatasetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[13]
+	mi := &file_tandem_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -866,7 +1010,7 @@ func (x *ListDatasetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDatasetsRequest.ProtoReflect.Descriptor instead.
 func (*ListDatasetsRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 type ListDatasetsResponse struct {
@@ -878,7 +1022,7 @@ type ListDatasetsResponse struct {
 
 func (x *ListDatasetsResponse) Reset() {
 	*x = ListDatasetsResponse{}
-	mi := &file_tandem_v1_control_proto_msgTypes[14]
+	mi := &file_tandem_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +1034,7 @@ func (x *ListDatasetsResponse) String() string {
 func (*ListDatasetsResponse) ProtoMessage() {}
 
 func (x *ListDatasetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[14]
+	mi := &file_tandem_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +1047,7 @@ func (x *ListDatasetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDatasetsResponse.ProtoReflect.Descriptor instead.
 func (*ListDatasetsResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListDatasetsResponse) GetDatasets() []*DatasetInfo {
@@ -922,7 +1066,7 @@ type GetDatasetRequest struct {
 
 func (x *GetDatasetRequest) Reset() {
 	*x = GetDatasetRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[15]
+	mi := &file_tandem_v1_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1078,7 @@ func (x *GetDatasetRequest) String() string {
 func (*GetDatasetRequest) ProtoMessage() {}
 
 func (x *GetDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[15]
+	mi := &file_tandem_v1_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1091,7 @@ func (x *GetDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDatasetRequest.ProtoReflect.Descriptor instead.
 func (*GetDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetDatasetRequest) GetName() string {
@@ -967,7 +1111,7 @@ type ProposeAgreementRequest struct {
 
 func (x *ProposeAgreementRequest) Reset() {
 	*x = ProposeAgreementRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[16]
+	mi := &file_tandem_v1_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1123,7 @@ func (x *ProposeAgreementRequest) String() string {
 func (*ProposeAgreementRequest) ProtoMessage() {}
 
 func (x *ProposeAgreementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[16]
+	mi := &file_tandem_v1_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -992,7 +1136,7 @@ func (x *ProposeAgreementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeAgreementRequest.ProtoReflect.Descriptor instead.
 func (*ProposeAgreementRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{16}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ProposeAgreementRequest) GetPeer() string {
@@ -1020,7 +1164,7 @@ type DecideAgreementRequest struct {
 
 func (x *DecideAgreementRequest) Reset() {
 	*x = DecideAgreementRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[17]
+	mi := &file_tandem_v1_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1176,7 @@ func (x *DecideAgreementRequest) String() string {
 func (*DecideAgreementRequest) ProtoMessage() {}
 
 func (x *DecideAgreementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[17]
+	mi := &file_tandem_v1_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1189,7 @@ func (x *DecideAgreementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecideAgreementRequest.ProtoReflect.Descriptor instead.
 func (*DecideAgreementRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{17}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DecideAgreementRequest) GetId() string {
@@ -1077,7 +1221,7 @@ type ListAgreementsRequest struct {
 
 func (x *ListAgreementsRequest) Reset() {
 	*x = ListAgreementsRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[18]
+	mi := &file_tandem_v1_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1089,7 +1233,7 @@ func (x *ListAgreementsRequest) String() string {
 func (*ListAgreementsRequest) ProtoMessage() {}
 
 func (x *ListAgreementsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[18]
+	mi := &file_tandem_v1_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1102,7 +1246,7 @@ func (x *ListAgreementsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgreementsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgreementsRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{18}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{20}
 }
 
 type ListAgreementsResponse struct {
@@ -1114,7 +1258,7 @@ type ListAgreementsResponse struct {
 
 func (x *ListAgreementsResponse) Reset() {
 	*x = ListAgreementsResponse{}
-	mi := &file_tandem_v1_control_proto_msgTypes[19]
+	mi := &file_tandem_v1_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1126,7 +1270,7 @@ func (x *ListAgreementsResponse) String() string {
 func (*ListAgreementsResponse) ProtoMessage() {}
 
 func (x *ListAgreementsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[19]
+	mi := &file_tandem_v1_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1139,7 +1283,7 @@ func (x *ListAgreementsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgreementsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgreementsResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{19}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListAgreementsResponse) GetAgreements() []*AgreementRecord {
@@ -1158,7 +1302,7 @@ type GetAgreementRequest struct {
 
 func (x *GetAgreementRequest) Reset() {
 	*x = GetAgreementRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[20]
+	mi := &file_tandem_v1_control_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1170,7 +1314,7 @@ func (x *GetAgreementRequest) String() string {
 func (*GetAgreementRequest) ProtoMessage() {}
 
 func (x *GetAgreementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[20]
+	mi := &file_tandem_v1_control_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1183,7 +1327,7 @@ func (x *GetAgreementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgreementRequest.ProtoReflect.Descriptor instead.
 func (*GetAgreementRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{20}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetAgreementRequest) GetId() string {
@@ -1207,7 +1351,7 @@ type SubmitJobRequest struct {
 
 func (x *SubmitJobRequest) Reset() {
 	*x = SubmitJobRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[21]
+	mi := &file_tandem_v1_control_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1363,7 @@ func (x *SubmitJobRequest) String() string {
 func (*SubmitJobRequest) ProtoMessage() {}
 
 func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[21]
+	mi := &file_tandem_v1_control_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1376,7 @@ func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobRequest.ProtoReflect.Descriptor instead.
 func (*SubmitJobRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{21}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SubmitJobRequest) GetKind() string {
@@ -1285,7 +1429,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[22]
+	mi := &file_tandem_v1_control_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1297,7 +1441,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[22]
+	mi := &file_tandem_v1_control_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1310,7 +1454,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{22}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{24}
 }
 
 type ListJobsResponse struct {
@@ -1322,7 +1466,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_tandem_v1_control_proto_msgTypes[23]
+	mi := &file_tandem_v1_control_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1334,7 +1478,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[23]
+	mi := &file_tandem_v1_control_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1347,7 +1491,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{23}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListJobsResponse) GetJobs() []*JobState {
@@ -1366,7 +1510,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[24]
+	mi := &file_tandem_v1_control_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1522,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[24]
+	mi := &file_tandem_v1_control_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1535,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{24}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetJobRequest) GetId() string {
@@ -1411,7 +1555,7 @@ type ExportMatchesRequest struct {
 
 func (x *ExportMatchesRequest) Reset() {
 	*x = ExportMatchesRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[25]
+	mi := &file_tandem_v1_control_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1423,7 +1567,7 @@ func (x *ExportMatchesRequest) String() string {
 func (*ExportMatchesRequest) ProtoMessage() {}
 
 func (x *ExportMatchesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[25]
+	mi := &file_tandem_v1_control_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1436,7 +1580,7 @@ func (x *ExportMatchesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportMatchesRequest.ProtoReflect.Descriptor instead.
 func (*ExportMatchesRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{25}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ExportMatchesRequest) GetJobId() string {
@@ -1463,7 +1607,7 @@ type ExportMatchesResponse struct {
 
 func (x *ExportMatchesResponse) Reset() {
 	*x = ExportMatchesResponse{}
-	mi := &file_tandem_v1_control_proto_msgTypes[26]
+	mi := &file_tandem_v1_control_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1475,7 +1619,7 @@ func (x *ExportMatchesResponse) String() string {
 func (*ExportMatchesResponse) ProtoMessage() {}
 
 func (x *ExportMatchesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[26]
+	mi := &file_tandem_v1_control_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1488,7 +1632,7 @@ func (x *ExportMatchesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportMatchesResponse.ProtoReflect.Descriptor instead.
 func (*ExportMatchesResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{26}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ExportMatchesResponse) GetOut() string {
@@ -1509,7 +1653,21 @@ var File_tandem_v1_control_proto protoreflect.FileDescriptor
 
 const file_tandem_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"\x17tandem/v1/control.proto\x12\ttandem.v1\x1a\x16tandem/v1/common.proto\"g\n" +
+	"\x17tandem/v1/control.proto\x12\ttandem.v1\x1a\x16tandem/v1/common.proto\"6\n" +
+	"\x10AuditShowRequest\x12\x10\n" +
+	"\x03log\x18\x01 \x01(\tR\x03log\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\xba\x01\n" +
+	"\x11AuditShowResponse\x12\x10\n" +
+	"\x03log\x18\x01 \x01(\tR\x03log\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1d\n" +
+	"\n" +
+	"entry_json\x18\x03 \x01(\fR\tentryJson\x12\x10\n" +
+	"\x03raw\x18\x04 \x01(\fR\x03raw\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x05 \x01(\fR\n" +
+	"checkpoint\x12\x14\n" +
+	"\x05proof\x18\x06 \x03(\fR\x05proof\x12\x1a\n" +
+	"\bverified\x18\a \x01(\bR\bverified\"g\n" +
 	"\x10AuditTailRequest\x12\x10\n" +
 	"\x03log\x18\x01 \x01(\tR\x03log\x12\x14\n" +
 	"\x05since\x18\x02 \x01(\x04R\x05since\x12\x15\n" +
@@ -1604,7 +1762,7 @@ const file_tandem_v1_control_proto_rawDesc = "" +
 	"\x03out\x18\x02 \x01(\tR\x03out\"=\n" +
 	"\x15ExportMatchesResponse\x12\x10\n" +
 	"\x03out\x18\x01 \x01(\tR\x03out\x12\x12\n" +
-	"\x04rows\x18\x02 \x01(\x03R\x04rows2\x94\n" +
+	"\x04rows\x18\x02 \x01(\x03R\x04rows2\xdc\n" +
 	"\n" +
 	"\x0eControlService\x12=\n" +
 	"\x06Status\x12\x18.tandem.v1.StatusRequest\x1a\x19.tandem.v1.StatusResponse\x129\n" +
@@ -1626,7 +1784,8 @@ const file_tandem_v1_control_proto_rawDesc = "" +
 	"\bWatchJob\x12\x18.tandem.v1.GetJobRequest\x1a\x13.tandem.v1.JobState0\x01\x12R\n" +
 	"\rExportMatches\x12\x1f.tandem.v1.ExportMatchesRequest\x1a .tandem.v1.ExportMatchesResponse\x12F\n" +
 	"\tAuditTail\x12\x1b.tandem.v1.AuditTailRequest\x1a\x1c.tandem.v1.AuditTailResponse\x12L\n" +
-	"\vAuditExport\x12\x1d.tandem.v1.AuditExportRequest\x1a\x1e.tandem.v1.AuditExportResponseB7Z5github.com/tandem-dev/tandem/proto/tandem/v1;tandemv1b\x06proto3"
+	"\vAuditExport\x12\x1d.tandem.v1.AuditExportRequest\x1a\x1e.tandem.v1.AuditExportResponse\x12F\n" +
+	"\tAuditShow\x12\x1b.tandem.v1.AuditShowRequest\x1a\x1c.tandem.v1.AuditShowResponseB7Z5github.com/tandem-dev/tandem/proto/tandem/v1;tandemv1b\x06proto3"
 
 var (
 	file_tandem_v1_control_proto_rawDescOnce sync.Once
@@ -1640,88 +1799,92 @@ func file_tandem_v1_control_proto_rawDescGZIP() []byte {
 	return file_tandem_v1_control_proto_rawDescData
 }
 
-var file_tandem_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_tandem_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_tandem_v1_control_proto_goTypes = []any{
-	(*AuditTailRequest)(nil),        // 0: tandem.v1.AuditTailRequest
-	(*AuditEntry)(nil),              // 1: tandem.v1.AuditEntry
-	(*AuditTailResponse)(nil),       // 2: tandem.v1.AuditTailResponse
-	(*AuditExportRequest)(nil),      // 3: tandem.v1.AuditExportRequest
-	(*AuditExportResponse)(nil),     // 4: tandem.v1.AuditExportResponse
-	(*StatusRequest)(nil),           // 5: tandem.v1.StatusRequest
-	(*StatusResponse)(nil),          // 6: tandem.v1.StatusResponse
-	(*AddPeerRequest)(nil),          // 7: tandem.v1.AddPeerRequest
-	(*PeerInfo)(nil),                // 8: tandem.v1.PeerInfo
-	(*ListPeersRequest)(nil),        // 9: tandem.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),       // 10: tandem.v1.ListPeersResponse
-	(*AddDatasetRequest)(nil),       // 11: tandem.v1.AddDatasetRequest
-	(*DatasetInfo)(nil),             // 12: tandem.v1.DatasetInfo
-	(*ListDatasetsRequest)(nil),     // 13: tandem.v1.ListDatasetsRequest
-	(*ListDatasetsResponse)(nil),    // 14: tandem.v1.ListDatasetsResponse
-	(*GetDatasetRequest)(nil),       // 15: tandem.v1.GetDatasetRequest
-	(*ProposeAgreementRequest)(nil), // 16: tandem.v1.ProposeAgreementRequest
-	(*DecideAgreementRequest)(nil),  // 17: tandem.v1.DecideAgreementRequest
-	(*ListAgreementsRequest)(nil),   // 18: tandem.v1.ListAgreementsRequest
-	(*ListAgreementsResponse)(nil),  // 19: tandem.v1.ListAgreementsResponse
-	(*GetAgreementRequest)(nil),     // 20: tandem.v1.GetAgreementRequest
-	(*SubmitJobRequest)(nil),        // 21: tandem.v1.SubmitJobRequest
-	(*ListJobsRequest)(nil),         // 22: tandem.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),        // 23: tandem.v1.ListJobsResponse
-	(*GetJobRequest)(nil),           // 24: tandem.v1.GetJobRequest
-	(*ExportMatchesRequest)(nil),    // 25: tandem.v1.ExportMatchesRequest
-	(*ExportMatchesResponse)(nil),   // 26: tandem.v1.ExportMatchesResponse
-	(*AgreementRecord)(nil),         // 27: tandem.v1.AgreementRecord
-	(*PsiParams)(nil),               // 28: tandem.v1.PsiParams
-	(*PingParams)(nil),              // 29: tandem.v1.PingParams
-	(*StatsParams)(nil),             // 30: tandem.v1.StatsParams
-	(*JobState)(nil),                // 31: tandem.v1.JobState
+	(*AuditShowRequest)(nil),        // 0: tandem.v1.AuditShowRequest
+	(*AuditShowResponse)(nil),       // 1: tandem.v1.AuditShowResponse
+	(*AuditTailRequest)(nil),        // 2: tandem.v1.AuditTailRequest
+	(*AuditEntry)(nil),              // 3: tandem.v1.AuditEntry
+	(*AuditTailResponse)(nil),       // 4: tandem.v1.AuditTailResponse
+	(*AuditExportRequest)(nil),      // 5: tandem.v1.AuditExportRequest
+	(*AuditExportResponse)(nil),     // 6: tandem.v1.AuditExportResponse
+	(*StatusRequest)(nil),           // 7: tandem.v1.StatusRequest
+	(*StatusResponse)(nil),          // 8: tandem.v1.StatusResponse
+	(*AddPeerRequest)(nil),          // 9: tandem.v1.AddPeerRequest
+	(*PeerInfo)(nil),                // 10: tandem.v1.PeerInfo
+	(*ListPeersRequest)(nil),        // 11: tandem.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),       // 12: tandem.v1.ListPeersResponse
+	(*AddDatasetRequest)(nil),       // 13: tandem.v1.AddDatasetRequest
+	(*DatasetInfo)(nil),             // 14: tandem.v1.DatasetInfo
+	(*ListDatasetsRequest)(nil),     // 15: tandem.v1.ListDatasetsRequest
+	(*ListDatasetsResponse)(nil),    // 16: tandem.v1.ListDatasetsResponse
+	(*GetDatasetRequest)(nil),       // 17: tandem.v1.GetDatasetRequest
+	(*ProposeAgreementRequest)(nil), // 18: tandem.v1.ProposeAgreementRequest
+	(*DecideAgreementRequest)(nil),  // 19: tandem.v1.DecideAgreementRequest
+	(*ListAgreementsRequest)(nil),   // 20: tandem.v1.ListAgreementsRequest
+	(*ListAgreementsResponse)(nil),  // 21: tandem.v1.ListAgreementsResponse
+	(*GetAgreementRequest)(nil),     // 22: tandem.v1.GetAgreementRequest
+	(*SubmitJobRequest)(nil),        // 23: tandem.v1.SubmitJobRequest
+	(*ListJobsRequest)(nil),         // 24: tandem.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),        // 25: tandem.v1.ListJobsResponse
+	(*GetJobRequest)(nil),           // 26: tandem.v1.GetJobRequest
+	(*ExportMatchesRequest)(nil),    // 27: tandem.v1.ExportMatchesRequest
+	(*ExportMatchesResponse)(nil),   // 28: tandem.v1.ExportMatchesResponse
+	(*AgreementRecord)(nil),         // 29: tandem.v1.AgreementRecord
+	(*PsiParams)(nil),               // 30: tandem.v1.PsiParams
+	(*PingParams)(nil),              // 31: tandem.v1.PingParams
+	(*StatsParams)(nil),             // 32: tandem.v1.StatsParams
+	(*JobState)(nil),                // 33: tandem.v1.JobState
 }
 var file_tandem_v1_control_proto_depIdxs = []int32{
-	1,  // 0: tandem.v1.AuditTailResponse.entries:type_name -> tandem.v1.AuditEntry
-	8,  // 1: tandem.v1.ListPeersResponse.peers:type_name -> tandem.v1.PeerInfo
-	12, // 2: tandem.v1.ListDatasetsResponse.datasets:type_name -> tandem.v1.DatasetInfo
-	27, // 3: tandem.v1.ListAgreementsResponse.agreements:type_name -> tandem.v1.AgreementRecord
-	28, // 4: tandem.v1.SubmitJobRequest.psi:type_name -> tandem.v1.PsiParams
-	29, // 5: tandem.v1.SubmitJobRequest.ping:type_name -> tandem.v1.PingParams
-	30, // 6: tandem.v1.SubmitJobRequest.stats:type_name -> tandem.v1.StatsParams
-	31, // 7: tandem.v1.ListJobsResponse.jobs:type_name -> tandem.v1.JobState
-	5,  // 8: tandem.v1.ControlService.Status:input_type -> tandem.v1.StatusRequest
-	7,  // 9: tandem.v1.ControlService.AddPeer:input_type -> tandem.v1.AddPeerRequest
-	9,  // 10: tandem.v1.ControlService.ListPeers:input_type -> tandem.v1.ListPeersRequest
-	11, // 11: tandem.v1.ControlService.AddDataset:input_type -> tandem.v1.AddDatasetRequest
-	13, // 12: tandem.v1.ControlService.ListDatasets:input_type -> tandem.v1.ListDatasetsRequest
-	15, // 13: tandem.v1.ControlService.GetDataset:input_type -> tandem.v1.GetDatasetRequest
-	16, // 14: tandem.v1.ControlService.ProposeAgreement:input_type -> tandem.v1.ProposeAgreementRequest
-	17, // 15: tandem.v1.ControlService.DecideAgreement:input_type -> tandem.v1.DecideAgreementRequest
-	18, // 16: tandem.v1.ControlService.ListAgreements:input_type -> tandem.v1.ListAgreementsRequest
-	20, // 17: tandem.v1.ControlService.GetAgreement:input_type -> tandem.v1.GetAgreementRequest
-	21, // 18: tandem.v1.ControlService.SubmitJob:input_type -> tandem.v1.SubmitJobRequest
-	22, // 19: tandem.v1.ControlService.ListJobs:input_type -> tandem.v1.ListJobsRequest
-	24, // 20: tandem.v1.ControlService.GetJob:input_type -> tandem.v1.GetJobRequest
-	24, // 21: tandem.v1.ControlService.CancelJob:input_type -> tandem.v1.GetJobRequest
-	24, // 22: tandem.v1.ControlService.WatchJob:input_type -> tandem.v1.GetJobRequest
-	25, // 23: tandem.v1.ControlService.ExportMatches:input_type -> tandem.v1.ExportMatchesRequest
-	0,  // 24: tandem.v1.ControlService.AuditTail:input_type -> tandem.v1.AuditTailRequest
-	3,  // 25: tandem.v1.ControlService.AuditExport:input_type -> tandem.v1.AuditExportRequest
-	6,  // 26: tandem.v1.ControlService.Status:output_type -> tandem.v1.StatusResponse
-	8,  // 27: tandem.v1.ControlService.AddPeer:output_type -> tandem.v1.PeerInfo
-	10, // 28: tandem.v1.ControlService.ListPeers:output_type -> tandem.v1.ListPeersResponse
-	12, // 29: tandem.v1.ControlService.AddDataset:output_type -> tandem.v1.DatasetInfo
-	14, // 30: tandem.v1.ControlService.ListDatasets:output_type -> tandem.v1.ListDatasetsResponse
-	12, // 31: tandem.v1.ControlService.GetDataset:output_type -> tandem.v1.DatasetInfo
-	27, // 32: tandem.v1.ControlService.ProposeAgreement:output_type -> tandem.v1.AgreementRecord
-	27, // 33: tandem.v1.ControlService.DecideAgreement:output_type -> tandem.v1.AgreementRecord
-	19, // 34: tandem.v1.ControlService.ListAgreements:output_type -> tandem.v1.ListAgreementsResponse
-	27, // 35: tandem.v1.ControlService.GetAgreement:output_type -> tandem.v1.AgreementRecord
-	31, // 36: tandem.v1.ControlService.SubmitJob:output_type -> tandem.v1.JobState
-	23, // 37: tandem.v1.ControlService.ListJobs:output_type -> tandem.v1.ListJobsResponse
-	31, // 38: tandem.v1.ControlService.GetJob:output_type -> tandem.v1.JobState
-	31, // 39: tandem.v1.ControlService.CancelJob:output_type -> tandem.v1.JobState
-	31, // 40: tandem.v1.ControlService.WatchJob:output_type -> tandem.v1.JobState
-	26, // 41: tandem.v1.ControlService.ExportMatches:output_type -> tandem.v1.ExportMatchesResponse
-	2,  // 42: tandem.v1.ControlService.AuditTail:output_type -> tandem.v1.AuditTailResponse
-	4,  // 43: tandem.v1.ControlService.AuditExport:output_type -> tandem.v1.AuditExportResponse
-	26, // [26:44] is the sub-list for method output_type
-	8,  // [8:26] is the sub-list for method input_type
+	3,  // 0: tandem.v1.AuditTailResponse.entries:type_name -> tandem.v1.AuditEntry
+	10, // 1: tandem.v1.ListPeersResponse.peers:type_name -> tandem.v1.PeerInfo
+	14, // 2: tandem.v1.ListDatasetsResponse.datasets:type_name -> tandem.v1.DatasetInfo
+	29, // 3: tandem.v1.ListAgreementsResponse.agreements:type_name -> tandem.v1.AgreementRecord
+	30, // 4: tandem.v1.SubmitJobRequest.psi:type_name -> tandem.v1.PsiParams
+	31, // 5: tandem.v1.SubmitJobRequest.ping:type_name -> tandem.v1.PingParams
+	32, // 6: tandem.v1.SubmitJobRequest.stats:type_name -> tandem.v1.StatsParams
+	33, // 7: tandem.v1.ListJobsResponse.jobs:type_name -> tandem.v1.JobState
+	7,  // 8: tandem.v1.ControlService.Status:input_type -> tandem.v1.StatusRequest
+	9,  // 9: tandem.v1.ControlService.AddPeer:input_type -> tandem.v1.AddPeerRequest
+	11, // 10: tandem.v1.ControlService.ListPeers:input_type -> tandem.v1.ListPeersRequest
+	13, // 11: tandem.v1.ControlService.AddDataset:input_type -> tandem.v1.AddDatasetRequest
+	15, // 12: tandem.v1.ControlService.ListDatasets:input_type -> tandem.v1.ListDatasetsRequest
+	17, // 13: tandem.v1.ControlService.GetDataset:input_type -> tandem.v1.GetDatasetRequest
+	18, // 14: tandem.v1.ControlService.ProposeAgreement:input_type -> tandem.v1.ProposeAgreementRequest
+	19, // 15: tandem.v1.ControlService.DecideAgreement:input_type -> tandem.v1.DecideAgreementRequest
+	20, // 16: tandem.v1.ControlService.ListAgreements:input_type -> tandem.v1.ListAgreementsRequest
+	22, // 17: tandem.v1.ControlService.GetAgreement:input_type -> tandem.v1.GetAgreementRequest
+	23, // 18: tandem.v1.ControlService.SubmitJob:input_type -> tandem.v1.SubmitJobRequest
+	24, // 19: tandem.v1.ControlService.ListJobs:input_type -> tandem.v1.ListJobsRequest
+	26, // 20: tandem.v1.ControlService.GetJob:input_type -> tandem.v1.GetJobRequest
+	26, // 21: tandem.v1.ControlService.CancelJob:input_type -> tandem.v1.GetJobRequest
+	26, // 22: tandem.v1.ControlService.WatchJob:input_type -> tandem.v1.GetJobRequest
+	27, // 23: tandem.v1.ControlService.ExportMatches:input_type -> tandem.v1.ExportMatchesRequest
+	2,  // 24: tandem.v1.ControlService.AuditTail:input_type -> tandem.v1.AuditTailRequest
+	5,  // 25: tandem.v1.ControlService.AuditExport:input_type -> tandem.v1.AuditExportRequest
+	0,  // 26: tandem.v1.ControlService.AuditShow:input_type -> tandem.v1.AuditShowRequest
+	8,  // 27: tandem.v1.ControlService.Status:output_type -> tandem.v1.StatusResponse
+	10, // 28: tandem.v1.ControlService.AddPeer:output_type -> tandem.v1.PeerInfo
+	12, // 29: tandem.v1.ControlService.ListPeers:output_type -> tandem.v1.ListPeersResponse
+	14, // 30: tandem.v1.ControlService.AddDataset:output_type -> tandem.v1.DatasetInfo
+	16, // 31: tandem.v1.ControlService.ListDatasets:output_type -> tandem.v1.ListDatasetsResponse
+	14, // 32: tandem.v1.ControlService.GetDataset:output_type -> tandem.v1.DatasetInfo
+	29, // 33: tandem.v1.ControlService.ProposeAgreement:output_type -> tandem.v1.AgreementRecord
+	29, // 34: tandem.v1.ControlService.DecideAgreement:output_type -> tandem.v1.AgreementRecord
+	21, // 35: tandem.v1.ControlService.ListAgreements:output_type -> tandem.v1.ListAgreementsResponse
+	29, // 36: tandem.v1.ControlService.GetAgreement:output_type -> tandem.v1.AgreementRecord
+	33, // 37: tandem.v1.ControlService.SubmitJob:output_type -> tandem.v1.JobState
+	25, // 38: tandem.v1.ControlService.ListJobs:output_type -> tandem.v1.ListJobsResponse
+	33, // 39: tandem.v1.ControlService.GetJob:output_type -> tandem.v1.JobState
+	33, // 40: tandem.v1.ControlService.CancelJob:output_type -> tandem.v1.JobState
+	33, // 41: tandem.v1.ControlService.WatchJob:output_type -> tandem.v1.JobState
+	28, // 42: tandem.v1.ControlService.ExportMatches:output_type -> tandem.v1.ExportMatchesResponse
+	4,  // 43: tandem.v1.ControlService.AuditTail:output_type -> tandem.v1.AuditTailResponse
+	6,  // 44: tandem.v1.ControlService.AuditExport:output_type -> tandem.v1.AuditExportResponse
+	1,  // 45: tandem.v1.ControlService.AuditShow:output_type -> tandem.v1.AuditShowResponse
+	27, // [27:46] is the sub-list for method output_type
+	8,  // [8:27] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
 	8,  // [8:8] is the sub-list for extension extendee
 	0,  // [0:8] is the sub-list for field type_name
@@ -1739,7 +1902,7 @@ func file_tandem_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tandem_v1_control_proto_rawDesc), len(file_tandem_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,6 +37,7 @@ const (
 	ControlService_ExportMatches_FullMethodName    = "/tandem.v1.ControlService/ExportMatches"
 	ControlService_AuditTail_FullMethodName        = "/tandem.v1.ControlService/AuditTail"
 	ControlService_AuditExport_FullMethodName      = "/tandem.v1.ControlService/AuditExport"
+	ControlService_AuditShow_FullMethodName        = "/tandem.v1.ControlService/AuditShow"
 )
 
 // ControlServiceClient is the client API for ControlService service.
@@ -70,6 +71,9 @@ type ControlServiceClient interface {
 	// AuditExport writes an offline-verifiable bundle per log into a
 	// directory on the node's machine.
 	AuditExport(ctx context.Context, in *AuditExportRequest, opts ...grpc.CallOption) (*AuditExportResponse, error)
+	// AuditShow returns one entry with its inclusion proof in the log's
+	// current signed checkpoint.
+	AuditShow(ctx context.Context, in *AuditShowRequest, opts ...grpc.CallOption) (*AuditShowResponse, error)
 }
 
 type controlServiceClient struct {
@@ -269,6 +273,16 @@ func (c *controlServiceClient) AuditExport(ctx context.Context, in *AuditExportR
 	return out, nil
 }
 
+func (c *controlServiceClient) AuditShow(ctx context.Context, in *AuditShowRequest, opts ...grpc.CallOption) (*AuditShowResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AuditShowResponse)
+	err := c.cc.Invoke(ctx, ControlService_AuditShow_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServiceServer is the server API for ControlService service.
 // All implementations must embed UnimplementedControlServiceServer
 // for forward compatibility.
@@ -300,6 +314,9 @@ type ControlServiceServer interface {
 	// AuditExport writes an offline-verifiable bundle per log into a
 	// directory on the node's machine.
 	AuditExport(context.Context, *AuditExportRequest) (*AuditExportResponse, error)
+	// AuditShow returns one entry with its inclusion proof in the log's
+	// current signed checkpoint.
+	AuditShow(context.Context, *AuditShowRequest) (*AuditShowResponse, error)
 	mustEmbedUnimplementedControlServiceServer()
 }
 
@@ -363,6 +380,9 @@ func (UnimplementedControlServiceServer) AuditTail(context.Context, *AuditTailRe
 }
 func (UnimplementedControlServiceServer) AuditExport(context.Context, *AuditExportRequest) (*AuditExportResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method AuditExport not implemented")
+}
+func (UnimplementedControlServiceServer) AuditShow(context.Context, *AuditShowRequest) (*AuditShowResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AuditShow not implemented")
 }
 func (UnimplementedControlServiceServer) mustEmbedUnimplementedControlServiceServer() {}
 func (UnimplementedControlServiceServer) testEmbeddedByValue()                        {}
@@ -702,6 +722,24 @@ func _ControlService_AuditExport_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlService_AuditShow_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AuditShowRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).AuditShow(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_AuditShow_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).AuditShow(ctx, req.(*AuditShowRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControlService_ServiceDesc is the grpc.ServiceDesc for ControlService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -776,6 +814,10 @@ var ControlService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AuditExport",
 			Handler:    _ControlService_AuditExport_Handler,
+		},
+		{
+			MethodName: "AuditShow",
+			Handler:    _ControlService_AuditShow_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
