@@ -32,6 +32,7 @@ var methodRoles = map[string][]string{
 	"ExportMatches":    {"analyst"},
 	"AuditTail":        {"compliance"},
 	"AuditExport":      {"compliance"},
+	"AuditShow":        {"compliance"},
 }
 
 type roleKey struct{}
