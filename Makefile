@@ -51,19 +51,22 @@ demo: build
 ## bench: every benchmark recorded in BENCHMARKS.md.
 bench: bench-psi bench-audit bench-stats
 
+## bench-psi: primitives and kernel, the in-process pipeline, and a two-node
+## loopback PSI with real processes (TANDEM_BENCH_N=1e6 for the full size).
 bench-psi:
-	$(GO) test -run '^$$' -bench 'Primitive|Kernel' -benchtime 2s ./psi/
-	$(GO) test -run '^$$' -bench 'PSILoopback' -benchtime 1x -timeout 60m ./node/
+	$(GO) test -run '^$$' -bench 'Primitive|Kernel' -benchtime 2s -cpu 1 ./psi/
+	$(GO) test -run '^$$' -bench 'PSI/' -benchtime 1x ./protocol/
+	TANDEM_BENCH_N=$${TANDEM_BENCH_N:-1e5} $(GO) test -run '^$$' -bench 'PSILoopback' -benchtime 1x -timeout 120m ./cmd/tandem/
 
 bench-audit:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./audit/...
 
 bench-stats:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./fedlearn/...
+	$(GO) test -run '^$$' -bench 'Stats|WOEIV|Paillier' -benchtime 1x -timeout 30m ./fedlearn/
 
 ## soak: long crash-safety runs (kill -9 during appends, 200 iterations).
 soak:
-	TANDEM_SOAK=200 $(GO) test -count=1 -run 'Crash|Soak' -timeout 60m ./audit/... ./node/...
+	TANDEM_SOAK=200 $(GO) test -count=1 -run 'Crash|Soak' -timeout 60m ./audit/...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -161,8 +161,9 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 			return st, err
 		}
 	}
-	for _, p := range st.Nodes[1:] {
-		id, err := agree(ctx, bank, &p)
+	for i, p := range st.Nodes[1:] {
+		features, attrs := partnerColumns(truth.Partners[i].Kind)
+		id, err := agree(ctx, bank, &p, strings.Trim(features+","+attrs, ","))
 		if err != nil {
 			return st, err
 		}
@@ -183,20 +184,21 @@ func partnerColumns(kind string) (features, attrs string) {
 }
 
 // DefaultAgreement is the agreement the testnet signs between the bank and
-// each partner.
+// each partner: %[1]s is the bank, %[2]s the partner, %[3]s the partner's
+// granted feature columns.
 const DefaultAgreement = `# Testnet default agreement.
 purpose: "Credit-card acquisition and cross-sell sizing on shared customers (testnet)"
-job_kinds: [ping, psi]
+job_kinds: [ping, psi, stats]
 datasets:
-  - {party: %s, dataset: customers, columns: [phone, id_no, has_card, income]}
-  - {party: %s, dataset: users, columns: [phone, id_no]}
+  - {party: %[1]s, dataset: customers, columns: [phone, id_no, has_card, income, city_tier]}
+  - {party: %[2]s, dataset: users, columns: [phone, id_no, %[3]s]}
 psi_reveal: [initiator, both, count]
 min_cell_size: 10
-dp_epsilon_budget: 1.0
+dp_epsilon_budget: 0
 valid_days: 30
 `
 
-func agree(ctx context.Context, bank, partner *Node) (string, error) {
+func agree(ctx context.Context, bank, partner *Node, columns string) (string, error) {
 	bc, err := node.DialHome(bank.Home, "admin")
 	if err != nil {
 		return "", err
@@ -207,7 +209,7 @@ func agree(ctx context.Context, bank, partner *Node) (string, error) {
 		return "", err
 	}
 	defer pc.Close()
-	rec, err := bc.ProposeAgreement(ctx, &tandemv1.ProposeAgreementRequest{Peer: partner.Name, Yaml: fmt.Appendf(nil, DefaultAgreement, bank.Name, partner.Name)})
+	rec, err := bc.ProposeAgreement(ctx, &tandemv1.ProposeAgreementRequest{Peer: partner.Name, Yaml: fmt.Appendf(nil, DefaultAgreement, bank.Name, partner.Name, columns)})
 	if err != nil {
 		return "", fmt.Errorf("testnet: propose agreement to %s: %w", partner.Name, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tandem-dev/tandem/node"
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
+	"github.com/tandem-dev/tandem/protocol"
 	"github.com/tandem-dev/tandem/testnet"
 )
 
@@ -170,7 +171,33 @@ func cmdDemo(ctx context.Context, g *globals, args []string) error {
 	}
 	fmt.Fprintf(out, "   exported the bank's own %d matched rows (its ids and row keys only) to matched.csv\n", ex.Rows)
 
-	step("4. audit: export every node's logs and verify them offline with public keys only")
+	step("4. statistics under homomorphic encryption (BGV, collective keys; the partner's policy approves every release)")
+	spec := `group_by: has_card
+statistics:
+  - {column: monthly_spend, kinds: [count, mean, variance]}
+  - {column: monthly_spend, kinds: [woe_iv], bins: [500, 1000, 2000, 5000]}
+  - {column: category, kinds: [crosstab]}
+`
+	t0 := time.Now()
+	sj, err := runJob(ctx, bc, &tandemv1.SubmitJobRequest{Kind: "stats", Peer: st.Nodes[1].Name, Stats: &tandemv1.StatsParams{PsiJobId: firstPSI, SpecYaml: []byte(spec)}})
+	if err != nil {
+		return err
+	}
+	var sr struct {
+		Statistics *protocol.StatsResult `json:"statistics"`
+	}
+	if err := json.Unmarshal(sj.ResultJson, &sr); err != nil || sr.Statistics == nil {
+		return fmt.Errorf("demo: stats result: %v", err)
+	}
+	fmt.Fprintf(out, "   over the %d customers shared with %s, by the bank's has_card label (%.1fs):\n", sr.Statistics.Matched, st.Nodes[1].Name, time.Since(t0).Seconds())
+	for _, c := range sr.Statistics.Cells {
+		if c.Value == nil || c.Bin != "" || c.Statistic == "crosstab" {
+			continue
+		}
+		fmt.Fprintf(out, "   %-14s %-9s group=%-5s %12.4f  (rows %d)\n", c.Column, c.Statistic, c.Group, *c.Value, c.Rows)
+	}
+
+	step("5. audit: export every node's logs and verify them offline with public keys only")
 	for _, n := range st.Nodes {
 		c, err := node.DialHome(n.Home, "compliance")
 		if err != nil {
