@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tandem-dev/tandem/audit"
@@ -146,7 +147,7 @@ func (n *Node) cosign(ctx context.Context, j *jobRun, result any) (*ReceiptInfo,
 		r.InputDigests[k] = v
 	}
 	r.Outputs = append(r.Outputs, mine.Outputs...)
-	slices.SortFunc(r.Outputs, func(a, b audit.Output) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(r.Outputs, func(a, b audit.Output) int { return strings.Compare(a.Name, b.Name) })
 	r.Checkpoints = cps
 	if err := r.Sign(own); err != nil {
 		return nil, err
@@ -165,7 +166,7 @@ func (n *Node) cosign(ctx context.Context, j *jobRun, result any) (*ReceiptInfo,
 			disputed = "countersignature names another party"
 		default:
 			r.Sigs = append(r.Sigs, got.Sig)
-			slices.SortFunc(r.Sigs, func(a, b audit.ReceiptSig) int { return cmpString(a.Party, b.Party) })
+			slices.SortFunc(r.Sigs, func(a, b audit.ReceiptSig) int { return strings.Compare(a.Party, b.Party) })
 			if _, err := r.Verify([]audit.Verifier{own.Verifier(), pv}); err != nil {
 				r.Sigs = slices.DeleteFunc(r.Sigs, func(s audit.ReceiptSig) bool { return s.Party == peer })
 				disputed = "countersignature does not verify"
@@ -234,15 +235,6 @@ func filterOutputs(outs []audit.Output, prefix string) []audit.Output {
 	return keep
 }
 
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
 
 // exchangeJSON sends v on step and receives the peer's message of the same
 // step (both sides send first, so neither waits on the other).

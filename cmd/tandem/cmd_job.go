@@ -198,6 +198,18 @@ func cmdPing(ctx context.Context, g *globals, args []string) error {
 	return submit(ctx, g, &tandemv1.SubmitJobRequest{Kind: "ping", Peer: *peer, Ping: &tandemv1.PingParams{Rounds: int32(*rounds)}}, *wait)
 }
 
+// propose submits a job; a rejection is an error with exit status 3.
+func propose(ctx context.Context, c *node.Client, req *tandemv1.SubmitJobRequest) (*tandemv1.JobState, error) {
+	j, err := c.SubmitJob(ctx, req)
+	if err != nil {
+		return nil, rpcErr(err)
+	}
+	if j.State == "rejected" {
+		return nil, &exitError{code: 3, err: fmt.Errorf("job %s rejected: %s", j.Id, j.Reason)}
+	}
+	return j, nil
+}
+
 // submit proposes a job and optionally watches it to the end.
 func submit(ctx context.Context, g *globals, req *tandemv1.SubmitJobRequest, wait bool) error {
 	c, err := g.client()
@@ -205,12 +217,9 @@ func submit(ctx context.Context, g *globals, req *tandemv1.SubmitJobRequest, wai
 		return err
 	}
 	defer c.Close()
-	j, err := c.SubmitJob(ctx, req)
+	j, err := propose(ctx, c, req)
 	if err != nil {
-		return rpcErr(err)
-	}
-	if j.State == "rejected" {
-		return &exitError{code: 3, err: fmt.Errorf("job %s rejected: %s", j.Id, j.Reason)}
+		return err
 	}
 	if !wait {
 		return g.emit(jobJSON(j), func(w io.Writer) {

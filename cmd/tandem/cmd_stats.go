@@ -74,12 +74,9 @@ func cmdStats(ctx context.Context, g *globals, args []string) error {
 		return err
 	}
 	defer c.Close()
-	j, err := c.SubmitJob(ctx, req)
+	j, err := propose(ctx, c, req)
 	if err != nil {
-		return rpcErr(err)
-	}
-	if j.State == "rejected" {
-		return &exitError{code: 3, err: fmt.Errorf("job %s rejected: %s", j.Id, j.Reason)}
+		return err
 	}
 	fmt.Fprintf(g.stdout, "job %s %s\n", j.Id, j.State)
 	quiet := *g
