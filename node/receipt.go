@@ -235,7 +235,6 @@ func filterOutputs(outs []audit.Output, prefix string) []audit.Output {
 	return keep
 }
 
-
 // exchangeJSON sends v on step and receives the peer's message of the same
 // step (both sides send first, so neither waits on the other).
 func exchangeJSON[T any](ctx context.Context, t protocol.Transport, step string, v any) (T, error) {
