@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/tandem-dev/tandem/node/dataset"
@@ -56,6 +57,9 @@ func (n *Node) addDataset(ctx context.Context, req *tandemv1.AddDatasetRequest, 
 		return nil, fmt.Errorf("%w: %v", errInvalid, err)
 	}
 	prof, err := dataset.Scan(ctx, spec, nil)
+	// Scanning a large file is a one-off peak (8 bytes per identifier for
+	// the duplicate count); give that memory back before jobs run.
+	debug.FreeOSMemory()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errInvalid, err)
 	}
