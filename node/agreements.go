@@ -219,3 +219,24 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
+
+// recordExpiries writes one agreement_expired audit entry per agreement
+// whose expiry has passed (checked at start and every minute). The entry's
+// idempotency key is the agreement id, so it is written once.
+func (n *Node) recordExpiries(ctx context.Context) {
+	all, err := n.agreements()
+	if err != nil {
+		return
+	}
+	for _, a := range all {
+		if a.State != "expired" {
+			continue
+		}
+		peer := a.Agreement.Proposer
+		if peer == n.cfg.Name {
+			peer = a.Agreement.Responder
+		}
+		n.record(ctx, event{Kind: "agreement_expired", AgreementID: a.Agreement.Id, Peer: peer, Once: a.Agreement.Id,
+			Detail: "expired " + time.Unix(a.Agreement.ExpiresUnix, 0).UTC().Format(time.RFC3339)})
+	}
+}

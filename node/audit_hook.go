@@ -30,6 +30,7 @@ type event struct {
 	Actor       string // "operator:<role>", "peer:<name>" or "" for the node itself
 	Detail      string // free text without secrets or identifiers
 	Attempt     uint32 // job attempt, for idempotent retries
+	Once        string // idempotency key for non-job events recorded at most once
 	Datasets    []string
 	Release     *audit.Release
 }
@@ -65,7 +66,10 @@ func (n *Node) record(ctx context.Context, ev event) error {
 		log = peerLog(ev.Peer)
 	}
 	var key audit.IdemKey
-	if ev.JobID != "" {
+	switch {
+	case ev.Once != "":
+		key = audit.IdemKey{Job: ev.Once, Event: ev.Kind}
+	case ev.JobID != "":
 		key = audit.IdemKey{Job: ev.JobID, Event: ev.Kind, Attempt: ev.Attempt}
 	}
 	if _, _, err := n.audit.Append(context.WithoutCancel(ctx), log, key, e); err != nil {

@@ -383,6 +383,24 @@ func TestBadInput(t *testing.T) {
 		if dec.Accepted {
 			t.Errorf("partner accepted a job under an expired agreement")
 		}
+		// Both nodes recorded the expiry exactly once, however often it was
+		// hit.
+		for _, pair := range [][2]*testNode{{bank, partner}, {partner, bank}} {
+			tn, other := pair[0], pair[1]
+			entries, err := tn.n.audit.Entries(peerLog(other.name), 0, mustSize(t, tn, other.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, e := range entries {
+				if e.Kind == "agreement_expired" && e.AgreementID == expiring.Agreement.Id {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("%s: agreement_expired entries for %s: got %d, want 1", tn.name, expiring.Agreement.Id, n)
+			}
+		}
 		// The long-lived agreement still works.
 		stillServes(t)
 	})
@@ -501,4 +519,13 @@ func TestRunPortInUse(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustSize(t *testing.T, tn *testNode, peer string) uint64 {
+	t.Helper()
+	n, err := tn.n.audit.Size(peerLog(peer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -34,6 +34,9 @@ func (n *Node) submitJob(ctx context.Context, req *tandemv1.SubmitJobRequest, ro
 	} else {
 		agr, err = n.findAgreement(req.Peer, req.Kind)
 	}
+	if errors.Is(err, protocol.ErrAgreementExpired) {
+		n.recordExpiries(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -50,6 +53,9 @@ func (n *Node) submitJob(ctx context.Context, req *tandemv1.SubmitJobRequest, ro
 		return nil, err
 	}
 	if err := protocol.CheckJob(agr, p, now); err != nil {
+		if errors.Is(err, protocol.ErrAgreementExpired) {
+			n.recordExpiries(ctx)
+		}
 		return nil, err
 	}
 	sig, err := protocol.Seal(n.id, p)
@@ -159,6 +165,9 @@ func (n *Node) receiveProposal(ctx context.Context, from string, sig *tandemv1.S
 		reason = protocol.ErrNoAgreement.Error()
 	} else if err := protocol.CheckJob(agr, p, now); err != nil {
 		reason = err.Error()
+		if errors.Is(err, protocol.ErrAgreementExpired) {
+			n.recordExpiries(ctx)
+		}
 	} else if err := n.checkResponderInputs(p); err != nil {
 		reason = err.Error()
 	} else if err := n.checkDisk(); err != nil {

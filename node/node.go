@@ -121,6 +121,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.serveAll()
 	n.log.InfoContext(ctx, "node started", "peer_addr", n.peerLn.Addr().String(), "control_addr", n.ctlLn.Addr().String(), "fingerprint", n.id.Fingerprint, "version", Version)
+	n.recordExpiries(ctx)
 	n.jobs.resume(ctx)
 	close(n.ready)
 	tick := time.NewTicker(time.Minute)
@@ -131,6 +132,7 @@ func (n *Node) Run(ctx context.Context) error {
 			done = true
 		case <-tick.C:
 			n.recordLogHeads(ctx)
+			n.recordExpiries(ctx)
 		}
 	}
 	n.recordLogHeads(context.Background())
