@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -48,6 +49,10 @@ type Node struct {
 	httpSrv               *http.Server
 	health                *health.Server
 	ready                 chan struct{}
+
+	// silentPeer makes this node's responder skip the receipt exchange, as
+	// a peer that never countersigns would. Tests only.
+	silentPeer atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error

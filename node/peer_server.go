@@ -224,7 +224,7 @@ func (s *peerServer) Exchange(stream tandemv1.PeerService_ExchangeServer) error 
 	run := &jobRun{n: n, rec: rec, prop: prop, t: protocol.NewTranscript(tr, rec.ID, false), progress: n.jobs.progressFunc(rec.ID)}
 	run.peerKey, _ = n.peerPublicKey(name)
 	result, err := n.jobs.kinds[rec.Kind].respond(rctx, run)
-	if err == nil {
+	if err == nil && !n.silentPeer.Load() {
 		result, err = n.withReceipt(rctx, run, result)
 	}
 	if err != nil && (rctx.Err() != nil || isStreamBreak(err)) {
