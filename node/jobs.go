@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -179,6 +181,9 @@ func (m *jobManager) update(id string, fn func(r *jobRecord)) (*jobRecord, error
 	}
 	if !finalState(before) && finalState(r.State) {
 		m.n.metrics.jobs.WithLabelValues(r.Kind, r.State).Inc()
+		// The job's checkpoint state holds secrets (PSI key seeds): gone
+		// with the job, whatever its outcome.
+		os.RemoveAll(filepath.Join(m.n.cfg.path(m.n.cfg.DataDir), "jobs", id, "state"))
 	}
 	m.broadcastLocked(id)
 	return r, nil

@@ -173,7 +173,11 @@ func psiConfig(j *jobRun, dir string) (protocol.PSIConfig, error) {
 	if err != nil {
 		return protocol.PSIConfig{}, err
 	}
-	return protocol.PSIConfig{JobID: j.rec.ID, Reveal: revealByName[j.prop.Psi.Reveal], Suite: suite, TempDir: filepath.Join(dir, "tmp")}, nil
+	state := filepath.Join(dir, "state")
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return protocol.PSIConfig{}, err
+	}
+	return protocol.PSIConfig{JobID: j.rec.ID, Reveal: revealByName[j.prop.Psi.Reveal], Suite: suite, TempDir: filepath.Join(dir, "tmp"), StateDir: state}, nil
 }
 
 func (psiKind) initiate(ctx context.Context, j *jobRun) (any, error) {

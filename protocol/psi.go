@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -8,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/tandem-dev/tandem/psi"
@@ -32,7 +35,7 @@ import (
 // this metadata (protocol/psi_privacy_test.go checks it on the wire).
 
 // Messages are chunked at this many elements (≤ 512 KiB per frame).
-const psiChunk = 16384
+var psiChunk = 16384 // a var so tests can force many small chunks
 
 // PSIConfig parameterises one PSI job on one side.
 type PSIConfig struct {
@@ -40,6 +43,10 @@ type PSIConfig struct {
 	Reveal  psi.Reveal
 	Suite   psi.Suite
 	TempDir string // spill directory for the sorters
+	// StateDir, if set, holds the job's checkpoints (psi_state.go) so an
+	// interrupted job resumes from its last checkpointed chunk. It holds
+	// the key seed: the caller deletes it when the job ends.
+	StateDir string
 	// MemBudget bounds each sorter's in-memory buffer (default 64 MiB).
 	MemBudget int
 	Workers   int       // 0 = GOMAXPROCS
@@ -71,13 +78,16 @@ type PSIResult struct {
 	Intersection int64  `json:"intersection,omitempty"`
 	BytesSent    int64  `json:"bytes_sent"`
 	Transcript   string `json:"transcript_digest"`
+	// ResumedChunks counts the chunks a resumed run did not redo.
+	ResumedChunks uint64 `json:"resumed_chunks,omitempty"`
 }
 
 type psiHelloI struct {
-	Suite  string   `json:"suite"`
-	Reveal string   `json:"reveal"`
-	Kinds  []string `json:"kinds"`
-	N      int64    `json:"n"`
+	Suite  string    `json:"suite"`
+	Reveal string    `json:"reveal"`
+	Kinds  []string  `json:"kinds"`
+	N      int64     `json:"n"`
+	Resume psiResume `json:"resume"` // chunks the initiator already holds
 }
 
 type psiHelloR struct {
@@ -137,6 +147,8 @@ type batcher struct {
 	idx     [][]uint64 // per domain: caller's index per pending id
 	arena   [][]byte
 	out     func(idx []uint64, elems []byte) error
+	skip    uint64 // chunks already delivered in an earlier attempt: not masked again
+	chunks  uint64
 }
 
 func newBatcher(s psi.Suite, k *psi.Key, domains [][]byte, workers int, out func([]uint64, []byte) error) *batcher {
@@ -158,6 +170,10 @@ func (b *batcher) add(d int, index uint64, id []byte) error {
 
 func (b *batcher) flush(d int) error {
 	if len(b.ids[d]) == 0 {
+		return nil
+	}
+	if b.chunks++; b.chunks <= b.skip {
+		b.ids[d], b.idx[d], b.arena[d] = b.ids[d][:0], b.idx[d][:0], b.arena[d][:0]
 		return nil
 	}
 	// Re-slice ids against the final arena (appends may have moved it).
@@ -188,12 +204,21 @@ func (b *batcher) flushAll() error {
 func RunPSIInitiator(ctx context.Context, t Transport, cfg PSIConfig, src IDSource, out io.Writer, progress func(string, float64)) (PSIResult, error) {
 	cfg.defaults()
 	res := PSIResult{Reveal: cfg.Reveal.String(), Suite: cfg.Suite.Name(), InitiatorElements: src.Count}
-	key, err := psi.GenerateKey(cfg.Rand)
+	key, err := psiKey(cfg.StateDir, cfg.Rand)
 	if err != nil {
 		return res, err
 	}
 	defer key.Zero()
-	if err := sendJSON(ctx, t, "psi.hello", psiHelloI{Suite: cfg.Suite.Name(), Reveal: cfg.Reveal.String(), Kinds: src.Kinds, N: src.Count}); err != nil {
+	ck, resuming := loadInitCheckpoint(cfg.StateDir)
+	if resuming && (ck.Reveal != cfg.Reveal.String() || ck.N != src.Count) {
+		resuming, ck = false, initCheckpoint{}
+	}
+	if cfg.Reveal == psi.RevealCount && !ck.IDone {
+		// Count mode: the responder's shuffled tag order is not
+		// reproducible, so an unfinished tag stream restarts.
+		ck.IChunks, ck.IRecords = 0, 0
+	}
+	if err := sendJSON(ctx, t, "psi.hello", psiHelloI{Suite: cfg.Suite.Name(), Reveal: cfg.Reveal.String(), Kinds: src.Kinds, N: src.Count, Resume: ck.psiResume}); err != nil {
 		return res, err
 	}
 	var hr psiHelloR
@@ -209,14 +234,24 @@ func RunPSIInitiator(ctx context.Context, t Transport, cfg PSIConfig, src IDSour
 	res.TagBytes = ts
 	es := cfg.Suite.ElementSize()
 	kI := int64(len(src.Kinds))
-
-	sortI := psi.NewSorter(cfg.TempDir, ts+8, cfg.MemBudget)
-	defer sortI.Close()
-	sortR := psi.NewSorter(cfg.TempDir, ts+8, cfg.MemBudget)
-	defer sortR.Close()
+	if resuming && (ck.TagSize != ts || ck.Rows != hr.Rows || ck.Slots != hr.Slots) {
+		// Inputs are digest-checked before a resume, so this means a
+		// corrupt checkpoint: drop it; the next attempt starts afresh.
+		os.Remove(filepath.Join(cfg.StateDir, "checkpoint.json"))
+		return res, fmt.Errorf("%w: checkpoint does not match the job (discarded; the job restarts)", ErrPSIMismatch)
+	}
+	ck.Reveal, ck.N, ck.TagSize, ck.Rows, ck.Slots = cfg.Reveal.String(), src.Count, ts, hr.Rows, hr.Slots
+	if ck.IChunks > 0 || ck.RChunks > 0 {
+		res.ResumedChunks = ck.IChunks + ck.RChunks
+	}
+	st, err := openInitState(cfg.StateDir, cfg.TempDir, ck, ts+8)
+	if err != nil {
+		return res, err
+	}
+	defer st.close()
 
 	total := float64(src.Count + 2*nR + 1)
-	var done int64
+	done := ck.IRecords + 2*ck.RRecords
 	report := func(phase string, n int64) {
 		done += n
 		if progress != nil {
@@ -224,8 +259,9 @@ func RunPSIInitiator(ctx context.Context, t Transport, cfg PSIConfig, src IDSour
 		}
 	}
 
-	// Sender: mask own ids and stream them; the FIFO carries each chunk's
-	// element indices to the receiver, which gets the tags back in order.
+	// Sender: mask own ids and stream them (from the first chunk whose tags
+	// we do not hold); the FIFO carries each chunk's element indices to the
+	// receiver, which gets the tags back in order.
 	fifo := make(chan []uint64, 1024)
 	sendErr := make(chan error, 1)
 	senderDone := make(chan struct{})
@@ -236,8 +272,12 @@ func RunPSIInitiator(ctx context.Context, t Transport, cfg PSIConfig, src IDSour
 	go func() {
 		defer close(senderDone)
 		defer close(fifo)
-		var seq uint64
-		var sent int64
+		if ck.IDone {
+			sendErr <- nil
+			return
+		}
+		seq := ck.IChunks
+		var yielded int64
 		domains := make([][]byte, len(src.Kinds))
 		for i, k := range src.Kinds {
 			domains[i] = psiDomain(cfg.JobID, k)
@@ -265,17 +305,18 @@ func RunPSIInitiator(ctx context.Context, t Transport, cfg PSIConfig, src IDSour
 				return err
 			}
 			pending, pendingIdx = elems, idx
-			sent += int64(len(idx))
 			return nil
 		})
+		b.skip = ck.IChunks
 		err := src.Each(sctx, func(row int64, slot int, canon []byte) error {
+			yielded++
 			return b.add(slot, uint64(row)*uint64(kI)+uint64(slot), canon)
 		})
 		if err == nil {
 			err = b.flushAll()
 		}
-		if err == nil && sent != src.Count {
-			err = fmt.Errorf("protocol: psi: dataset yielded %d ids, profile announced %d (file changed since registration?)", sent, src.Count)
+		if err == nil && yielded != src.Count {
+			err = fmt.Errorf("protocol: psi: dataset yielded %d ids, profile announced %d (file changed since registration?)", yielded, src.Count)
 		}
 		if err == nil {
 			err = emit(true)
@@ -283,11 +324,12 @@ func RunPSIInitiator(ctx context.Context, t Transport, cfg PSIConfig, src IDSour
 		sendErr <- err
 	}()
 
-	// Receiver: tags of our elements, and the responder's elements.
-	var rSeen int64
-	tagsDone, rDone := false, false
-	var tagSeq, rSeq uint64
-	var countIdx uint64
+	// Receiver: tags of our elements, and the responder's elements, both
+	// appended to checkpointed record files.
+	rSeen := ck.RRecords
+	tagsDone, rDone := ck.IDone, ck.RDone
+	tagSeq, rSeq := ck.IChunks, ck.RChunks
+	countIdx := uint64(ck.IRecords)
 	rec := make([]byte, ts+8)
 	buf := make([]byte, psiChunk*es)
 	for !tagsDone || !rDone {
@@ -320,9 +362,12 @@ func RunPSIInitiator(ctx context.Context, t Transport, cfg PSIConfig, src IDSour
 					binary.BigEndian.PutUint64(rec[ts:], countIdx)
 					countIdx++
 				}
-				if err := sortI.Add(rec); err != nil {
+				if _, err := st.iw.Write(rec); err != nil {
 					return res, err
 				}
+			}
+			if err := st.chunk(true, n, m.Last); err != nil {
+				return res, err
 			}
 			report("matching", int64(n))
 			tagsDone = m.Last
@@ -341,9 +386,12 @@ func RunPSIInitiator(ctx context.Context, t Transport, cfg PSIConfig, src IDSour
 			for i := range n {
 				psi.Tag(rec[:ts], buf[i*es:(i+1)*es])
 				binary.BigEndian.PutUint64(rec[ts:], uint64(rSeen+int64(i)))
-				if err := sortR.Add(rec); err != nil {
+				if _, err := st.rw.Write(rec); err != nil {
 					return res, err
 				}
+			}
+			if err := st.chunk(false, n, m.Last); err != nil {
+				return res, err
 			}
 			rSeen += int64(n)
 			report("matching", 2*int64(n))
@@ -358,11 +406,24 @@ func RunPSIInitiator(ctx context.Context, t Transport, cfg PSIConfig, src IDSour
 	if rSeen != nR {
 		return res, fmt.Errorf("%w: responder sent %d of %d elements", ErrPSIMismatch, rSeen, nR)
 	}
-	if cfg.Reveal != psi.RevealCount && sortI.Len() != src.Count {
-		return res, fmt.Errorf("%w: got %d tags for %d elements", ErrPSIMismatch, sortI.Len(), src.Count)
+	if cfg.Reveal != psi.RevealCount && st.ck.IRecords != src.Count {
+		return res, fmt.Errorf("%w: got %d tags for %d elements", ErrPSIMismatch, st.ck.IRecords, src.Count)
+	}
+	if err := st.checkpoint(); err != nil {
+		return res, err
 	}
 	if progress != nil {
 		progress("intersecting", 0.96)
+	}
+	sortI := psi.NewSorter(cfg.TempDir, ts+8, cfg.MemBudget)
+	defer sortI.Close()
+	sortR := psi.NewSorter(cfg.TempDir, ts+8, cfg.MemBudget)
+	defer sortR.Close()
+	if err := st.feed(st.i, sortI); err != nil {
+		return res, err
+	}
+	if err := st.feed(st.r, sortR); err != nil {
+		return res, err
 	}
 
 	matched, err := resolveMatches(cfg, sortI, sortR, ts, kI, int64(hr.Slots), src.Rows)
@@ -555,11 +616,16 @@ func RunPSIResponder(ctx context.Context, t Transport, cfg PSIConfig, open func(
 	if err := sendJSON(ctx, t, "psi.hello", psiHelloR{Rows: src.Rows, Slots: int(kR)}); err != nil {
 		return res, err
 	}
-	key, err := psi.GenerateKey(cfg.Rand)
+	key, err := psiKey(cfg.StateDir, cfg.Rand)
 	if err != nil {
 		return res, err
 	}
 	defer key.Zero()
+	rs := hi.Resume
+	if rs.IRecords < 0 || rs.IRecords > hi.N || (cfg.Reveal == psi.RevealCount && !rs.IDone && rs.IChunks != 0) {
+		return res, fmt.Errorf("%w: initiator resumes at %d chunks / %d of %d ids", ErrPSIMismatch, rs.IChunks, rs.IRecords, hi.N)
+	}
+	res.ResumedChunks = rs.IChunks + rs.RChunks
 	perm, err := psi.Permutation(cfg.Seed, src.Rows)
 	if err != nil {
 		return res, err
@@ -582,8 +648,8 @@ func RunPSIResponder(ctx context.Context, t Transport, cfg PSIConfig, open func(
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
-	go func() { errc <- respondTags(ctx, t, cfg, key, hi.N, ts, progressCh) }()
-	go func() { errc <- sendOwnElements(ctx, t, cfg, key, src, perm, progressCh) }()
+	go func() { errc <- respondTags(ctx, t, cfg, key, hi.N, ts, rs, progressCh) }()
+	go func() { errc <- sendOwnElements(ctx, t, cfg, key, src, perm, rs, progressCh) }()
 	// Wait for both workers even after a failure: they send progress on a
 	// channel closed when this function returns.
 	var firstErr error
@@ -653,7 +719,10 @@ func RunPSIResponder(ctx context.Context, t Transport, cfg PSIConfig, open func(
 
 // respondTags raises the initiator's elements to our key and returns their
 // tags: in order (initiator/both), or all at once in a random order (count).
-func respondTags(ctx context.Context, t Transport, cfg PSIConfig, key *psi.Key, n int64, ts int, progress chan<- int64) error {
+func respondTags(ctx context.Context, t Transport, cfg PSIConfig, key *psi.Key, n int64, ts int, rs psiResume, progress chan<- int64) error {
+	if rs.IDone {
+		return nil
+	}
 	es := cfg.Suite.ElementSize()
 	buf := make([]byte, psiChunk*es)
 	var shuffled *psi.Sorter
@@ -661,9 +730,9 @@ func respondTags(ctx context.Context, t Transport, cfg PSIConfig, key *psi.Key, 
 		shuffled = psi.NewSorter(cfg.TempDir, 8+ts, cfg.MemBudget)
 		defer shuffled.Close()
 	}
-	var seen int64
+	seen := rs.IRecords
 	rec := make([]byte, 8+ts)
-	for seq := uint64(0); ; seq++ {
+	for seq := rs.IChunks; ; seq++ {
 		m, err := expect(ctx, t, "psi.i_elems", seq)
 		if err != nil {
 			return err
@@ -733,9 +802,16 @@ func respondTags(ctx context.Context, t Transport, cfg PSIConfig, key *psi.Key, 
 // sendOwnElements masks every id slot of every row (random elements for
 // empty slots), orders them by shuffled position through an external sort,
 // and streams them.
-func sendOwnElements(ctx context.Context, t Transport, cfg PSIConfig, key *psi.Key, src IDSource, perm *psi.Perm, progress chan<- int64) error {
+func sendOwnElements(ctx context.Context, t Transport, cfg PSIConfig, key *psi.Key, src IDSource, perm *psi.Perm, rs psiResume, progress chan<- int64) error {
+	if rs.RDone {
+		return nil
+	}
 	es := cfg.Suite.ElementSize()
 	kR := len(src.Kinds)
+	per := (psiChunk / kR) * kR
+	if d, ok := respElemsDone(cfg.StateDir); ok && d.Count == src.Rows*int64(kR) {
+		return replayOwnElements(ctx, t, cfg, d.Count, per, src.Rows, rs.RChunks, progress)
+	}
 	recSize := 8 + 1 + es // position ‖ slot ‖ element
 	sorter := psi.NewSorter(cfg.TempDir, recSize, cfg.MemBudget)
 	defer sorter.Close()
@@ -823,24 +899,87 @@ func sendOwnElements(ctx context.Context, t Transport, cfg PSIConfig, key *psi.K
 	if err != nil {
 		return err
 	}
-	per := (psiChunk / kR) * kR
+	// The sorted stream is also persisted (with StateDir), so a resumed job
+	// resends from any chunk without hashing and sorting again.
+	var persist *bufio.Writer
+	var pf *os.File
+	if cfg.StateDir != "" {
+		if pf, err = os.OpenFile(filepath.Join(cfg.StateDir, "r_elems.bin"), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600); err != nil {
+			return err
+		}
+		defer pf.Close()
+		persist = bufio.NewWriterSize(pf, 1<<20)
+	}
 	out := make([]byte, 0, per*es)
 	var seq uint64
+	chunk := func(last bool) error {
+		if persist != nil {
+			if _, err := persist.Write(out); err != nil {
+				return err
+			}
+		}
+		if seq >= rs.RChunks { // chunks before were received in an earlier attempt
+			if err := t.Send(ctx, Msg{Step: "psi.r_elems", Seq: seq, Payload: out, Last: last, Total: uint64(src.Rows)}); err != nil {
+				return err
+			}
+		}
+		progress <- int64(len(out) / es)
+		seq++
+		out = out[:0]
+		return nil
+	}
 	for it.Next() {
 		out = append(out, it.Record()[9:]...)
 		if len(out) == cap(out) {
-			if err := t.Send(ctx, Msg{Step: "psi.r_elems", Seq: seq, Payload: out, Total: uint64(src.Rows)}); err != nil {
+			if err := chunk(false); err != nil {
 				return err
 			}
-			seq++
-			progress <- int64(len(out) / es)
-			out = out[:0]
 		}
 	}
 	if err := it.Err(); err != nil {
 		return err
 	}
-	return t.Send(ctx, Msg{Step: "psi.r_elems", Seq: seq, Payload: out, Last: true, Total: uint64(src.Rows)})
+	if err := chunk(true); err != nil {
+		return err
+	}
+	if persist == nil {
+		return nil
+	}
+	if err := persist.Flush(); err != nil {
+		return err
+	}
+	if err := pf.Sync(); err != nil {
+		return err
+	}
+	done, _ := json.Marshal(respElems{Count: sorter.Len()})
+	return writeSynced(filepath.Join(cfg.StateDir, "r_elems.done"), done)
+}
+
+// replayOwnElements resends the persisted element stream from chunk from.
+func replayOwnElements(ctx context.Context, t Transport, cfg PSIConfig, count int64, per int, rows int64, from uint64, progress chan<- int64) error {
+	es := int64(cfg.Suite.ElementSize())
+	f, err := os.Open(filepath.Join(cfg.StateDir, "r_elems.bin"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	full := uint64(count / int64(per)) // chunks before the last (maybe empty) one
+	buf := make([]byte, int64(per)*es)
+	progress <- int64(from) * int64(per)
+	for c := from; c <= full; c++ {
+		n := int64(per)
+		if c == full {
+			n = count - int64(full)*int64(per)
+		}
+		if _, err := f.ReadAt(buf[:n*es], int64(c)*int64(per)*es); err != nil {
+			return fmt.Errorf("protocol: psi: read persisted elements: %w", err)
+		}
+		if err := t.Send(ctx, Msg{Step: "psi.r_elems", Seq: c, Payload: buf[:n*es], Last: c == full, Total: uint64(rows)}); err != nil {
+			return err
+		}
+		progress <- n
+	}
+	return nil
 }
 
 // recvMatches receives the ascending matched positions (reveal=both).
