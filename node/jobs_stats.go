@@ -329,8 +329,10 @@ func (n *Node) statsPolicy(j *jobRun, in *statsInputs) func(context.Context, []p
 		total := 0.0
 		eps := make([]float64, len(rels))
 		for i, r := range rels {
-			if !slices.Contains(pcols, r.Column) {
-				return nil, refuse("column %s of dataset %s is not granted by agreement %s", r.Column, in.psiP.Psi.PeerDataset, a.Id)
+			for _, col := range r.ColumnList() {
+				if !slices.Contains(pcols, col) {
+					return nil, refuse("column %s of dataset %s is not granted by agreement %s", col, in.psiP.Psi.PeerDataset, a.Id)
+				}
 			}
 			if r.Groups > 0 && r.GroupBy != "" && !slices.Contains(bcols, r.GroupBy) {
 				return nil, refuse("group_by column %s of the bank's dataset %s is not granted by agreement %s", r.GroupBy, in.psiP.Psi.Dataset, a.Id)
@@ -377,7 +379,13 @@ func (n *Node) statsRelease(j *jobRun, in *statsInputs) func(context.Context, pr
 		e := audit.Entry{Kind: audit.KindRelease, JobID: j.rec.ID, AgreementID: j.rec.AgreementID, Peer: j.rec.Peer,
 			Actor: audit.Actor{Kind: audit.ActorNode, Name: n.cfg.Name}, DatasetDigests: []string{in.ds.Profile.Digest},
 			Release: &audit.Release{To: j.rec.Peer, Values: uint64(values), Digest: hex.EncodeToString(digest), Checks: d.Checks, Epsilon: d.Epsilon},
-			Detail:  map[string]string{"release": fmt.Sprint(r.Index), "column": r.Column, "statistics": strings.Join(r.Kinds, ",")}}
+			Detail:  map[string]string{"release": fmt.Sprint(r.Index), "column": strings.Join(r.ColumnList(), ","), "statistics": strings.Join(r.Kinds, ",")}}
+		if r.Quantile() && len(r.Intervals) > 0 {
+			// The bins released (public to both sides): their number and span.
+			e.Detail["round"] = fmt.Sprintf("%d/%d", r.Round, r.Rounds)
+			e.Detail["bins"] = fmt.Sprint(len(r.Intervals))
+			e.Detail["span"] = fmt.Sprintf("[%g,%g)", r.Intervals[0].Lo, r.Intervals[len(r.Intervals)-1].Hi)
+		}
 		key := audit.IdemKey{Job: j.rec.ID, Event: fmt.Sprintf("release/%d", r.Index), Attempt: uint32(j.rec.Attempt)}
 		if _, _, err := n.audit.Append(context.WithoutCancel(ctx), peerLog(j.rec.Peer), key, e); err != nil {
 			return fmt.Errorf("node: audit: %w", err)
@@ -386,8 +394,10 @@ func (n *Node) statsRelease(j *jobRun, in *statsInputs) func(context.Context, pr
 	}
 }
 
-// alignedData serves the partner's columns over the alignment positions.
+// alignedData serves the partner's columns over the alignment positions,
+// each loaded once; safe for concurrent use (the protocol encodes ahead).
 type alignedData struct {
+	mu  sync.Mutex
 	ds  dataset.Spec
 	al  *psi.Alignment
 	L   int
@@ -396,6 +406,8 @@ type alignedData struct {
 }
 
 func (d *alignedData) Numeric(ctx context.Context, col string) ([]float64, []bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if c, ok := d.num[col]; ok {
 		return c[0].([]float64), c[1].([]bool), nil
 	}
@@ -415,6 +427,8 @@ func (d *alignedData) Numeric(ctx context.Context, col string) ([]float64, []boo
 }
 
 func (d *alignedData) Categorical(ctx context.Context, col string) ([]string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if c, ok := d.cat[col]; ok {
 		return c, nil
 	}

@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -318,6 +319,50 @@ func TestStatsEndToEnd(t *testing.T) {
 		t.Errorf("partner audit for the refused job: got %v, want one release_refused and no release", kinds)
 	}
 
+	// Quantiles by histogram refinement: each round one release (one audit
+	// record on the partner); every interval holds the plaintext quantile
+	// of the joined rows with its exact row count.
+	id4 := submitStats(t, bank, psiJob, "group_by: has_card\nstatistics:\n  - {column: monthly_spend, kinds: [quantiles], probabilities: [0.1, 0.5, 0.9]}\n")
+	if js := finalJob(t, bank.analyst, id4, 60*time.Second); js.State != stateSucceeded {
+		t.Fatalf("quantiles: got %s (%s)", js.State, js.Reason)
+	} else {
+		var qr StatsJobResult
+		json.Unmarshal(js.ResultJson, &qr)
+		shown := 0
+		for _, c := range qr.Statistics.Cells {
+			var xs []float64
+			for _, r := range rows {
+				if r.spendOK && (c.Group == "all" || r.hasCard == c.Group) {
+					xs = append(xs, r.spend)
+				}
+			}
+			slices.Sort(xs)
+			if c.Statistic != "quantile" || c.Value == nil || len(c.Interval) != 2 {
+				if len(xs) >= k && c.Statistic == "quantile" && !c.Suppressed {
+					t.Errorf("quantile cell without a value: %+v", c)
+				}
+				continue
+			}
+			shown++
+			q := xs[max(int(math.Ceil(c.Probability*float64(len(xs)))), 1)-1]
+			var in int64
+			for _, x := range xs {
+				if x >= c.Interval[0] && x < c.Interval[1] {
+					in++
+				}
+			}
+			if q < c.Interval[0] || q >= c.Interval[1] || c.Rows != in || in < k || math.Abs(*c.Value-q) > c.Interval[1]-c.Interval[0] {
+				t.Errorf("quantile %s p=%g: got %v in %v on %d rows; plaintext %v, %d rows in the interval", c.Group, c.Probability, *c.Value, c.Interval, c.Rows, q, in)
+			}
+		}
+		if shown == 0 {
+			t.Errorf("no quantile shown: %s", js.ResultJson)
+		}
+		if got := auditKinds(t, partner, id4)["release"]; got != qr.Statistics.Releases || got < 2 {
+			t.Errorf("partner release audit records for quantiles: got %d, bank counted %d releases", got, qr.Statistics.Releases)
+		}
+	}
+
 	// A group_by column the agreement does not grant is refused too.
 	id3 := submitStats(t, bank, psiJob, "group_by: income\nstatistics:\n  - {column: monthly_spend, kinds: [count]}\n")
 	if js := finalJob(t, bank.analyst, id3, 30*time.Second); js.State != stateFailed || !strings.Contains(js.Reason, "group_by column income") {
@@ -326,12 +371,12 @@ func TestStatsEndToEnd(t *testing.T) {
 }
 
 // TestStatsSubmitChecks: a stats job over an unknown PSI job or with a
-// quantiles request is refused at submission with a clear error.
+// malformed quantiles request is refused at submission with a clear error.
 func TestStatsSubmitChecks(t *testing.T) {
 	bank, _, _ := startPair(t, statsAgreement)
 	for _, tc := range []struct{ psi, spec, want string }{
 		{"job-0000", statsSpecYAML, "not known"},
-		{"job-0000", "statistics:\n  - {column: age, kinds: [quantiles], probabilities: [0.5]}\n", "not supported yet"},
+		{"job-0000", "statistics:\n  - {column: age, kinds: [quantiles], probabilities: [0.5, 0.2]}\n", "strictly increasing"},
 	} {
 		_, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "stats", Peer: "partner-a",
 			Stats: &tandemv1.StatsParams{PsiJobId: tc.psi, SpecYaml: []byte(tc.spec)}})

@@ -24,7 +24,9 @@ func TestPSIWireCarriesNothingMore(t *testing.T) {
 			es, ts := psi.FastSuite().ElementSize(), ri.TagBytes
 			allowed := map[string]func(Msg) bool{
 				// Initiator → responder.
-				"psi.hello":   func(m Msg) bool { return jsonKeys(m.Payload, "suite", "reveal", "kinds", "n", "resume", "rows", "slots") },
+				"psi.hello": func(m Msg) bool {
+					return jsonKeys(m.Payload, "suite", "reveal", "kinds", "n", "resume", "rows", "slots")
+				},
 				"psi.i_elems": func(m Msg) bool { return len(m.Payload)%es == 0 },
 				"psi.matches": func(m Msg) bool { return reveal == psi.RevealBoth && len(m.Payload)%8 == 0 },
 				"psi.done":    func(m Msg) bool { return jsonKeys(m.Payload, "n") },

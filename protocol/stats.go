@@ -1,9 +1,7 @@
 package protocol
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -13,7 +11,6 @@ import (
 	"math"
 	"math/big"
 	"slices"
-	"sort"
 
 	"github.com/tandem-dev/tandem/fedlearn"
 )
@@ -28,14 +25,23 @@ import (
 //	      refusal: P→B stats.refused {reason}, both fail, nothing released.
 //	   P→B stats.hello   {}
 //	2. B→P stats.ckg, P→B stats.ckg      fedlearn K1/K2: collective key
+//	   P: starts planning and NTT-encoding the columns of every release
+//	      that depends only on its data (all but quantile rounds > 1) in
+//	      the background, bounded by EncodeBudget (stats_partner.go)
 //	3. B→P stats.vec#0..  fedlearn E1: ⌈L/N⌉ ciphertexts per bank vector
 //	      (m⊙[group=g] for each group, then m⊙[label=0], m⊙[label=1]),
 //	      one 262 KB ciphertext per message
-//	4. per release q, P: C0 plan + C1 inner products + C2 DP noise, then
-//	   onRelease (the node's audit record) and R1 its decryption share:
-//	   P→B stats.meta#q {plan, bin labels, noise}, stats.result#… (the
-//	   Result in ≤ 1 MiB pieces), stats.share#q
-//	   B: R2 decrypt, S1 decode, k-suppression, WOE/IV, TGI
+//	4. per release q (numeric entries asking the same kinds share one
+//	   release; a quantile entry is `rounds` releases):
+//	   quantile round r > 1 only: B→P stats.refine#q {targets: indices of
+//	      round r-1 bins to split}; empty: nothing to refine, both skip q
+//	   P: C0 plan + C1 inner products (in parts of ≤ half the encode
+//	      budget's columns, one Result each) + C2 DP noise, then
+//	      onRelease (the node's audit record, digest of all parts) and R1
+//	      one decryption share per part
+//	   P→B stats.meta#q {plan, bin labels, published range, noise, parts},
+//	   then per part stats.result#… (≤ 1 MiB pieces) and stats.share#…
+//	   B: R2 decrypt, S1 decode, k-suppression, WOE/IV, TGI, quantiles
 //	5. P→B stats.done, B→P stats.done
 //
 // What each side learns (semi-honest; beyond its own input):
@@ -43,14 +49,35 @@ import (
 //   - Partner: L (it already has it), the number of bank groups G and
 //     whether label vectors are used (from the vector count), the spec (it
 //     signed it), cmax = 1 of every bank vector. No group name, no match
-//     indicator, no statistic: it never decrypts anything.
+//     indicator, no statistic: it never decrypts anything. Quantiles: the
+//     refinement requests, i.e. for each round which of its bins hold a
+//     requested quantile of the matched rows of some group (or overall) —
+//     coarse quantile locations of the bank's customers among its users,
+//     at the resolution of the previous round, without knowing which
+//     group or probability each bin serves. Bounded: at most
+//     (G+1)·|probabilities| bins per round (MaxTargets), checked.
 //   - Bank: per release, the released aggregates per group: matched-and-
 //     present counts, missing counts, Σx and Σx² at 2^-s precision,
 //     histogram/crosstab cells, the label histogram behind WOE/IV; plus the
 //     public plan (scale exponent s ≈ ⌈log2 max|x|⌉ over the partner's
 //     column, whether it has missing values) and the crosstab category
 //     names.
-//
+//   - Bank, quantiles (histogram refinement): round 1 releases the
+//     per-group histogram of the column over 16 equal bins of the
+//     partner's published range (or the spec's bins inside it), where the
+//     range is the min and max of the partner's whole column (all its
+//     users, not only matched ones) rounded outwards to a multiple of
+//     2^(e-4), 2^e > max|x| — about 4 bits of each extreme beyond s. Round
+//     r > 1 releases the per-group counts of 16 sub-bins (fewer when many
+//     bins are refined) of each refined bin. So the bank node holds these
+//     coarse and refined histograms (decrypted, in memory) exactly like a
+//     histogram release; the job result shows only, per group and
+//     probability, the finest interval holding ≥ k rows with its row count
+//     and an interpolated value (type-1 quantile: the ⌈p·n⌉-th smallest
+//     value lies in the interval). Each round is a release: approved by
+//     the policy with the job, audited, counted against ε (with DP the
+//     counts are noisy and the quantile derived).
+
 // Minimum cell size k, honestly: the bank node decrypts exact (or DP-
 // noised) totals, and suppression runs on the bank, after decryption
 // (decodeRelease): cells below k, and complementary cells so that shown
@@ -70,6 +97,8 @@ var ErrStatsRefused = errors.New("protocol: stats release refused by the partner
 // StatsData gives the partner's columns over the L aligned positions.
 type StatsData interface {
 	// Numeric returns a numeric column: values and presence per position.
+	// Both methods may be called concurrently and repeatedly for a column;
+	// callers do not modify the slices.
 	Numeric(ctx context.Context, column string) (values []float64, present []bool, err error)
 	// Categorical returns a column's text per position ("" = missing).
 	Categorical(ctx context.Context, column string) ([]string, error)
@@ -114,9 +143,13 @@ type StatsPartnerConfig struct {
 	// Policy approves every release before any key is generated, all or
 	// none; an error refuses the job (its text goes to the bank).
 	Policy func(ctx context.Context, rel []StatsRelease) ([]StatsDecision, error)
-	// OnRelease runs right before the share of a release is produced (the
-	// node writes its audit record); an error aborts without the share.
+	// OnRelease runs right before the shares of a release are produced
+	// (the node writes its audit record); an error aborts without a share.
+	// digest is SHA-256 of the release's Result parts, in order.
 	OnRelease func(ctx context.Context, r StatsRelease, d StatsDecision, values int, digest []byte) error
+	// EncodeBudget bounds the bytes of encoded columns held at once
+	// (0: DefaultEncodeBudget); see stats_partner.go.
+	EncodeBudget int64
 }
 
 // StatsNoise describes DP noise added to a statistic: Laplace noise of
@@ -141,6 +174,10 @@ type StatsCell struct {
 	Rows       int64       `json:"rows"`
 	Suppressed bool        `json:"suppressed,omitempty"`
 	Noise      *StatsNoise `json:"noise,omitempty"`
+	// Quantiles: the probability, and the interval [lo, hi) that holds the
+	// quantile (Rows are the rows in it; Value is interpolated inside it).
+	Probability float64   `json:"probability,omitempty"`
+	Interval    []float64 `json:"interval,omitempty"`
 }
 
 // StatsResult is the bank's answer.
@@ -168,7 +205,9 @@ type StatsPartnerResult struct {
 // StatsReleaseEntry is one approved release on the partner.
 type StatsReleaseEntry struct {
 	Column  string   `json:"column"`
+	Columns []string `json:"columns,omitempty"`
 	Kinds   []string `json:"kinds"`
+	Round   int      `json:"round,omitempty"`
 	Values  int      `json:"values"`
 	Epsilon float64  `json:"epsilon"`
 }
@@ -186,6 +225,7 @@ type statsRefused struct {
 
 type statsNoiseComp struct {
 	Component   string  `json:"component"` // count, present, sum, sumsq, bins
+	Column      string  `json:"column,omitempty"`
 	Epsilon     float64 `json:"epsilon"`
 	Sensitivity float64 `json:"sensitivity"` // in encoded (fixed-point) units
 }
@@ -194,7 +234,8 @@ type statsMeta struct {
 	Index   int              `json:"index"`
 	Plan    []byte           `json:"plan"`
 	Labels  []string         `json:"labels,omitempty"`
-	Bytes   int              `json:"result_bytes"`
+	Range   []float64        `json:"range,omitempty"` // quantile round 1: published [lo, hi)
+	Parts   []statsPart      `json:"parts"`
 	Epsilon float64          `json:"epsilon"`
 	Noise   []statsNoiseComp `json:"noise,omitempty"`
 }
@@ -283,36 +324,47 @@ func RunStatsBank(ctx context.Context, t Transport, cfg StatsBankConfig, progres
 	}
 	// 4. releases
 	rels := cfg.Spec.Releases(groups)
-	var resSeq uint64
+	var resSeq, shareSeq uint64
+	var chain *quantileChain
 	for q, rel := range rels {
-		mm, err := expect(ctx, t, "stats.meta", uint64(q))
-		if err != nil {
-			return nil, err
+		if rel.Quantile() {
+			if rel.Round == 1 {
+				chain = newQuantileChain(rel, res.Groups)
+			} else {
+				chain.targets = chain.nextTargets(cfg.MinCellSize, rel.Precision)
+				if len(chain.ivs) == 0 {
+					chain.targets = nil
+				}
+				rb, _ := json.Marshal(statsRefine{Index: q, Targets: chain.targets})
+				if err := t.Send(ctx, Msg{Step: "stats.refine", Seq: uint64(q), Payload: rb, Last: true}); err != nil {
+					return nil, err
+				}
+			}
 		}
-		var meta statsMeta
-		if err := json.Unmarshal(mm.Payload, &meta); err != nil || meta.Index != q {
-			return nil, fmt.Errorf("%w: stats.meta#%d", ErrUnexpected, q)
+		skipped := rel.Quantile() && rel.Round > 1 && len(chain.targets) == 0
+		if !skipped {
+			totals, meta, err := recvRelease(ctx, t, q, rel, &resSeq, &shareSeq, sess, len(cfg.Match))
+			if err != nil {
+				return nil, err
+			}
+			var cells []StatsCell
+			if rel.Quantile() {
+				err = chain.decode(rel, meta, totals, len(cfg.Match))
+			} else {
+				cells, err = decodeRelease(cfg, rel, meta, totals, res.Groups)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("protocol: stats release %d (%s): %w", q, rel.Column, err)
+			}
+			res.Cells = append(res.Cells, cells...)
+			res.Releases++
+			res.Epsilon += meta.Epsilon
+		} else {
+			chain.ivs = nil
 		}
-		result, next, err := recvResult(ctx, t, resSeq, meta.Bytes, len(rel.Vectors))
-		if err != nil {
-			return nil, err
+		if rel.Quantile() && rel.Round == rel.Rounds {
+			res.Cells = append(res.Cells, chain.cells(cfg.MinCellSize, rel.Precision)...)
 		}
-		resSeq = next
-		sm, err := expect(ctx, t, "stats.share", uint64(q))
-		if err != nil {
-			return nil, err
-		}
-		totals, err := sess.Decrypt(result, sm.Payload)
-		if err != nil {
-			return nil, fmt.Errorf("protocol: stats release %d: %w", q, err)
-		}
-		cells, err := decodeRelease(cfg, rel, meta, totals, res.Groups)
-		if err != nil {
-			return nil, fmt.Errorf("protocol: stats release %d (%s): %w", q, rel.Column, err)
-		}
-		res.Cells = append(res.Cells, cells...)
-		res.Releases++
-		res.Epsilon += meta.Epsilon
 		progress("releasing", 0.3+0.7*float64(q+1)/float64(len(rels)))
 	}
 	// 5. done
@@ -353,6 +405,72 @@ func bankVectors(cfg StatsBankConfig, groups int, label bool) [][]int64 {
 	return out
 }
 
+// recvRelease receives release q (meta, then each part's Result and
+// share), decrypts the parts and returns the totals in [vector][multiplier]
+// order with the meta.
+func recvRelease(ctx context.Context, t Transport, q int, rel StatsRelease, resSeq, shareSeq *uint64, sess *fedlearn.Session, L int) ([]int64, statsMeta, error) {
+	var meta statsMeta
+	mm, err := expect(ctx, t, "stats.meta", uint64(q))
+	if err != nil {
+		return nil, meta, err
+	}
+	if err := json.Unmarshal(mm.Payload, &meta); err != nil || meta.Index != q {
+		return nil, meta, fmt.Errorf("%w: stats.meta#%d", ErrUnexpected, q)
+	}
+	var mults int
+	if rel.Binned {
+		pl, err := fedlearn.ParseBinnedPlan(meta.Plan, L)
+		if err != nil {
+			return nil, meta, fmt.Errorf("protocol: stats release %d: %w", q, err)
+		}
+		mults = pl.Multipliers()
+	} else {
+		pl, err := fedlearn.ParseNumericPlan(meta.Plan, L)
+		if err != nil {
+			return nil, meta, fmt.Errorf("protocol: stats release %d: %w", q, err)
+		}
+		mults = pl.Multipliers()
+	}
+	sum := 0
+	for _, p := range meta.Parts {
+		if p.Columns < 1 || p.Columns > mults {
+			sum = -1
+			break
+		}
+		sum += p.Columns
+	}
+	if sum != mults {
+		return nil, meta, fmt.Errorf("%w: stats.meta#%d: parts do not cover the plan's %d multipliers", ErrUnexpected, q, mults)
+	}
+	nv := len(rel.Vectors)
+	totals := make([]int64, nv*mults)
+	off := 0
+	for _, p := range meta.Parts {
+		result, next, err := recvResult(ctx, t, *resSeq, p.Bytes, nv*p.Columns)
+		if err != nil {
+			return nil, meta, err
+		}
+		*resSeq = next
+		sm, err := expect(ctx, t, "stats.share", *shareSeq)
+		if err != nil {
+			return nil, meta, err
+		}
+		*shareSeq++
+		part, err := sess.Decrypt(result, sm.Payload)
+		if err != nil {
+			return nil, meta, fmt.Errorf("protocol: stats release %d: %w", q, err)
+		}
+		if len(part) != nv*p.Columns {
+			return nil, meta, fmt.Errorf("%w: stats release %d: part of %d values, want %d", ErrUnexpected, q, len(part), nv*p.Columns)
+		}
+		for v := range nv {
+			copy(totals[v*mults+off:], part[v*p.Columns:(v+1)*p.Columns])
+		}
+		off += p.Columns
+	}
+	return totals, meta, nil
+}
+
 func exchangeCKG(ctx context.Context, t Transport, sess *fedlearn.Session) error {
 	share, err := sess.KeyGenShare()
 	if err != nil {
@@ -371,11 +489,13 @@ func exchangeCKG(ctx context.Context, t Transport, sess *fedlearn.Session) error
 	return nil
 }
 
-// recvResult reassembles one Result from stats.result pieces.
-func recvResult(ctx context.Context, t Transport, seq uint64, size, vectors int) ([]byte, uint64, error) {
-	// An LWE ciphertext is at most (N+1) residues of a few primes; bound
-	// the announced size before allocating (fedlearn re-checks exactly).
-	limit := 64 + vectors*(1<<14)*(1<<13+1)*8*4
+// recvResult reassembles one Result of the given number of values from
+// stats.result pieces.
+func recvResult(ctx context.Context, t Transport, seq uint64, size, values int) ([]byte, uint64, error) {
+	// An LWE ciphertext is at most (N+1) residues of a few primes (N ≤
+	// 2^15); bound the announced size before allocating (fedlearn re-checks
+	// exactly).
+	limit := 64 + values*(1<<15+1)*8*4
 	if size < 1 || size > limit {
 		return nil, seq, fmt.Errorf("%w: result of %d bytes", ErrUnexpected, size)
 	}
@@ -398,222 +518,6 @@ func recvResult(ctx context.Context, t Transport, seq uint64, size, vectors int)
 		return nil, seq, fmt.Errorf("%w: result of %d bytes, announced %d", ErrUnexpected, len(buf), size)
 	}
 	return buf, seq, nil
-}
-
-// RunStatsPartner runs the partner side.
-func RunStatsPartner(ctx context.Context, t Transport, cfg StatsPartnerConfig, progress func(string, float64)) (*StatsPartnerResult, error) {
-	if progress == nil {
-		progress = func(string, float64) {}
-	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.Reader
-	}
-	var h statsHello
-	if err := recvJSON(ctx, t, "stats.hello", &h); err != nil {
-		return nil, err
-	}
-	res := &StatsPartnerResult{Length: cfg.Length, Groups: h.Groups}
-	refuse := func(reason string) error {
-		sendJSON(ctx, t, "stats.refused", statsRefused{Reason: reason})
-		return fmt.Errorf("%w: %s", ErrStatsRefused, reason)
-	}
-	switch {
-	case !bytes.Equal(h.Spec, cfg.Spec.Digest()):
-		return nil, refuse("spec differs from the signed proposal")
-	case h.L != cfg.Length:
-		return nil, refuse(fmt.Sprintf("alignment length %d, this node has %d", h.L, cfg.Length))
-	case h.Groups < 1 || h.Groups > MaxStatsGroups:
-		return nil, refuse(fmt.Sprintf("%d bank groups (at most %d)", h.Groups, MaxStatsGroups))
-	case h.Label != cfg.Spec.NeedsLabel():
-		return nil, refuse("label vectors do not match the spec")
-	}
-	rels := cfg.Spec.Releases(h.Groups)
-	decs, err := cfg.Policy(ctx, rels)
-	if err == nil && len(decs) != len(rels) {
-		err = errors.New("policy answered for a different number of releases")
-	}
-	if err != nil {
-		return nil, refuse(err.Error())
-	}
-	if err := sendJSON(ctx, t, "stats.hello", struct{}{}); err != nil {
-		return nil, err
-	}
-	sess, err := fedlearn.NewSession(fedlearn.Partner, cfg.Params, statsSeed(cfg.JobID), cfg.Rand)
-	if err != nil {
-		return nil, err
-	}
-	if err := exchangeCKG(ctx, t, sess); err != nil {
-		return nil, err
-	}
-	// 3. receive the bank's vectors: nvec × ⌈L/N⌉ ciphertexts.
-	nvec := h.Groups
-	if h.Label {
-		nvec += 2
-	}
-	chunks := (cfg.Length + sess.N() - 1) / sess.N()
-	vecs := make([][][]byte, nvec)
-	var seq uint64
-	for v := range vecs {
-		for k := range chunks {
-			m, err := expect(ctx, t, "stats.vec", seq)
-			if err != nil {
-				return nil, err
-			}
-			seq++
-			if m.Last != (v == nvec-1 && k == chunks-1) {
-				return nil, fmt.Errorf("%w: stats.vec: %d vectors × %d chunks expected", ErrUnexpected, nvec, chunks)
-			}
-			vecs[v] = append(vecs[v], m.Payload)
-		}
-		progress("receiving", 0.3*float64(v+1)/float64(nvec))
-	}
-	// 4. releases.
-	var resSeq uint64
-	for q, rel := range rels {
-		mult, meta, err := partnerPlan(ctx, cfg, rel)
-		if err != nil {
-			return nil, fmt.Errorf("protocol: stats release %d (%s): %w", q, rel.Column, err)
-		}
-		sel := make([][][]byte, len(rel.Vectors))
-		for i, v := range rel.Vectors {
-			sel[i] = vecs[v]
-		}
-		result, err := sess.InnerProducts(sel, mult)
-		if err != nil {
-			return nil, fmt.Errorf("protocol: stats release %d (%s): %w", q, rel.Column, err)
-		}
-		d := decs[q]
-		meta.Epsilon = d.Epsilon
-		if d.Epsilon > 0 {
-			noise, comps, err := statsNoise(cfg.Rand, rel, meta, len(mult), d.Epsilon)
-			if err != nil {
-				return nil, err
-			}
-			meta.Noise = comps
-			if result, err = sess.AddNoise(result, noise); err != nil {
-				return nil, err
-			}
-		}
-		meta.Bytes = len(result)
-		values := len(rel.Vectors) * len(mult)
-		digest := sha256.Sum256(result)
-		if cfg.OnRelease != nil {
-			if err := cfg.OnRelease(ctx, rel, d, values, digest[:]); err != nil {
-				return nil, err
-			}
-		}
-		share, err := sess.ReleaseShare(result, fedlearn.Bank)
-		if err != nil {
-			return nil, err // ErrShareReused: abort; a new attempt has new keys
-		}
-		mb, err := json.Marshal(meta)
-		if err != nil {
-			return nil, err
-		}
-		if err := t.Send(ctx, Msg{Step: "stats.meta", Seq: uint64(q), Payload: mb, Last: true}); err != nil {
-			return nil, err
-		}
-		for off := 0; off < len(result); off += MaxPayload {
-			end := min(off+MaxPayload, len(result))
-			if err := t.Send(ctx, Msg{Step: "stats.result", Seq: resSeq, Payload: result[off:end], Last: end == len(result)}); err != nil {
-				return nil, err
-			}
-			resSeq++
-		}
-		if err := t.Send(ctx, Msg{Step: "stats.share", Seq: uint64(q), Payload: share, Last: true}); err != nil {
-			return nil, err
-		}
-		res.Releases = append(res.Releases, StatsReleaseEntry{Column: rel.Column, Kinds: rel.Kinds, Values: values, Epsilon: d.Epsilon})
-		res.Epsilon += d.Epsilon
-		progress("releasing", 0.3+0.7*float64(q+1)/float64(len(rels)))
-	}
-	if err := sendJSON(ctx, t, "stats.done", psiDone{N: int64(len(rels))}); err != nil {
-		return nil, err
-	}
-	var ack psiDone
-	if err := recvJSON(ctx, t, "stats.done", &ack); err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
-// partnerPlan builds a release's plan and multiplier columns (step C0).
-func partnerPlan(ctx context.Context, cfg StatsPartnerConfig, rel StatsRelease) ([][]int64, statsMeta, error) {
-	meta := statsMeta{Index: rel.Index}
-	if !rel.Binned {
-		vals, pres, err := cfg.Data.Numeric(ctx, rel.Column)
-		if err != nil {
-			return nil, meta, err
-		}
-		if len(vals) != cfg.Length || len(pres) != cfg.Length {
-			return nil, meta, errors.New("column length differs from the alignment")
-		}
-		plan, mult, err := fedlearn.PlanNumeric(cfg.Params, []fedlearn.NumericColumn{{Values: vals, Present: pres, Bits: numericBits}})
-		if err != nil {
-			return nil, meta, err
-		}
-		meta.Plan, _ = plan.MarshalBinary()
-		return mult, meta, nil
-	}
-	bins := make([]int, cfg.Length)
-	var nb int
-	if len(rel.Bins) > 0 {
-		vals, pres, err := cfg.Data.Numeric(ctx, rel.Column)
-		if err != nil {
-			return nil, meta, err
-		}
-		if len(vals) != cfg.Length || len(pres) != cfg.Length {
-			return nil, meta, errors.New("column length differs from the alignment")
-		}
-		for i, x := range vals {
-			bins[i] = -1
-			if pres[i] {
-				bins[i] = binOf(rel.Bins, x)
-			}
-		}
-		nb = len(rel.Bins) + 1
-		meta.Labels = binLabels(rel.Bins)
-	} else {
-		vals, err := cfg.Data.Categorical(ctx, rel.Column)
-		if err != nil {
-			return nil, meta, err
-		}
-		if len(vals) != cfg.Length {
-			return nil, meta, errors.New("column length differs from the alignment")
-		}
-		cats := map[string]int{}
-		for _, v := range vals {
-			if v != "" {
-				cats[v] = 0
-			}
-		}
-		if len(cats) > maxCategories {
-			return nil, meta, fmt.Errorf("%d distinct values; crosstab allows at most %d (use histogram with bins)", len(cats), maxCategories)
-		}
-		if len(cats) == 0 {
-			return nil, meta, errors.New("column has no values")
-		}
-		for c := range cats {
-			meta.Labels = append(meta.Labels, c)
-		}
-		sort.Strings(meta.Labels)
-		for i, c := range meta.Labels {
-			cats[c] = i
-		}
-		for i, v := range vals {
-			bins[i] = -1
-			if v != "" {
-				bins[i] = cats[v]
-			}
-		}
-		nb = len(meta.Labels)
-	}
-	plan, mult, err := fedlearn.PlanBinned(cfg.Params, []fedlearn.BinnedColumn{{Bin: bins, NumBins: nb}})
-	if err != nil {
-		return nil, meta, err
-	}
-	meta.Plan, _ = plan.MarshalBinary()
-	return mult, meta, nil
 }
 
 // statsNoise draws the DP noise of a release (step C2): ε is split evenly
@@ -646,21 +550,27 @@ func statsNoise(r io.Reader, rel StatsRelease, meta statsMeta, mults int, eps fl
 	if err != nil {
 		return nil, nil, err
 	}
-	fl := plan.Features[0]
-	nc := 3.0
-	if fl.Missing {
-		nc = 4
+	cols := rel.ColumnList()
+	if len(plan.Features) != len(cols) {
+		return nil, nil, errors.New("plan does not match the release")
 	}
-	e := eps / nc
-	comps := []statsNoiseComp{{Component: "count", Epsilon: e, Sensitivity: fam}}
-	if fl.Missing {
-		comps = append(comps, statsNoiseComp{Component: "present", Epsilon: e, Sensitivity: fam})
+	// Components: the shared count, then per column present?, sum, sumsq;
+	// ε split evenly over all of them.
+	comps := []statsNoiseComp{{Component: "count", Sensitivity: fam}}
+	for f, fl := range plan.Features {
+		if fl.Missing {
+			comps = append(comps, statsNoiseComp{Component: "present", Column: cols[f], Sensitivity: fam})
+		}
+		comps = append(comps,
+			statsNoiseComp{Component: "sum", Column: cols[f], Sensitivity: fam * math.Ldexp(1, numericBits)},
+			statsNoiseComp{Component: "sumsq", Column: cols[f], Sensitivity: fam * math.Ldexp(1, 2*numericBits)})
 	}
-	comps = append(comps,
-		statsNoiseComp{Component: "sum", Epsilon: e, Sensitivity: fam * math.Ldexp(1, numericBits)},
-		statsNoiseComp{Component: "sumsq", Epsilon: e, Sensitivity: fam * math.Ldexp(1, 2*numericBits)})
+	for i := range comps {
+		comps[i].Epsilon = eps / float64(len(comps))
+	}
 	for v := range rel.Vectors {
 		k := v * mults
+		f := -1
 		for _, c := range comps {
 			switch c.Component {
 			case "count", "present":
@@ -671,6 +581,10 @@ func statsNoise(r io.Reader, rel StatsRelease, meta statsMeta, mults int, eps fl
 				noise[k] = x[0]
 				k++
 			case "sum", "sumsq":
+				if c.Component == "sum" {
+					f = slices.Index(cols, c.Column)
+				}
+				fl := plan.Features[f]
 				limbs := fl.SumLimbs
 				if c.Component == "sumsq" {
 					limbs = fl.SqLimbs
@@ -729,9 +643,9 @@ func decodeRelease(cfg StatsBankConfig, rel StatsRelease, meta statsMeta, totals
 	for v := range per {
 		per[v] = totals[v*mults : (v+1)*mults]
 	}
-	noiseOf := func(comp string, unit float64) *StatsNoise {
+	noiseOf := func(comp, col string, unit float64) *StatsNoise {
 		for _, c := range meta.Noise {
-			if c.Component == comp {
+			if c.Component == comp && c.Column == col {
 				return &StatsNoise{Mechanism: "laplace", Epsilon: c.Epsilon, Scale: c.Sensitivity / c.Epsilon * unit}
 			}
 		}
@@ -746,15 +660,16 @@ func decodeRelease(cfg StatsBankConfig, rel StatsRelease, meta statsMeta, totals
 		if err != nil {
 			return nil, err
 		}
-		if len(plan.Features) != 1 || plan.L != len(cfg.Match) || plan.Multipliers() != mults {
+		cols := rel.ColumnList()
+		if len(plan.Features) != len(cols) || plan.L != len(cfg.Match) || plan.Multipliers() != mults {
 			return nil, errors.New("plan does not match the release")
 		}
 		st, err := plan.Decode(per)
 		if err != nil {
 			return nil, err
 		}
-		cells := st[0]
 		names := slices.Clone(groups)
+		var all [][]fedlearn.NumericStat
 		if len(groups) > 1 { // overall = Σ groups (exact, also under noise)
 			sum := make([]int64, mults)
 			for _, p := range per {
@@ -762,51 +677,56 @@ func decodeRelease(cfg StatsBankConfig, rel StatsRelease, meta statsMeta, totals
 					sum[i] += x
 				}
 			}
-			all, err := plan.Decode([][]int64{sum})
-			if err != nil {
+			if all, err = plan.Decode([][]int64{sum}); err != nil {
 				return nil, err
 			}
-			cells = append(cells, all[0][0])
 			names = append(names, "all")
 		}
-		suppressNumeric(k, cells, len(groups) > 1)
-		unit := math.Ldexp(1, -plan.Features[0].ScaleBits)
 		var out []StatsCell
-		for g, s := range cells {
-			add := func(stat string, v float64, exact string, rows int64, nz *StatsNoise) {
-				c := StatsCell{Column: rel.Column, Statistic: stat, Group: names[g], Rows: rows, Suppressed: s.Suppressed, Noise: nz, Exact: exact}
-				if !s.Suppressed && !math.IsNaN(v) && !math.IsInf(v, 0) {
-					c.Value = &v
-				} else {
-					c.Exact = ""
-				}
-				out = append(out, c)
+		for f, col := range cols {
+			cells := st[f]
+			if all != nil {
+				cells = append(cells, all[f][0])
 			}
-			for _, kind := range rel.Kinds {
-				switch kind {
-				case "count":
-					countNoise := noiseOf("present", 1)
-					if !plan.Features[0].Missing {
-						countNoise = noiseOf("count", 1)
+			suppressNumeric(k, cells, len(groups) > 1)
+			fl := plan.Features[f]
+			unit := math.Ldexp(1, -fl.ScaleBits)
+			for g, s := range cells {
+				add := func(stat string, v float64, exact string, rows int64, nz *StatsNoise) {
+					c := StatsCell{Column: col, Statistic: stat, Group: names[g], Rows: rows, Suppressed: s.Suppressed, Noise: nz, Exact: exact}
+					if !s.Suppressed && !math.IsNaN(v) && !math.IsInf(v, 0) {
+						c.Value = &v
+					} else {
+						c.Exact = ""
 					}
-					add("count", float64(s.Count), "", s.Count, countNoise)
-					mc := StatsCell{Column: rel.Column, Statistic: "missing", Group: names[g], Rows: s.Missing, Suppressed: s.Suppressed || (k > 0 && s.Missing < k), Noise: derivedIf(meta)}
-					if !mc.Suppressed {
-						v := float64(s.Missing)
-						mc.Value = &v
+					out = append(out, c)
+				}
+				for _, kind := range rel.Kinds {
+					switch kind {
+					case "count":
+						countNoise := noiseOf("present", col, 1)
+						if !fl.Missing {
+							countNoise = noiseOf("count", "", 1)
+						}
+						add("count", float64(s.Count), "", s.Count, countNoise)
+						mc := StatsCell{Column: col, Statistic: "missing", Group: names[g], Rows: s.Missing, Suppressed: s.Suppressed || (k > 0 && s.Missing < k), Noise: derivedIf(meta)}
+						if !mc.Suppressed {
+							v := float64(s.Missing)
+							mc.Value = &v
+						}
+						out = append(out, mc)
+					case "sum":
+						v, exact := math.NaN(), ""
+						if s.Sum != nil {
+							v, _ = s.Sum.Float64()
+							exact = s.Sum.RatString()
+						}
+						add("sum", v, exact, s.Count, noiseOf("sum", col, unit))
+					case "mean":
+						add("mean", s.Mean, "", s.Count, derivedIf(meta))
+					case "variance":
+						add("variance", s.Variance, "", s.Count, derivedIf(meta))
 					}
-					out = append(out, mc)
-				case "sum":
-					v, exact := math.NaN(), ""
-					if s.Sum != nil {
-						v, _ = s.Sum.Float64()
-						exact = s.Sum.RatString()
-					}
-					add("sum", v, exact, s.Count, noiseOf("sum", unit))
-				case "mean":
-					add("mean", s.Mean, "", s.Count, derivedIf(meta))
-				case "variance":
-					add("variance", s.Variance, "", s.Count, derivedIf(meta))
 				}
 			}
 		}
@@ -826,7 +746,7 @@ func decodeRelease(cfg StatsBankConfig, rel StatsRelease, meta statsMeta, totals
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, histogramCells(rel, hs[0], groups, labels, k, noiseOf("bins", 1), derivedIf(meta))...)
+		out = append(out, histogramCells(rel, hs[0], groups, labels, k, noiseOf("bins", "", 1), derivedIf(meta))...)
 	}
 	if rel.Label != "" {
 		hs, err := plan.Decode(per[len(per)-2:])

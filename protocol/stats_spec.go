@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -22,9 +23,13 @@ import (
 //	  - {column: monthly_spend, kinds: [count, sum, mean, variance]}
 //	  - {column: monthly_spend, kinds: [histogram, woe_iv], bins: [0, 500, 1000]}
 //	  - {column: category, kinds: [crosstab]}
+//	  - {column: age, kinds: [quantiles], probabilities: [0.1, 0.5, 0.9]}
 //
-// Columns are the partner's. quantiles is recognised and refused as not
-// supported yet.
+// Columns are the partner's. quantiles takes optional rounds (histogram
+// refinement rounds, default 3, at most 4), precision (stop refining a
+// quantile once its bin is at most this wide, and report the value rounded
+// to it) and bins (the first round's edges instead of 16 equal bins over
+// the partner's published range).
 type StatsSpec struct {
 	GroupBy    string      `yaml:"group_by" json:"group_by,omitempty"`
 	Label      string      `yaml:"label" json:"label,omitempty"`
@@ -38,6 +43,8 @@ type StatsItem struct {
 	Kinds         []string  `yaml:"kinds" json:"kinds"`
 	Bins          []float64 `yaml:"bins" json:"bins,omitempty"`
 	Probabilities []float64 `yaml:"probabilities" json:"probabilities,omitempty"`
+	Rounds        int       `yaml:"rounds" json:"rounds,omitempty"`
+	Precision     float64   `yaml:"precision" json:"precision,omitempty"`
 }
 
 // Statistic kinds of a StatsItem.
@@ -52,6 +59,10 @@ const (
 	maxStatsEdges  = 63
 	MaxStatsGroups = 16 // bank groups (values of group_by) per job
 	maxCategories  = 64 // distinct values of a crosstab column
+	// quantiles: probabilities per entry, refinement rounds.
+	maxProbabilities      = 16
+	defaultQuantileRounds = 3
+	maxQuantileRounds     = 4
 )
 
 // ErrStatsSpec is returned by ParseStatsSpec for an invalid spec; the
@@ -59,7 +70,7 @@ const (
 var ErrStatsSpec = errors.New("protocol: stats spec")
 
 // ParseStatsSpec decodes and validates a stats.yaml. Unknown fields are
-// errors; quantiles are refused as not supported yet.
+// errors.
 func ParseStatsSpec(b []byte) (*StatsSpec, error) {
 	if len(b) > 64<<10 {
 		return nil, fmt.Errorf("%w: larger than 64 KiB", ErrStatsSpec)
@@ -92,10 +103,8 @@ func ParseStatsSpec(b []byte) (*StatsSpec, error) {
 		}
 		for _, k := range it.Kinds {
 			switch {
-			case k == "quantiles":
-				return nil, fmt.Errorf("%w: %s.kinds: quantiles are not supported yet (histogram refinement is planned; use histogram with bins)", ErrStatsSpec, f)
-			case !slices.Contains(numericKinds, k) && !slices.Contains(binnedKinds, k):
-				return nil, fmt.Errorf("%w: %s.kinds: unknown kind %q (want count, sum, mean, variance, histogram, woe_iv, crosstab)", ErrStatsSpec, f, k)
+			case k != "quantiles" && !slices.Contains(numericKinds, k) && !slices.Contains(binnedKinds, k):
+				return nil, fmt.Errorf("%w: %s.kinds: unknown kind %q (want count, sum, mean, variance, histogram, woe_iv, crosstab, quantiles)", ErrStatsSpec, f, k)
 			}
 		}
 		if slices.Contains(it.Kinds, "histogram") && len(it.Bins) == 0 {
@@ -109,14 +118,47 @@ func ParseStatsSpec(b []byte) (*StatsSpec, error) {
 				return nil, fmt.Errorf("%w: %s.bins: edges must be finite and strictly increasing", ErrStatsSpec, f)
 			}
 		}
-		if len(it.Probabilities) > 0 {
-			return nil, fmt.Errorf("%w: %s.probabilities: only for quantiles, which are not supported yet", ErrStatsSpec, f)
+		if err := checkQuantileItem(it, f); err != nil {
+			return nil, err
+		}
+		if slices.Contains(it.Kinds, "quantiles") && it.Rounds == 0 {
+			s.Statistics[i].Rounds = defaultQuantileRounds
 		}
 		if slices.Contains(it.Kinds, "woe_iv") && s.Label == "" {
 			return nil, fmt.Errorf("%w: %s.kinds: woe_iv needs a bank label (label or group_by)", ErrStatsSpec, f)
 		}
 	}
 	return &s, nil
+}
+
+// checkQuantileItem validates the quantile fields of an entry.
+func checkQuantileItem(it StatsItem, f string) error {
+	if !slices.Contains(it.Kinds, "quantiles") {
+		switch {
+		case len(it.Probabilities) > 0:
+			return fmt.Errorf("%w: %s.probabilities: only for quantiles", ErrStatsSpec, f)
+		case it.Rounds != 0:
+			return fmt.Errorf("%w: %s.rounds: only for quantiles", ErrStatsSpec, f)
+		case it.Precision != 0:
+			return fmt.Errorf("%w: %s.precision: only for quantiles", ErrStatsSpec, f)
+		}
+		return nil
+	}
+	if len(it.Probabilities) == 0 || len(it.Probabilities) > maxProbabilities {
+		return fmt.Errorf("%w: %s.probabilities: quantiles need 1..%d probabilities", ErrStatsSpec, f, maxProbabilities)
+	}
+	for j, p := range it.Probabilities {
+		if !(p > 0 && p < 1) || (j > 0 && p <= it.Probabilities[j-1]) {
+			return fmt.Errorf("%w: %s.probabilities: must be strictly increasing, each in (0, 1)", ErrStatsSpec, f)
+		}
+	}
+	if it.Rounds < 0 || it.Rounds > maxQuantileRounds {
+		return fmt.Errorf("%w: %s.rounds: 1..%d refinement rounds", ErrStatsSpec, f, maxQuantileRounds)
+	}
+	if it.Precision < 0 || math.IsNaN(it.Precision) || math.IsInf(it.Precision, 0) {
+		return fmt.Errorf("%w: %s.precision: must be a finite number ≥ 0", ErrStatsSpec, f)
+	}
+	return nil
 }
 
 // Digest is SHA-256 of the spec's canonical JSON form; both nodes compare
@@ -149,11 +191,16 @@ func (s *StatsSpec) Columns() []string {
 }
 
 // StatsRelease is one release of the statistics protocol: one encrypted
-// Result (one column, one family of statistics) decrypted by the bank with
-// one partner share. It is what the partner's policy engine approves.
+// Result (one family of statistics over one column, or over several
+// columns for count/sum/mean/variance) decrypted by the bank with the
+// partner's shares. It is what the partner's policy engine approves.
 type StatsRelease struct {
-	Index   int       `json:"index"`
-	Column  string    `json:"column"`
+	Index  int    `json:"index"`
+	Column string `json:"column"` // the first (for binned releases, only) column
+	// Columns lists every column of a numeric release: the numeric entries
+	// of a spec asking the same kinds share one release (one count
+	// multiplier, one share, one audit record).
+	Columns []string  `json:"columns,omitempty"`
 	Kinds   []string  `json:"kinds"`
 	Binned  bool      `json:"binned"`
 	Bins    []float64 `json:"bins,omitempty"` // numeric bin edges; empty: categories
@@ -165,28 +212,71 @@ type StatsRelease struct {
 	Vectors []int `json:"vectors"`
 	// Epsilon is the ε the spec asks per release (the policy decides).
 	Epsilon float64 `json:"epsilon_requested,omitempty"`
+
+	// Quantiles (Kinds = [quantiles]): round Round of Rounds of histogram
+	// refinement. Round 1 is a histogram over the partner's published
+	// range (or Bins); round r > 1 splits at most MaxTargets bins of round
+	// r-1, chosen by the bank, into equal sub-bins.
+	Probabilities []float64 `json:"probabilities,omitempty"`
+	Round         int       `json:"round,omitempty"`
+	Rounds        int       `json:"rounds,omitempty"`
+	Precision     float64   `json:"precision,omitempty"`
+	MaxTargets    int       `json:"max_targets,omitempty"`
+	// Intervals are the bins actually released, set by the partner when it
+	// computes the release (for its audit record); empty in the approval.
+	Intervals []StatsInterval `json:"intervals,omitempty"`
 }
 
+// StatsInterval is a half-open bin [Lo, Hi) of a quantile round.
+type StatsInterval struct {
+	Lo float64 `json:"lo"`
+	Hi float64 `json:"hi"`
+}
+
+// ColumnList returns the partner columns the release reads.
+func (r StatsRelease) ColumnList() []string {
+	if len(r.Columns) > 0 {
+		return r.Columns
+	}
+	return []string{r.Column}
+}
+
+// Quantile reports whether the release is a quantile refinement round.
+func (r StatsRelease) Quantile() bool { return r.Round > 0 }
+
 // Releases lists the releases of the spec for G bank groups, in protocol
-// order: per statistics entry, its numeric part then its binned part.
+// order: numeric entries asking the same kinds are merged into one release
+// (at the position of the first); each entry's binned part is a release;
+// each quantile entry is Rounds consecutive releases.
 func (s *StatsSpec) Releases(groups int) []StatsRelease {
 	var out []StatsRelease
 	gv := make([]int, groups)
 	for g := range gv {
 		gv[g] = g
 	}
+	numAt := map[string]int{}
 	for _, it := range s.Statistics {
 		var num, bin []string
-		for _, k := range it.Kinds {
-			if slices.Contains(numericKinds, k) && !slices.Contains(num, k) {
+		for _, k := range numericKinds {
+			if slices.Contains(it.Kinds, k) {
 				num = append(num, k)
 			}
+		}
+		for _, k := range it.Kinds {
 			if slices.Contains(binnedKinds, k) && !slices.Contains(bin, k) {
 				bin = append(bin, k)
 			}
 		}
 		if len(num) > 0 {
-			out = append(out, StatsRelease{Index: len(out), Column: it.Column, Kinds: num, GroupBy: s.GroupBy, Groups: groups, Vectors: slices.Clone(gv), Epsilon: s.Epsilon})
+			key := strings.Join(num, ",")
+			if i, ok := numAt[key]; ok {
+				if !slices.Contains(out[i].Columns, it.Column) {
+					out[i].Columns = append(out[i].Columns, it.Column)
+				}
+			} else {
+				numAt[key] = len(out)
+				out = append(out, StatsRelease{Index: len(out), Column: it.Column, Columns: []string{it.Column}, Kinds: num, GroupBy: s.GroupBy, Groups: groups, Vectors: slices.Clone(gv), Epsilon: s.Epsilon})
+			}
 		}
 		if len(bin) > 0 {
 			r := StatsRelease{Index: len(out), Column: it.Column, Kinds: bin, Binned: true, Bins: it.Bins, GroupBy: s.GroupBy, Epsilon: s.Epsilon}
@@ -198,6 +288,18 @@ func (s *StatsSpec) Releases(groups int) []StatsRelease {
 				r.Vectors = append(r.Vectors, groups, groups+1)
 			}
 			out = append(out, r)
+		}
+		if slices.Contains(it.Kinds, "quantiles") {
+			tracks := groups
+			if groups > 1 {
+				tracks++ // the overall distribution ("all")
+			}
+			for round := 1; round <= it.Rounds; round++ {
+				out = append(out, StatsRelease{Index: len(out), Column: it.Column, Kinds: []string{"quantiles"}, Binned: true, Bins: it.Bins,
+					GroupBy: s.GroupBy, Groups: groups, Vectors: slices.Clone(gv), Epsilon: s.Epsilon,
+					Probabilities: it.Probabilities, Round: round, Rounds: it.Rounds, Precision: it.Precision,
+					MaxTargets: tracks * len(it.Probabilities)})
+			}
 		}
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
@@ -125,7 +126,15 @@ func printStatsTable(w io.Writer, st *protocol.StatsResult, rel *protocol.StatsP
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "COLUMN\tSTATISTICS\tVALUES\tε")
 		for _, r := range rel.Releases {
-			fmt.Fprintf(tw, "%s\t%v\t%d\t%g\n", r.Column, r.Kinds, r.Values, r.Epsilon)
+			col := r.Column
+			if len(r.Columns) > 1 {
+				col = strings.Join(r.Columns, ",")
+			}
+			kinds := fmt.Sprint(r.Kinds)
+			if r.Round > 0 {
+				kinds += fmt.Sprintf(" round %d", r.Round)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%g\n", col, kinds, r.Values, r.Epsilon)
 		}
 		tw.Flush()
 	}
@@ -157,7 +166,11 @@ func printStatsTable(w io.Writer, st *protocol.StatsResult, rel *protocol.StatsP
 		if c.Suppressed {
 			rows = "<k"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Column, c.Statistic, c.Group, c.Bin, v, rows, noise)
+		stat := c.Statistic
+		if c.Probability > 0 {
+			stat += fmt.Sprintf(" p=%g", c.Probability)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Column, stat, c.Group, c.Bin, v, rows, noise)
 	}
 	tw.Flush()
 }
