@@ -180,6 +180,9 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 	if !bo.SyncWrites || bo.InMemory {
 		return nil, ErrNoSync
 	}
+	if err := RemoveEmptyLogFiles(dir); err != nil {
+		return nil, err
+	}
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("audit: open badger: %w", err)

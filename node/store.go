@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/tandem-dev/tandem/audit"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -23,6 +25,9 @@ func openState(dir string) (*state, error) {
 	opts := badger.DefaultOptions(dir).WithSyncWrites(true).WithLogger(nil).WithNumVersionsToKeep(1)
 	// Small tables: node state is small; keep memory modest next to PSI.
 	opts = opts.WithMemTableSize(16 << 20).WithValueLogFileSize(64 << 20).WithBlockCacheSize(8 << 20)
+	if err := audit.RemoveEmptyLogFiles(dir); err != nil { // see its doc: badger#2207
+		return nil, err
+	}
 	db, err := badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("node: open state %s: %w", dir, err)
