@@ -1,0 +1,53 @@
+package vlr
+
+import (
+	"testing"
+)
+
+func FuzzParseBankTerms(f *testing.F) {
+	f.Add(appendEncVecs(msgBankTerms, encVecs{step: 1, rows: 10, scales: []int{3}, chunks: [][][]byte{{[]byte("abc")}}}))
+	f.Add([]byte("tvl1\x01"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := parseEncVecs(b, msgBankTerms)
+		if err != nil {
+			return
+		}
+		// Round trip of whatever was accepted.
+		if string(appendEncVecs(msgBankTerms, v)) != string(b) {
+			t.Fatal("accepted message does not re-encode identically")
+		}
+	})
+}
+
+func FuzzParsePartnerPowers(f *testing.F) {
+	f.Add(appendEncVecs(msgPartnerPowers, encVecs{step: 0, scales: []int{-2, 5}, chunks: [][][]byte{{[]byte("x")}, {[]byte("yz"), []byte("w")}}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := parseEncVecs(b, msgPartnerPowers)
+		if err != nil {
+			return
+		}
+		if len(v.scales) != len(v.chunks) || len(v.chunks) == 0 {
+			t.Fatal("inconsistent decode")
+		}
+	})
+}
+
+// The decoders are only the envelope; the session-level ones (chunks,
+// Results, shares) are fuzzed in fedlearn. Feed fuzzed envelopes through the
+// step functions too: they must fail cleanly, never panic.
+func FuzzStepsOnPeerInput(f *testing.F) {
+	data := genSynth(200, 2, 2, 0.8, 9)
+	bs, ps := sessions(f)
+	cfg := Config{Degree: 2, Seed: 3}
+	b, _ := NewBank(bs, cfg, data.bank, data.label, data.match, 2)
+	p, _ := NewPartner(ps, cfg, data.partner, 2)
+	terms, _ := b.EncryptResidualTerms()
+	powers, _ := p.EncryptPowers()
+	f.Add(terms[:200], powers[:200])
+	f.Fuzz(func(t *testing.T, tm, pw []byte) {
+		_, _ = p.EvaluatePartnerGradient(tm)
+		_, _ = b.EvaluateBankGradient(pw)
+		_, _ = b.ShareForPartner(tm)
+		_, _ = p.ShareForBank(pw)
+	})
+}

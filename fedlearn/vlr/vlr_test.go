@@ -1,0 +1,308 @@
+package vlr
+
+import (
+	"crypto/rand"
+	"math"
+	mrand "math/rand/v2"
+	"sort"
+	"testing"
+
+	"github.com/tandem-dev/tandem/fedlearn"
+)
+
+// synth generates L aligned positions: the partner has features for all of
+// them, the bank for the matched ones (fraction matchFrac) with a label
+// drawn from a logistic model over both sides' features.
+type synth struct {
+	bank, partner [][]float64 // column-major
+	label         []float64
+	match         []bool
+}
+
+func genSynth(L, pb, pp int, matchFrac float64, seed uint64) synth {
+	r := mrand.New(mrand.NewPCG(seed, 42))
+	wb := []float64{0.8, -0.5, 0.3, 0.02, 0.6, -0.2}
+	wp := []float64{0.7, -0.4, 0.25, -0.6, 0.1, 0.35}
+	s := synth{bank: make([][]float64, pb), partner: make([][]float64, pp), label: make([]float64, L), match: make([]bool, L)}
+	for j := range s.bank {
+		s.bank[j] = make([]float64, L)
+	}
+	for j := range s.partner {
+		s.partner[j] = make([]float64, L)
+	}
+	for i := range L {
+		common := r.NormFloat64()
+		z := -0.5
+		for j := range pb {
+			v := 0.5*common + r.NormFloat64()
+			if j == 1 {
+				v = 3 + 2*v // shifted and scaled raw feature
+			}
+			s.bank[j][i] = v
+			if j == 1 {
+				v = (v - 3) / 2
+			}
+			z += wb[j%6] * v
+		}
+		for j := range pp {
+			v := 0.5*common + r.NormFloat64()
+			if j == 2 {
+				v = math.Exp(0.5 * v) // skewed
+			}
+			s.partner[j][i] = v
+			z += wp[j%6] * v
+		}
+		s.match[i] = r.Float64() < matchFrac
+		if s.match[i] && r.Float64() < Sigmoid(z) {
+			s.label[i] = 1
+		}
+	}
+	return s
+}
+
+func sessions(t testing.TB) (*fedlearn.Session, *fedlearn.Session) {
+	var seed [32]byte
+	rand.Read(seed[:])
+	bs, err := fedlearn.NewSession(fedlearn.Bank, fedlearn.Params{}, seed, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := fedlearn.NewSession(fedlearn.Partner, fedlearn.Params{}, seed, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1, _ := bs.KeyGenShare()
+	p1, _ := ps.KeyGenShare()
+	if err := bs.SetPeerKeyGenShare(p1); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.SetPeerKeyGenShare(b1); err != nil {
+		t.Fatal(err)
+	}
+	return bs, ps
+}
+
+// step runs one protocol step through both parties exactly as two nodes
+// would (messages are plain byte slices); it returns the wire bytes.
+func step(t testing.TB, b *Bank, p *Partner) (EpochReport, int) {
+	terms, err := b.EncryptResidualTerms() // B1  bank → partner
+	if err != nil {
+		t.Fatal(err)
+	}
+	powers, err := p.EncryptPowers() // P1  partner → bank
+	if err != nil {
+		t.Fatal(err)
+	}
+	bres, err := b.EvaluateBankGradient(powers) // B2  bank → partner
+	if err != nil {
+		t.Fatal(err)
+	}
+	pres, err := p.EvaluatePartnerGradient(terms) // P2  partner → bank
+	if err != nil {
+		t.Fatal(err)
+	}
+	bshare, err := b.ShareForPartner(pres) // B3  bank → partner
+	if err != nil {
+		t.Fatal(err)
+	}
+	pshare, err := p.ShareForBank(bres) // P3  partner → bank
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := b.ApplyGradient(bres, pshare) // B4
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ApplyGradient(pres, bshare); err != nil { // P4
+		t.Fatal(err)
+	}
+	return rep, len(terms) + len(powers) + len(bres) + len(pres) + len(bshare) + len(pshare)
+}
+
+// baseline is plaintext logistic regression on the joined standardised
+// data of the training rows, exact sigmoid, same objective
+// (1/n)Σ logloss + (λ/2)‖w‖² (intercept unpenalised), Newton to convergence.
+// x is row-major with the intercept column last.
+func baseline(x [][]float64, y []float64, lambda float64) []float64 {
+	p := len(x[0])
+	w := make([]float64, p)
+	n := float64(len(x))
+	for range 50 {
+		g := make([]float64, p)
+		H := make([][]float64, p)
+		for j := range H {
+			H[j] = make([]float64, p)
+		}
+		for i, xi := range x {
+			var z float64
+			for j, v := range xi {
+				z += w[j] * v
+			}
+			s := Sigmoid(z)
+			for j, v := range xi {
+				g[j] += (s - y[i]) * v / n
+				for k := range xi {
+					H[j][k] += s * (1 - s) * v * xi[k] / n
+				}
+			}
+		}
+		for j := range p - 1 {
+			g[j] += lambda * w[j]
+			H[j][j] += lambda
+		}
+		d := solve(H, g)
+		var dn float64
+		for j := range w {
+			w[j] -= d[j]
+			dn += d[j] * d[j]
+		}
+		if dn < 1e-24 {
+			break
+		}
+	}
+	return w
+}
+
+func solve(A [][]float64, b []float64) []float64 {
+	n := len(b)
+	M := make([][]float64, n)
+	for i := range M {
+		M[i] = append(append([]float64(nil), A[i]...), b[i])
+	}
+	for c := range n {
+		piv := c
+		for r := c + 1; r < n; r++ {
+			if math.Abs(M[r][c]) > math.Abs(M[piv][c]) {
+				piv = r
+			}
+		}
+		M[c], M[piv] = M[piv], M[c]
+		for r := range n {
+			if r != c {
+				f := M[r][c] / M[c][c]
+				for k := c; k <= n; k++ {
+					M[r][k] -= f * M[c][k]
+				}
+			}
+		}
+	}
+	x := make([]float64, n)
+	for i := range x {
+		x[i] = M[i][n] / M[i][i]
+	}
+	return x
+}
+
+// auc is the Mann–Whitney AUC (ties count one half).
+func auc(score, y []float64) float64 {
+	idx := make([]int, len(score))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return score[idx[a]] < score[idx[b]] })
+	var pos, neg, rankSum float64
+	for k := 0; k < len(idx); {
+		e := k
+		for e < len(idx) && score[idx[e]] == score[idx[k]] {
+			e++
+		}
+		avg := float64(k+e+1) / 2
+		for _, i := range idx[k:e] {
+			if y[i] == 1 {
+				rankSum += avg
+			}
+		}
+		k = e
+	}
+	for _, v := range y {
+		if v == 1 {
+			pos++
+		} else {
+			neg++
+		}
+	}
+	return (rankSum - pos*(pos+1)/2) / (pos * neg)
+}
+
+// joined returns row-major standardised rows [bank…, partner…, 1] for the
+// given positions, using each party's own standardisation.
+func joined(b *Bank, p *Partner, rows []int) [][]float64 {
+	out := make([][]float64, len(rows))
+	for r, i := range rows {
+		v := make([]float64, 0, len(b.x)+len(p.x)+1)
+		for _, c := range b.x {
+			v = append(v, c[i])
+		}
+		for _, c := range p.x {
+			v = append(v, c[i])
+		}
+		out[r] = append(v, 1)
+	}
+	return out
+}
+
+func TestTrainingMatchesPlaintext(t *testing.T) {
+	const L, lambda = 5000, 1e-3
+	data := genSynth(L, 6, 6, 0.7, 1)
+	bs, ps := sessions(t)
+	cfg := Config{L2: lambda, MaxEpochs: 30, Seed: 7}
+	b, err := NewBank(bs, cfg, data.bank, data.label, data.match, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPartner(ps, cfg, data.partner, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wireBytes int
+	for !b.Done() {
+		rep, n := step(t, b, p)
+		wireBytes += n
+		if rep.Epoch%10 == 0 || rep.Stop {
+			t.Logf("epoch %d: val loss %.5f, ‖g_B‖ %.2e", rep.Epoch, rep.ValLoss, rep.GradNorm)
+		}
+	}
+	// Plaintext baseline on the same training rows and standardisation.
+	xtr := joined(b, p, b.TrainRows())
+	ytr := make([]float64, len(xtr))
+	for r, i := range b.TrainRows() {
+		ytr[r] = data.label[i]
+	}
+	wBase := baseline(xtr, ytr, lambda)
+	wb, wp := b.Weights(), p.Weights()
+	wHE := append(append(append([]float64(nil), wb[:6]...), wp...), wb[6])
+	// Coefficient rule: relative error ≤ 1% for every coefficient with
+	// |w_baseline| > 0.05 (standardised units, intercept included); smaller
+	// ones within 0.0005 absolute.
+	worst := 0.0
+	for j := range wHE {
+		d := math.Abs(wHE[j] - wBase[j])
+		if math.Abs(wBase[j]) > 0.05 {
+			rel := d / math.Abs(wBase[j])
+			worst = math.Max(worst, rel)
+			if rel > 0.01 {
+				t.Errorf("coef %d: HE %.5f baseline %.5f (rel %.4f)", j, wHE[j], wBase[j], rel)
+			}
+		} else if d > 0.0005 {
+			t.Errorf("small coef %d: HE %.5f baseline %.5f", j, wHE[j], wBase[j])
+		}
+	}
+	xv := joined(b, p, b.ValRows())
+	yv := make([]float64, len(xv))
+	sHE, sBase := make([]float64, len(xv)), make([]float64, len(xv))
+	for r, i := range b.ValRows() {
+		yv[r] = data.label[i]
+		for j, v := range xv[r] {
+			sHE[r] += wHE[j] * v
+			sBase[r] += wBase[j] * v
+		}
+	}
+	aHE, aBase := auc(sHE, yv), auc(sBase, yv)
+	t.Logf("epochs %d, wire %.1f MB; worst coefficient rel error %.4f; AUC HE %.5f baseline %.5f",
+		len(b.History()), float64(wireBytes)/1e6, worst, aHE, aBase)
+	t.Logf("baseline %v", wBase)
+	t.Logf("HE       %v", wHE)
+	if math.Abs(aHE-aBase) > 0.005 {
+		t.Errorf("AUC HE %.5f vs baseline %.5f", aHE, aBase)
+	}
+}
