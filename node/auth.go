@@ -33,6 +33,8 @@ var methodRoles = map[string][]string{
 	"AuditTail":        {"compliance"},
 	"AuditExport":      {"compliance"},
 	"AuditShow":        {"compliance"},
+	"ListModels":       {"analyst", "compliance"},
+	"GetModel":         {"analyst", "compliance"},
 }
 
 type roleKey struct{}

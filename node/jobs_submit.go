@@ -44,7 +44,7 @@ func (n *Node) submitJob(ctx context.Context, req *tandemv1.SubmitJobRequest, ro
 	p := &tandemv1.JobProposal{
 		JobId: newJobID(), Kind: req.Kind, Initiator: n.cfg.Name, Responder: req.Peer, AgreementId: agr.Agreement.Id,
 		Nonce: make([]byte, 16), CreatedUnix: now.Unix(), ExpiresUnix: now.Add(time.Duration(n.cfg.ProposalTTLSeconds) * time.Second).Unix(),
-		Psi: req.Psi, Ping: req.Ping, Stats: req.Stats,
+		Psi: req.Psi, Ping: req.Ping, Stats: req.Stats, Train: req.Train,
 	}
 	if _, err := rand.Read(p.Nonce); err != nil {
 		return nil, err
@@ -125,6 +125,8 @@ func (n *Node) prepareProposal(p *tandemv1.JobProposal) error {
 		return n.preparePSI(p)
 	case "stats":
 		return n.prepareStats(p)
+	case "train":
+		return n.prepareTrain(p)
 	}
 	return nil
 }
@@ -205,6 +207,9 @@ func (n *Node) checkResponderInputs(p *tandemv1.JobProposal) error {
 	}
 	if p.Kind == "stats" {
 		return n.checkStatsResponder(p)
+	}
+	if p.Kind == "train" {
+		return n.checkTrainResponder(p)
 	}
 	return nil
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // Job kinds known to this version.
-var JobKinds = []string{"ping", "psi", "stats"}
+var JobKinds = []string{"ping", "psi", "stats", "train"}
 
 // PSI output modes (DESIGN §2).
 var RevealModes = []string{"initiator", "both", "count"}
@@ -175,6 +175,18 @@ func CheckJob(rec *tandemv1.AgreementRecord, p *tandemv1.JobProposal, now time.T
 			return fmt.Errorf("%w: stats job without a psi job", ErrNotAllowed)
 		}
 		if _, err := ParseStatsSpec(st.SpecYaml); err != nil {
+			return err
+		}
+	}
+	if p.Kind == "train" {
+		// The node checks the PSI job and that the agreement grants the
+		// label and features on the PSI job's datasets (it has the job
+		// records); here: parameters and a well-formed spec.
+		tr := p.Train
+		if tr == nil || tr.PsiJobId == "" {
+			return fmt.Errorf("%w: train job without a psi job", ErrNotAllowed)
+		}
+		if _, err := ParseTrainSpec(tr.SpecYaml); err != nil {
 			return err
 		}
 	}

@@ -38,6 +38,8 @@ Jobs:
   psi export JOB --out FILE.csv
   stats --psi-job ID --spec stats.yaml [--peer N] [--wait]   (statistics over a PSI alignment)
   stats show JOB
+  train --psi-job ID --spec model.yaml [--peer N] [--wait] [--json]   (vertical logistic regression)
+  model list | model show ID | model export ID --out FILE.json   (this node's part of a split model)
   job list | job status ID | job result ID | job cancel ID | job watch ID
 Audit:
   audit tail [--follow] [--job ID] [--log L] | audit show SEQ [--log L]
@@ -102,6 +104,10 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdPSI(ctx, g, rest)
 	case "stats":
 		return cmdStats(ctx, g, rest)
+	case "train":
+		return cmdTrain(ctx, g, rest)
+	case "model":
+		return cmdModel(ctx, g, rest)
 	case "testnet":
 		return cmdTestnet(ctx, g, rest)
 	case "demo":

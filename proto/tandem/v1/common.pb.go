@@ -421,6 +421,7 @@ type JobProposal struct {
 	Psi           *PsiParams             `protobuf:"bytes,9,opt,name=psi,proto3" json:"psi,omitempty"`
 	Ping          *PingParams            `protobuf:"bytes,10,opt,name=ping,proto3" json:"ping,omitempty"`
 	Stats         *StatsParams           `protobuf:"bytes,11,opt,name=stats,proto3" json:"stats,omitempty"`
+	Train         *TrainParams           `protobuf:"bytes,12,opt,name=train,proto3" json:"train,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -532,6 +533,67 @@ func (x *JobProposal) GetStats() *StatsParams {
 	return nil
 }
 
+func (x *JobProposal) GetTrain() *TrainParams {
+	if x != nil {
+		return x.Train
+	}
+	return nil
+}
+
+// TrainParams names the PSI job whose alignment a training job runs over
+// and the model spec (model.yaml: label, features per side, hyperparameters).
+type TrainParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PsiJobId      string                 `protobuf:"bytes,1,opt,name=psi_job_id,json=psiJobId,proto3" json:"psi_job_id,omitempty"`
+	SpecYaml      []byte                 `protobuf:"bytes,2,opt,name=spec_yaml,json=specYaml,proto3" json:"spec_yaml,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrainParams) Reset() {
+	*x = TrainParams{}
+	mi := &file_tandem_v1_common_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrainParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrainParams) ProtoMessage() {}
+
+func (x *TrainParams) ProtoReflect() protoreflect.Message {
+	mi := &file_tandem_v1_common_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrainParams.ProtoReflect.Descriptor instead.
+func (*TrainParams) Descriptor() ([]byte, []int) {
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *TrainParams) GetPsiJobId() string {
+	if x != nil {
+		return x.PsiJobId
+	}
+	return ""
+}
+
+func (x *TrainParams) GetSpecYaml() []byte {
+	if x != nil {
+		return x.SpecYaml
+	}
+	return nil
+}
+
 // StatsParams names the PSI job whose alignment a statistics job runs over
 // and the statistics wanted (the stats.yaml spec, see docs in fedlearn).
 type StatsParams struct {
@@ -544,7 +606,7 @@ type StatsParams struct {
 
 func (x *StatsParams) Reset() {
 	*x = StatsParams{}
-	mi := &file_tandem_v1_common_proto_msgTypes[5]
+	mi := &file_tandem_v1_common_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -556,7 +618,7 @@ func (x *StatsParams) String() string {
 func (*StatsParams) ProtoMessage() {}
 
 func (x *StatsParams) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_common_proto_msgTypes[5]
+	mi := &file_tandem_v1_common_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -569,7 +631,7 @@ func (x *StatsParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsParams.ProtoReflect.Descriptor instead.
 func (*StatsParams) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_common_proto_rawDescGZIP(), []int{5}
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StatsParams) GetPsiJobId() string {
@@ -595,7 +657,7 @@ type PingParams struct {
 
 func (x *PingParams) Reset() {
 	*x = PingParams{}
-	mi := &file_tandem_v1_common_proto_msgTypes[6]
+	mi := &file_tandem_v1_common_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -607,7 +669,7 @@ func (x *PingParams) String() string {
 func (*PingParams) ProtoMessage() {}
 
 func (x *PingParams) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_common_proto_msgTypes[6]
+	mi := &file_tandem_v1_common_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -620,7 +682,7 @@ func (x *PingParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingParams.ProtoReflect.Descriptor instead.
 func (*PingParams) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_common_proto_rawDescGZIP(), []int{6}
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PingParams) GetRounds() int32 {
@@ -643,7 +705,7 @@ type PsiParams struct {
 
 func (x *PsiParams) Reset() {
 	*x = PsiParams{}
-	mi := &file_tandem_v1_common_proto_msgTypes[7]
+	mi := &file_tandem_v1_common_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -655,7 +717,7 @@ func (x *PsiParams) String() string {
 func (*PsiParams) ProtoMessage() {}
 
 func (x *PsiParams) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_common_proto_msgTypes[7]
+	mi := &file_tandem_v1_common_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +730,7 @@ func (x *PsiParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PsiParams.ProtoReflect.Descriptor instead.
 func (*PsiParams) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_common_proto_rawDescGZIP(), []int{7}
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PsiParams) GetDataset() string {
@@ -719,7 +781,7 @@ type JobDecision struct {
 
 func (x *JobDecision) Reset() {
 	*x = JobDecision{}
-	mi := &file_tandem_v1_common_proto_msgTypes[8]
+	mi := &file_tandem_v1_common_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -731,7 +793,7 @@ func (x *JobDecision) String() string {
 func (*JobDecision) ProtoMessage() {}
 
 func (x *JobDecision) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_common_proto_msgTypes[8]
+	mi := &file_tandem_v1_common_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -744,7 +806,7 @@ func (x *JobDecision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobDecision.ProtoReflect.Descriptor instead.
 func (*JobDecision) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_common_proto_rawDescGZIP(), []int{8}
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *JobDecision) GetJobId() string {
@@ -791,7 +853,7 @@ type Frame struct {
 
 func (x *Frame) Reset() {
 	*x = Frame{}
-	mi := &file_tandem_v1_common_proto_msgTypes[9]
+	mi := &file_tandem_v1_common_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +865,7 @@ func (x *Frame) String() string {
 func (*Frame) ProtoMessage() {}
 
 func (x *Frame) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_common_proto_msgTypes[9]
+	mi := &file_tandem_v1_common_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +878,7 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frame.ProtoReflect.Descriptor instead.
 func (*Frame) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_common_proto_rawDescGZIP(), []int{9}
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Frame) GetJobId() string {
@@ -881,7 +943,7 @@ type JobState struct {
 
 func (x *JobState) Reset() {
 	*x = JobState{}
-	mi := &file_tandem_v1_common_proto_msgTypes[10]
+	mi := &file_tandem_v1_common_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +955,7 @@ func (x *JobState) String() string {
 func (*JobState) ProtoMessage() {}
 
 func (x *JobState) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_common_proto_msgTypes[10]
+	mi := &file_tandem_v1_common_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +968,7 @@ func (x *JobState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobState.ProtoReflect.Descriptor instead.
 func (*JobState) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_common_proto_rawDescGZIP(), []int{10}
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *JobState) GetId() string {
@@ -1032,7 +1094,7 @@ const file_tandem_v1_common_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12\x16\n" +
 	"\x06reason\x18\x06 \x01(\tR\x06reason\x12!\n" +
 	"\fproposer_key\x18\a \x01(\fR\vproposerKey\x12#\n" +
-	"\rresponder_key\x18\b \x01(\fR\fresponderKey\"\xf4\x02\n" +
+	"\rresponder_key\x18\b \x01(\fR\fresponderKey\"\xa2\x03\n" +
 	"\vJobProposal\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1c\n" +
@@ -1045,7 +1107,12 @@ const file_tandem_v1_common_proto_rawDesc = "" +
 	"\x03psi\x18\t \x01(\v2\x14.tandem.v1.PsiParamsR\x03psi\x12)\n" +
 	"\x04ping\x18\n" +
 	" \x01(\v2\x15.tandem.v1.PingParamsR\x04ping\x12,\n" +
-	"\x05stats\x18\v \x01(\v2\x16.tandem.v1.StatsParamsR\x05stats\"H\n" +
+	"\x05stats\x18\v \x01(\v2\x16.tandem.v1.StatsParamsR\x05stats\x12,\n" +
+	"\x05train\x18\f \x01(\v2\x16.tandem.v1.TrainParamsR\x05train\"H\n" +
+	"\vTrainParams\x12\x1c\n" +
+	"\n" +
+	"psi_job_id\x18\x01 \x01(\tR\bpsiJobId\x12\x1b\n" +
+	"\tspec_yaml\x18\x02 \x01(\fR\bspecYaml\"H\n" +
 	"\vStatsParams\x12\x1c\n" +
 	"\n" +
 	"psi_job_id\x18\x01 \x01(\tR\bpsiJobId\x12\x1b\n" +
@@ -1100,31 +1167,33 @@ func file_tandem_v1_common_proto_rawDescGZIP() []byte {
 	return file_tandem_v1_common_proto_rawDescData
 }
 
-var file_tandem_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_tandem_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_tandem_v1_common_proto_goTypes = []any{
 	(*Signed)(nil),          // 0: tandem.v1.Signed
 	(*Agreement)(nil),       // 1: tandem.v1.Agreement
 	(*DatasetGrant)(nil),    // 2: tandem.v1.DatasetGrant
 	(*AgreementRecord)(nil), // 3: tandem.v1.AgreementRecord
 	(*JobProposal)(nil),     // 4: tandem.v1.JobProposal
-	(*StatsParams)(nil),     // 5: tandem.v1.StatsParams
-	(*PingParams)(nil),      // 6: tandem.v1.PingParams
-	(*PsiParams)(nil),       // 7: tandem.v1.PsiParams
-	(*JobDecision)(nil),     // 8: tandem.v1.JobDecision
-	(*Frame)(nil),           // 9: tandem.v1.Frame
-	(*JobState)(nil),        // 10: tandem.v1.JobState
+	(*TrainParams)(nil),     // 5: tandem.v1.TrainParams
+	(*StatsParams)(nil),     // 6: tandem.v1.StatsParams
+	(*PingParams)(nil),      // 7: tandem.v1.PingParams
+	(*PsiParams)(nil),       // 8: tandem.v1.PsiParams
+	(*JobDecision)(nil),     // 9: tandem.v1.JobDecision
+	(*Frame)(nil),           // 10: tandem.v1.Frame
+	(*JobState)(nil),        // 11: tandem.v1.JobState
 }
 var file_tandem_v1_common_proto_depIdxs = []int32{
 	2, // 0: tandem.v1.Agreement.datasets:type_name -> tandem.v1.DatasetGrant
 	1, // 1: tandem.v1.AgreementRecord.agreement:type_name -> tandem.v1.Agreement
-	7, // 2: tandem.v1.JobProposal.psi:type_name -> tandem.v1.PsiParams
-	6, // 3: tandem.v1.JobProposal.ping:type_name -> tandem.v1.PingParams
-	5, // 4: tandem.v1.JobProposal.stats:type_name -> tandem.v1.StatsParams
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	8, // 2: tandem.v1.JobProposal.psi:type_name -> tandem.v1.PsiParams
+	7, // 3: tandem.v1.JobProposal.ping:type_name -> tandem.v1.PingParams
+	6, // 4: tandem.v1.JobProposal.stats:type_name -> tandem.v1.StatsParams
+	5, // 5: tandem.v1.JobProposal.train:type_name -> tandem.v1.TrainParams
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_tandem_v1_common_proto_init() }
@@ -1138,7 +1207,7 @@ func file_tandem_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tandem_v1_common_proto_rawDesc), len(file_tandem_v1_common_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -21,6 +21,208 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ListModelsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListModelsRequest) Reset() {
+	*x = ListModelsRequest{}
+	mi := &file_tandem_v1_control_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListModelsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListModelsRequest) ProtoMessage() {}
+
+func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tandem_v1_control_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListModelsRequest.ProtoReflect.Descriptor instead.
+func (*ListModelsRequest) Descriptor() ([]byte, []int) {
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{0}
+}
+
+type ListModelsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Models        []*ModelInfo           `protobuf:"bytes,1,rep,name=models,proto3" json:"models,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListModelsResponse) Reset() {
+	*x = ListModelsResponse{}
+	mi := &file_tandem_v1_control_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListModelsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListModelsResponse) ProtoMessage() {}
+
+func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tandem_v1_control_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListModelsResponse.ProtoReflect.Descriptor instead.
+func (*ListModelsResponse) Descriptor() ([]byte, []int) {
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListModelsResponse) GetModels() []*ModelInfo {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
+type GetModelRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetModelRequest) Reset() {
+	*x = GetModelRequest{}
+	mi := &file_tandem_v1_control_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetModelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetModelRequest) ProtoMessage() {}
+
+func (x *GetModelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tandem_v1_control_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetModelRequest.ProtoReflect.Descriptor instead.
+func (*GetModelRequest) Descriptor() ([]byte, []int) {
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetModelRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// ModelInfo is this node's part of a split model: its id, the train job,
+// and the stored part with its model card as JSON (see node/jobs_train.go).
+type ModelInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	JobId         string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Side          string                 `protobuf:"bytes,3,opt,name=side,proto3" json:"side,omitempty"` // bank or partner
+	CreatedUnix   int64                  `protobuf:"varint,4,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
+	ModelJson     []byte                 `protobuf:"bytes,5,opt,name=model_json,json=modelJson,proto3" json:"model_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelInfo) Reset() {
+	*x = ModelInfo{}
+	mi := &file_tandem_v1_control_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelInfo) ProtoMessage() {}
+
+func (x *ModelInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_tandem_v1_control_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelInfo.ProtoReflect.Descriptor instead.
+func (*ModelInfo) Descriptor() ([]byte, []int) {
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ModelInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ModelInfo) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ModelInfo) GetSide() string {
+	if x != nil {
+		return x.Side
+	}
+	return ""
+}
+
+func (x *ModelInfo) GetCreatedUnix() int64 {
+	if x != nil {
+		return x.CreatedUnix
+	}
+	return 0
+}
+
+func (x *ModelInfo) GetModelJson() []byte {
+	if x != nil {
+		return x.ModelJson
+	}
+	return nil
+}
+
 type AuditShowRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Log           string                 `protobuf:"bytes,1,opt,name=log,proto3" json:"log,omitempty"` // default "root"
@@ -31,7 +233,7 @@ type AuditShowRequest struct {
 
 func (x *AuditShowRequest) Reset() {
 	*x = AuditShowRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[0]
+	mi := &file_tandem_v1_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -43,7 +245,7 @@ func (x *AuditShowRequest) String() string {
 func (*AuditShowRequest) ProtoMessage() {}
 
 func (x *AuditShowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[0]
+	mi := &file_tandem_v1_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -56,7 +258,7 @@ func (x *AuditShowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditShowRequest.ProtoReflect.Descriptor instead.
 func (*AuditShowRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{0}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AuditShowRequest) GetLog() string {
@@ -88,7 +290,7 @@ type AuditShowResponse struct {
 
 func (x *AuditShowResponse) Reset() {
 	*x = AuditShowResponse{}
-	mi := &file_tandem_v1_control_proto_msgTypes[1]
+	mi := &file_tandem_v1_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -100,7 +302,7 @@ func (x *AuditShowResponse) String() string {
 func (*AuditShowResponse) ProtoMessage() {}
 
 func (x *AuditShowResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[1]
+	mi := &file_tandem_v1_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -113,7 +315,7 @@ func (x *AuditShowResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditShowResponse.ProtoReflect.Descriptor instead.
 func (*AuditShowResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{1}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AuditShowResponse) GetLog() string {
@@ -177,7 +379,7 @@ type AuditTailRequest struct {
 
 func (x *AuditTailRequest) Reset() {
 	*x = AuditTailRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[2]
+	mi := &file_tandem_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -189,7 +391,7 @@ func (x *AuditTailRequest) String() string {
 func (*AuditTailRequest) ProtoMessage() {}
 
 func (x *AuditTailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[2]
+	mi := &file_tandem_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -202,7 +404,7 @@ func (x *AuditTailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditTailRequest.ProtoReflect.Descriptor instead.
 func (*AuditTailRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{2}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AuditTailRequest) GetLog() string {
@@ -244,7 +446,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_tandem_v1_control_proto_msgTypes[3]
+	mi := &file_tandem_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -256,7 +458,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[3]
+	mi := &file_tandem_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -269,7 +471,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{3}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AuditEntry) GetLog() string {
@@ -302,7 +504,7 @@ type AuditTailResponse struct {
 
 func (x *AuditTailResponse) Reset() {
 	*x = AuditTailResponse{}
-	mi := &file_tandem_v1_control_proto_msgTypes[4]
+	mi := &file_tandem_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -314,7 +516,7 @@ func (x *AuditTailResponse) String() string {
 func (*AuditTailResponse) ProtoMessage() {}
 
 func (x *AuditTailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[4]
+	mi := &file_tandem_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -327,7 +529,7 @@ func (x *AuditTailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditTailResponse.ProtoReflect.Descriptor instead.
 func (*AuditTailResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AuditTailResponse) GetEntries() []*AuditEntry {
@@ -347,7 +549,7 @@ type AuditExportRequest struct {
 
 func (x *AuditExportRequest) Reset() {
 	*x = AuditExportRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[5]
+	mi := &file_tandem_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -359,7 +561,7 @@ func (x *AuditExportRequest) String() string {
 func (*AuditExportRequest) ProtoMessage() {}
 
 func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[5]
+	mi := &file_tandem_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -372,7 +574,7 @@ func (x *AuditExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditExportRequest.ProtoReflect.Descriptor instead.
 func (*AuditExportRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AuditExportRequest) GetOut() string {
@@ -399,7 +601,7 @@ type AuditExportResponse struct {
 
 func (x *AuditExportResponse) Reset() {
 	*x = AuditExportResponse{}
-	mi := &file_tandem_v1_control_proto_msgTypes[6]
+	mi := &file_tandem_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -411,7 +613,7 @@ func (x *AuditExportResponse) String() string {
 func (*AuditExportResponse) ProtoMessage() {}
 
 func (x *AuditExportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[6]
+	mi := &file_tandem_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -424,7 +626,7 @@ func (x *AuditExportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditExportResponse.ProtoReflect.Descriptor instead.
 func (*AuditExportResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AuditExportResponse) GetDirs() []string {
@@ -449,7 +651,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[7]
+	mi := &file_tandem_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -461,7 +663,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[7]
+	mi := &file_tandem_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -474,7 +676,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 type StatusResponse struct {
@@ -493,7 +695,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_tandem_v1_control_proto_msgTypes[8]
+	mi := &file_tandem_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -505,7 +707,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[8]
+	mi := &file_tandem_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -518,7 +720,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StatusResponse) GetName() string {
@@ -588,7 +790,7 @@ type AddPeerRequest struct {
 
 func (x *AddPeerRequest) Reset() {
 	*x = AddPeerRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[9]
+	mi := &file_tandem_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -600,7 +802,7 @@ func (x *AddPeerRequest) String() string {
 func (*AddPeerRequest) ProtoMessage() {}
 
 func (x *AddPeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[9]
+	mi := &file_tandem_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -613,7 +815,7 @@ func (x *AddPeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPeerRequest.ProtoReflect.Descriptor instead.
 func (*AddPeerRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AddPeerRequest) GetName() string {
@@ -650,7 +852,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_tandem_v1_control_proto_msgTypes[10]
+	mi := &file_tandem_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +864,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[10]
+	mi := &file_tandem_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +877,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PeerInfo) GetName() string {
@@ -722,7 +924,7 @@ type ListPeersRequest struct {
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[11]
+	mi := &file_tandem_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +936,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[11]
+	mi := &file_tandem_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +949,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListPeersRequest) GetCheck() bool {
@@ -766,7 +968,7 @@ type ListPeersResponse struct {
 
 func (x *ListPeersResponse) Reset() {
 	*x = ListPeersResponse{}
-	mi := &file_tandem_v1_control_proto_msgTypes[12]
+	mi := &file_tandem_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -778,7 +980,7 @@ func (x *ListPeersResponse) String() string {
 func (*ListPeersResponse) ProtoMessage() {}
 
 func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[12]
+	mi := &file_tandem_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -791,7 +993,7 @@ func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListPeersResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListPeersResponse) GetPeers() []*PeerInfo {
@@ -816,7 +1018,7 @@ type AddDatasetRequest struct {
 
 func (x *AddDatasetRequest) Reset() {
 	*x = AddDatasetRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[13]
+	mi := &file_tandem_v1_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +1030,7 @@ func (x *AddDatasetRequest) String() string {
 func (*AddDatasetRequest) ProtoMessage() {}
 
 func (x *AddDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[13]
+	mi := &file_tandem_v1_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +1043,7 @@ func (x *AddDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDatasetRequest.ProtoReflect.Descriptor instead.
 func (*AddDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AddDatasetRequest) GetName() string {
@@ -907,7 +1109,7 @@ type DatasetInfo struct {
 
 func (x *DatasetInfo) Reset() {
 	*x = DatasetInfo{}
-	mi := &file_tandem_v1_control_proto_msgTypes[14]
+	mi := &file_tandem_v1_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -919,7 +1121,7 @@ func (x *DatasetInfo) String() string {
 func (*DatasetInfo) ProtoMessage() {}
 
 func (x *DatasetInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[14]
+	mi := &file_tandem_v1_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -932,7 +1134,7 @@ func (x *DatasetInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatasetInfo.ProtoReflect.Descriptor instead.
 func (*DatasetInfo) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DatasetInfo) GetName() string {
@@ -985,7 +1187,7 @@ type ListDatasetsRequest struct {
 
 func (x *ListDatasetsRequest) Reset() {
 	*x = ListDatasetsRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[15]
+	mi := &file_tandem_v1_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -997,7 +1199,7 @@ func (x *ListDatasetsRequest) String() string {
 func (*ListDatasetsRequest) ProtoMessage() {}
 
 func (x *ListDatasetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[15]
+	mi := &file_tandem_v1_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1010,7 +1212,7 @@ func (x *ListDatasetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDatasetsRequest.ProtoReflect.Descriptor instead.
 func (*ListDatasetsRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{19}
 }
 
 type ListDatasetsResponse struct {
@@ -1022,7 +1224,7 @@ type ListDatasetsResponse struct {
 
 func (x *ListDatasetsResponse) Reset() {
 	*x = ListDatasetsResponse{}
-	mi := &file_tandem_v1_control_proto_msgTypes[16]
+	mi := &file_tandem_v1_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1236,7 @@ func (x *ListDatasetsResponse) String() string {
 func (*ListDatasetsResponse) ProtoMessage() {}
 
 func (x *ListDatasetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[16]
+	mi := &file_tandem_v1_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1249,7 @@ func (x *ListDatasetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDatasetsResponse.ProtoReflect.Descriptor instead.
 func (*ListDatasetsResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{16}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListDatasetsResponse) GetDatasets() []*DatasetInfo {
@@ -1066,7 +1268,7 @@ type GetDatasetRequest struct {
 
 func (x *GetDatasetRequest) Reset() {
 	*x = GetDatasetRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[17]
+	mi := &file_tandem_v1_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1078,7 +1280,7 @@ func (x *GetDatasetRequest) String() string {
 func (*GetDatasetRequest) ProtoMessage() {}
 
 func (x *GetDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[17]
+	mi := &file_tandem_v1_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1091,7 +1293,7 @@ func (x *GetDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDatasetRequest.ProtoReflect.Descriptor instead.
 func (*GetDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{17}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetDatasetRequest) GetName() string {
@@ -1111,7 +1313,7 @@ type ProposeAgreementRequest struct {
 
 func (x *ProposeAgreementRequest) Reset() {
 	*x = ProposeAgreementRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[18]
+	mi := &file_tandem_v1_control_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1325,7 @@ func (x *ProposeAgreementRequest) String() string {
 func (*ProposeAgreementRequest) ProtoMessage() {}
 
 func (x *ProposeAgreementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[18]
+	mi := &file_tandem_v1_control_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1338,7 @@ func (x *ProposeAgreementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeAgreementRequest.ProtoReflect.Descriptor instead.
 func (*ProposeAgreementRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{18}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ProposeAgreementRequest) GetPeer() string {
@@ -1164,7 +1366,7 @@ type DecideAgreementRequest struct {
 
 func (x *DecideAgreementRequest) Reset() {
 	*x = DecideAgreementRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[19]
+	mi := &file_tandem_v1_control_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1378,7 @@ func (x *DecideAgreementRequest) String() string {
 func (*DecideAgreementRequest) ProtoMessage() {}
 
 func (x *DecideAgreementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[19]
+	mi := &file_tandem_v1_control_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1391,7 @@ func (x *DecideAgreementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecideAgreementRequest.ProtoReflect.Descriptor instead.
 func (*DecideAgreementRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{19}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DecideAgreementRequest) GetId() string {
@@ -1221,7 +1423,7 @@ type ListAgreementsRequest struct {
 
 func (x *ListAgreementsRequest) Reset() {
 	*x = ListAgreementsRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[20]
+	mi := &file_tandem_v1_control_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1233,7 +1435,7 @@ func (x *ListAgreementsRequest) String() string {
 func (*ListAgreementsRequest) ProtoMessage() {}
 
 func (x *ListAgreementsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[20]
+	mi := &file_tandem_v1_control_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1246,7 +1448,7 @@ func (x *ListAgreementsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgreementsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgreementsRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{20}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{24}
 }
 
 type ListAgreementsResponse struct {
@@ -1258,7 +1460,7 @@ type ListAgreementsResponse struct {
 
 func (x *ListAgreementsResponse) Reset() {
 	*x = ListAgreementsResponse{}
-	mi := &file_tandem_v1_control_proto_msgTypes[21]
+	mi := &file_tandem_v1_control_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1472,7 @@ func (x *ListAgreementsResponse) String() string {
 func (*ListAgreementsResponse) ProtoMessage() {}
 
 func (x *ListAgreementsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[21]
+	mi := &file_tandem_v1_control_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1485,7 @@ func (x *ListAgreementsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgreementsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgreementsResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{21}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListAgreementsResponse) GetAgreements() []*AgreementRecord {
@@ -1302,7 +1504,7 @@ type GetAgreementRequest struct {
 
 func (x *GetAgreementRequest) Reset() {
 	*x = GetAgreementRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[22]
+	mi := &file_tandem_v1_control_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1314,7 +1516,7 @@ func (x *GetAgreementRequest) String() string {
 func (*GetAgreementRequest) ProtoMessage() {}
 
 func (x *GetAgreementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[22]
+	mi := &file_tandem_v1_control_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1327,7 +1529,7 @@ func (x *GetAgreementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgreementRequest.ProtoReflect.Descriptor instead.
 func (*GetAgreementRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{22}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetAgreementRequest) GetId() string {
@@ -1345,13 +1547,14 @@ type SubmitJobRequest struct {
 	Psi           *PsiParams             `protobuf:"bytes,4,opt,name=psi,proto3" json:"psi,omitempty"`
 	Ping          *PingParams            `protobuf:"bytes,5,opt,name=ping,proto3" json:"ping,omitempty"`
 	Stats         *StatsParams           `protobuf:"bytes,6,opt,name=stats,proto3" json:"stats,omitempty"`
+	Train         *TrainParams           `protobuf:"bytes,7,opt,name=train,proto3" json:"train,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubmitJobRequest) Reset() {
 	*x = SubmitJobRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[23]
+	mi := &file_tandem_v1_control_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1363,7 +1566,7 @@ func (x *SubmitJobRequest) String() string {
 func (*SubmitJobRequest) ProtoMessage() {}
 
 func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[23]
+	mi := &file_tandem_v1_control_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1376,7 +1579,7 @@ func (x *SubmitJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitJobRequest.ProtoReflect.Descriptor instead.
 func (*SubmitJobRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{23}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SubmitJobRequest) GetKind() string {
@@ -1421,6 +1624,13 @@ func (x *SubmitJobRequest) GetStats() *StatsParams {
 	return nil
 }
 
+func (x *SubmitJobRequest) GetTrain() *TrainParams {
+	if x != nil {
+		return x.Train
+	}
+	return nil
+}
+
 type ListJobsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1429,7 +1639,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[24]
+	mi := &file_tandem_v1_control_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1441,7 +1651,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[24]
+	mi := &file_tandem_v1_control_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1454,7 +1664,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{24}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{28}
 }
 
 type ListJobsResponse struct {
@@ -1466,7 +1676,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_tandem_v1_control_proto_msgTypes[25]
+	mi := &file_tandem_v1_control_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1478,7 +1688,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[25]
+	mi := &file_tandem_v1_control_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1491,7 +1701,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{25}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListJobsResponse) GetJobs() []*JobState {
@@ -1510,7 +1720,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[26]
+	mi := &file_tandem_v1_control_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1522,7 +1732,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[26]
+	mi := &file_tandem_v1_control_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1535,7 +1745,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{26}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetJobRequest) GetId() string {
@@ -1555,7 +1765,7 @@ type ExportMatchesRequest struct {
 
 func (x *ExportMatchesRequest) Reset() {
 	*x = ExportMatchesRequest{}
-	mi := &file_tandem_v1_control_proto_msgTypes[27]
+	mi := &file_tandem_v1_control_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +1777,7 @@ func (x *ExportMatchesRequest) String() string {
 func (*ExportMatchesRequest) ProtoMessage() {}
 
 func (x *ExportMatchesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[27]
+	mi := &file_tandem_v1_control_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1580,7 +1790,7 @@ func (x *ExportMatchesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportMatchesRequest.ProtoReflect.Descriptor instead.
 func (*ExportMatchesRequest) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{27}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ExportMatchesRequest) GetJobId() string {
@@ -1607,7 +1817,7 @@ type ExportMatchesResponse struct {
 
 func (x *ExportMatchesResponse) Reset() {
 	*x = ExportMatchesResponse{}
-	mi := &file_tandem_v1_control_proto_msgTypes[28]
+	mi := &file_tandem_v1_control_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1619,7 +1829,7 @@ func (x *ExportMatchesResponse) String() string {
 func (*ExportMatchesResponse) ProtoMessage() {}
 
 func (x *ExportMatchesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_control_proto_msgTypes[28]
+	mi := &file_tandem_v1_control_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1632,7 +1842,7 @@ func (x *ExportMatchesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportMatchesResponse.ProtoReflect.Descriptor instead.
 func (*ExportMatchesResponse) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_control_proto_rawDescGZIP(), []int{28}
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ExportMatchesResponse) GetOut() string {
@@ -1653,7 +1863,19 @@ var File_tandem_v1_control_proto protoreflect.FileDescriptor
 
 const file_tandem_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"\x17tandem/v1/control.proto\x12\ttandem.v1\x1a\x16tandem/v1/common.proto\"6\n" +
+	"\x17tandem/v1/control.proto\x12\ttandem.v1\x1a\x16tandem/v1/common.proto\"\x13\n" +
+	"\x11ListModelsRequest\"B\n" +
+	"\x12ListModelsResponse\x12,\n" +
+	"\x06models\x18\x01 \x03(\v2\x14.tandem.v1.ModelInfoR\x06models\"!\n" +
+	"\x0fGetModelRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x88\x01\n" +
+	"\tModelInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x12\n" +
+	"\x04side\x18\x03 \x01(\tR\x04side\x12!\n" +
+	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\x12\x1d\n" +
+	"\n" +
+	"model_json\x18\x05 \x01(\fR\tmodelJson\"6\n" +
 	"\x10AuditShowRequest\x12\x10\n" +
 	"\x03log\x18\x01 \x01(\tR\x03log\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\xba\x01\n" +
@@ -1744,14 +1966,15 @@ const file_tandem_v1_control_proto_rawDesc = "" +
 	"agreements\x18\x01 \x03(\v2\x1a.tandem.v1.AgreementRecordR\n" +
 	"agreements\"%\n" +
 	"\x13GetAgreementRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xde\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x8c\x02\n" +
 	"\x10SubmitJobRequest\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04peer\x18\x02 \x01(\tR\x04peer\x12!\n" +
 	"\fagreement_id\x18\x03 \x01(\tR\vagreementId\x12&\n" +
 	"\x03psi\x18\x04 \x01(\v2\x14.tandem.v1.PsiParamsR\x03psi\x12)\n" +
 	"\x04ping\x18\x05 \x01(\v2\x15.tandem.v1.PingParamsR\x04ping\x12,\n" +
-	"\x05stats\x18\x06 \x01(\v2\x16.tandem.v1.StatsParamsR\x05stats\"\x11\n" +
+	"\x05stats\x18\x06 \x01(\v2\x16.tandem.v1.StatsParamsR\x05stats\x12,\n" +
+	"\x05train\x18\a \x01(\v2\x16.tandem.v1.TrainParamsR\x05train\"\x11\n" +
 	"\x0fListJobsRequest\";\n" +
 	"\x10ListJobsResponse\x12'\n" +
 	"\x04jobs\x18\x01 \x03(\v2\x13.tandem.v1.JobStateR\x04jobs\"\x1f\n" +
@@ -1762,8 +1985,7 @@ const file_tandem_v1_control_proto_rawDesc = "" +
 	"\x03out\x18\x02 \x01(\tR\x03out\"=\n" +
 	"\x15ExportMatchesResponse\x12\x10\n" +
 	"\x03out\x18\x01 \x01(\tR\x03out\x12\x12\n" +
-	"\x04rows\x18\x02 \x01(\x03R\x04rows2\xdc\n" +
-	"\n" +
+	"\x04rows\x18\x02 \x01(\x03R\x04rows2\xe5\v\n" +
 	"\x0eControlService\x12=\n" +
 	"\x06Status\x12\x18.tandem.v1.StatusRequest\x1a\x19.tandem.v1.StatusResponse\x129\n" +
 	"\aAddPeer\x12\x19.tandem.v1.AddPeerRequest\x1a\x13.tandem.v1.PeerInfo\x12F\n" +
@@ -1785,7 +2007,10 @@ const file_tandem_v1_control_proto_rawDesc = "" +
 	"\rExportMatches\x12\x1f.tandem.v1.ExportMatchesRequest\x1a .tandem.v1.ExportMatchesResponse\x12F\n" +
 	"\tAuditTail\x12\x1b.tandem.v1.AuditTailRequest\x1a\x1c.tandem.v1.AuditTailResponse\x12L\n" +
 	"\vAuditExport\x12\x1d.tandem.v1.AuditExportRequest\x1a\x1e.tandem.v1.AuditExportResponse\x12F\n" +
-	"\tAuditShow\x12\x1b.tandem.v1.AuditShowRequest\x1a\x1c.tandem.v1.AuditShowResponseB7Z5github.com/tandem-dev/tandem/proto/tandem/v1;tandemv1b\x06proto3"
+	"\tAuditShow\x12\x1b.tandem.v1.AuditShowRequest\x1a\x1c.tandem.v1.AuditShowResponse\x12I\n" +
+	"\n" +
+	"ListModels\x12\x1c.tandem.v1.ListModelsRequest\x1a\x1d.tandem.v1.ListModelsResponse\x12<\n" +
+	"\bGetModel\x12\x1a.tandem.v1.GetModelRequest\x1a\x14.tandem.v1.ModelInfoB7Z5github.com/tandem-dev/tandem/proto/tandem/v1;tandemv1b\x06proto3"
 
 var (
 	file_tandem_v1_control_proto_rawDescOnce sync.Once
@@ -1799,95 +2024,106 @@ func file_tandem_v1_control_proto_rawDescGZIP() []byte {
 	return file_tandem_v1_control_proto_rawDescData
 }
 
-var file_tandem_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_tandem_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_tandem_v1_control_proto_goTypes = []any{
-	(*AuditShowRequest)(nil),        // 0: tandem.v1.AuditShowRequest
-	(*AuditShowResponse)(nil),       // 1: tandem.v1.AuditShowResponse
-	(*AuditTailRequest)(nil),        // 2: tandem.v1.AuditTailRequest
-	(*AuditEntry)(nil),              // 3: tandem.v1.AuditEntry
-	(*AuditTailResponse)(nil),       // 4: tandem.v1.AuditTailResponse
-	(*AuditExportRequest)(nil),      // 5: tandem.v1.AuditExportRequest
-	(*AuditExportResponse)(nil),     // 6: tandem.v1.AuditExportResponse
-	(*StatusRequest)(nil),           // 7: tandem.v1.StatusRequest
-	(*StatusResponse)(nil),          // 8: tandem.v1.StatusResponse
-	(*AddPeerRequest)(nil),          // 9: tandem.v1.AddPeerRequest
-	(*PeerInfo)(nil),                // 10: tandem.v1.PeerInfo
-	(*ListPeersRequest)(nil),        // 11: tandem.v1.ListPeersRequest
-	(*ListPeersResponse)(nil),       // 12: tandem.v1.ListPeersResponse
-	(*AddDatasetRequest)(nil),       // 13: tandem.v1.AddDatasetRequest
-	(*DatasetInfo)(nil),             // 14: tandem.v1.DatasetInfo
-	(*ListDatasetsRequest)(nil),     // 15: tandem.v1.ListDatasetsRequest
-	(*ListDatasetsResponse)(nil),    // 16: tandem.v1.ListDatasetsResponse
-	(*GetDatasetRequest)(nil),       // 17: tandem.v1.GetDatasetRequest
-	(*ProposeAgreementRequest)(nil), // 18: tandem.v1.ProposeAgreementRequest
-	(*DecideAgreementRequest)(nil),  // 19: tandem.v1.DecideAgreementRequest
-	(*ListAgreementsRequest)(nil),   // 20: tandem.v1.ListAgreementsRequest
-	(*ListAgreementsResponse)(nil),  // 21: tandem.v1.ListAgreementsResponse
-	(*GetAgreementRequest)(nil),     // 22: tandem.v1.GetAgreementRequest
-	(*SubmitJobRequest)(nil),        // 23: tandem.v1.SubmitJobRequest
-	(*ListJobsRequest)(nil),         // 24: tandem.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),        // 25: tandem.v1.ListJobsResponse
-	(*GetJobRequest)(nil),           // 26: tandem.v1.GetJobRequest
-	(*ExportMatchesRequest)(nil),    // 27: tandem.v1.ExportMatchesRequest
-	(*ExportMatchesResponse)(nil),   // 28: tandem.v1.ExportMatchesResponse
-	(*AgreementRecord)(nil),         // 29: tandem.v1.AgreementRecord
-	(*PsiParams)(nil),               // 30: tandem.v1.PsiParams
-	(*PingParams)(nil),              // 31: tandem.v1.PingParams
-	(*StatsParams)(nil),             // 32: tandem.v1.StatsParams
-	(*JobState)(nil),                // 33: tandem.v1.JobState
+	(*ListModelsRequest)(nil),       // 0: tandem.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),      // 1: tandem.v1.ListModelsResponse
+	(*GetModelRequest)(nil),         // 2: tandem.v1.GetModelRequest
+	(*ModelInfo)(nil),               // 3: tandem.v1.ModelInfo
+	(*AuditShowRequest)(nil),        // 4: tandem.v1.AuditShowRequest
+	(*AuditShowResponse)(nil),       // 5: tandem.v1.AuditShowResponse
+	(*AuditTailRequest)(nil),        // 6: tandem.v1.AuditTailRequest
+	(*AuditEntry)(nil),              // 7: tandem.v1.AuditEntry
+	(*AuditTailResponse)(nil),       // 8: tandem.v1.AuditTailResponse
+	(*AuditExportRequest)(nil),      // 9: tandem.v1.AuditExportRequest
+	(*AuditExportResponse)(nil),     // 10: tandem.v1.AuditExportResponse
+	(*StatusRequest)(nil),           // 11: tandem.v1.StatusRequest
+	(*StatusResponse)(nil),          // 12: tandem.v1.StatusResponse
+	(*AddPeerRequest)(nil),          // 13: tandem.v1.AddPeerRequest
+	(*PeerInfo)(nil),                // 14: tandem.v1.PeerInfo
+	(*ListPeersRequest)(nil),        // 15: tandem.v1.ListPeersRequest
+	(*ListPeersResponse)(nil),       // 16: tandem.v1.ListPeersResponse
+	(*AddDatasetRequest)(nil),       // 17: tandem.v1.AddDatasetRequest
+	(*DatasetInfo)(nil),             // 18: tandem.v1.DatasetInfo
+	(*ListDatasetsRequest)(nil),     // 19: tandem.v1.ListDatasetsRequest
+	(*ListDatasetsResponse)(nil),    // 20: tandem.v1.ListDatasetsResponse
+	(*GetDatasetRequest)(nil),       // 21: tandem.v1.GetDatasetRequest
+	(*ProposeAgreementRequest)(nil), // 22: tandem.v1.ProposeAgreementRequest
+	(*DecideAgreementRequest)(nil),  // 23: tandem.v1.DecideAgreementRequest
+	(*ListAgreementsRequest)(nil),   // 24: tandem.v1.ListAgreementsRequest
+	(*ListAgreementsResponse)(nil),  // 25: tandem.v1.ListAgreementsResponse
+	(*GetAgreementRequest)(nil),     // 26: tandem.v1.GetAgreementRequest
+	(*SubmitJobRequest)(nil),        // 27: tandem.v1.SubmitJobRequest
+	(*ListJobsRequest)(nil),         // 28: tandem.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),        // 29: tandem.v1.ListJobsResponse
+	(*GetJobRequest)(nil),           // 30: tandem.v1.GetJobRequest
+	(*ExportMatchesRequest)(nil),    // 31: tandem.v1.ExportMatchesRequest
+	(*ExportMatchesResponse)(nil),   // 32: tandem.v1.ExportMatchesResponse
+	(*AgreementRecord)(nil),         // 33: tandem.v1.AgreementRecord
+	(*PsiParams)(nil),               // 34: tandem.v1.PsiParams
+	(*PingParams)(nil),              // 35: tandem.v1.PingParams
+	(*StatsParams)(nil),             // 36: tandem.v1.StatsParams
+	(*TrainParams)(nil),             // 37: tandem.v1.TrainParams
+	(*JobState)(nil),                // 38: tandem.v1.JobState
 }
 var file_tandem_v1_control_proto_depIdxs = []int32{
-	3,  // 0: tandem.v1.AuditTailResponse.entries:type_name -> tandem.v1.AuditEntry
-	10, // 1: tandem.v1.ListPeersResponse.peers:type_name -> tandem.v1.PeerInfo
-	14, // 2: tandem.v1.ListDatasetsResponse.datasets:type_name -> tandem.v1.DatasetInfo
-	29, // 3: tandem.v1.ListAgreementsResponse.agreements:type_name -> tandem.v1.AgreementRecord
-	30, // 4: tandem.v1.SubmitJobRequest.psi:type_name -> tandem.v1.PsiParams
-	31, // 5: tandem.v1.SubmitJobRequest.ping:type_name -> tandem.v1.PingParams
-	32, // 6: tandem.v1.SubmitJobRequest.stats:type_name -> tandem.v1.StatsParams
-	33, // 7: tandem.v1.ListJobsResponse.jobs:type_name -> tandem.v1.JobState
-	7,  // 8: tandem.v1.ControlService.Status:input_type -> tandem.v1.StatusRequest
-	9,  // 9: tandem.v1.ControlService.AddPeer:input_type -> tandem.v1.AddPeerRequest
-	11, // 10: tandem.v1.ControlService.ListPeers:input_type -> tandem.v1.ListPeersRequest
-	13, // 11: tandem.v1.ControlService.AddDataset:input_type -> tandem.v1.AddDatasetRequest
-	15, // 12: tandem.v1.ControlService.ListDatasets:input_type -> tandem.v1.ListDatasetsRequest
-	17, // 13: tandem.v1.ControlService.GetDataset:input_type -> tandem.v1.GetDatasetRequest
-	18, // 14: tandem.v1.ControlService.ProposeAgreement:input_type -> tandem.v1.ProposeAgreementRequest
-	19, // 15: tandem.v1.ControlService.DecideAgreement:input_type -> tandem.v1.DecideAgreementRequest
-	20, // 16: tandem.v1.ControlService.ListAgreements:input_type -> tandem.v1.ListAgreementsRequest
-	22, // 17: tandem.v1.ControlService.GetAgreement:input_type -> tandem.v1.GetAgreementRequest
-	23, // 18: tandem.v1.ControlService.SubmitJob:input_type -> tandem.v1.SubmitJobRequest
-	24, // 19: tandem.v1.ControlService.ListJobs:input_type -> tandem.v1.ListJobsRequest
-	26, // 20: tandem.v1.ControlService.GetJob:input_type -> tandem.v1.GetJobRequest
-	26, // 21: tandem.v1.ControlService.CancelJob:input_type -> tandem.v1.GetJobRequest
-	26, // 22: tandem.v1.ControlService.WatchJob:input_type -> tandem.v1.GetJobRequest
-	27, // 23: tandem.v1.ControlService.ExportMatches:input_type -> tandem.v1.ExportMatchesRequest
-	2,  // 24: tandem.v1.ControlService.AuditTail:input_type -> tandem.v1.AuditTailRequest
-	5,  // 25: tandem.v1.ControlService.AuditExport:input_type -> tandem.v1.AuditExportRequest
-	0,  // 26: tandem.v1.ControlService.AuditShow:input_type -> tandem.v1.AuditShowRequest
-	8,  // 27: tandem.v1.ControlService.Status:output_type -> tandem.v1.StatusResponse
-	10, // 28: tandem.v1.ControlService.AddPeer:output_type -> tandem.v1.PeerInfo
-	12, // 29: tandem.v1.ControlService.ListPeers:output_type -> tandem.v1.ListPeersResponse
-	14, // 30: tandem.v1.ControlService.AddDataset:output_type -> tandem.v1.DatasetInfo
-	16, // 31: tandem.v1.ControlService.ListDatasets:output_type -> tandem.v1.ListDatasetsResponse
-	14, // 32: tandem.v1.ControlService.GetDataset:output_type -> tandem.v1.DatasetInfo
-	29, // 33: tandem.v1.ControlService.ProposeAgreement:output_type -> tandem.v1.AgreementRecord
-	29, // 34: tandem.v1.ControlService.DecideAgreement:output_type -> tandem.v1.AgreementRecord
-	21, // 35: tandem.v1.ControlService.ListAgreements:output_type -> tandem.v1.ListAgreementsResponse
-	29, // 36: tandem.v1.ControlService.GetAgreement:output_type -> tandem.v1.AgreementRecord
-	33, // 37: tandem.v1.ControlService.SubmitJob:output_type -> tandem.v1.JobState
-	25, // 38: tandem.v1.ControlService.ListJobs:output_type -> tandem.v1.ListJobsResponse
-	33, // 39: tandem.v1.ControlService.GetJob:output_type -> tandem.v1.JobState
-	33, // 40: tandem.v1.ControlService.CancelJob:output_type -> tandem.v1.JobState
-	33, // 41: tandem.v1.ControlService.WatchJob:output_type -> tandem.v1.JobState
-	28, // 42: tandem.v1.ControlService.ExportMatches:output_type -> tandem.v1.ExportMatchesResponse
-	4,  // 43: tandem.v1.ControlService.AuditTail:output_type -> tandem.v1.AuditTailResponse
-	6,  // 44: tandem.v1.ControlService.AuditExport:output_type -> tandem.v1.AuditExportResponse
-	1,  // 45: tandem.v1.ControlService.AuditShow:output_type -> tandem.v1.AuditShowResponse
-	27, // [27:46] is the sub-list for method output_type
-	8,  // [8:27] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	3,  // 0: tandem.v1.ListModelsResponse.models:type_name -> tandem.v1.ModelInfo
+	7,  // 1: tandem.v1.AuditTailResponse.entries:type_name -> tandem.v1.AuditEntry
+	14, // 2: tandem.v1.ListPeersResponse.peers:type_name -> tandem.v1.PeerInfo
+	18, // 3: tandem.v1.ListDatasetsResponse.datasets:type_name -> tandem.v1.DatasetInfo
+	33, // 4: tandem.v1.ListAgreementsResponse.agreements:type_name -> tandem.v1.AgreementRecord
+	34, // 5: tandem.v1.SubmitJobRequest.psi:type_name -> tandem.v1.PsiParams
+	35, // 6: tandem.v1.SubmitJobRequest.ping:type_name -> tandem.v1.PingParams
+	36, // 7: tandem.v1.SubmitJobRequest.stats:type_name -> tandem.v1.StatsParams
+	37, // 8: tandem.v1.SubmitJobRequest.train:type_name -> tandem.v1.TrainParams
+	38, // 9: tandem.v1.ListJobsResponse.jobs:type_name -> tandem.v1.JobState
+	11, // 10: tandem.v1.ControlService.Status:input_type -> tandem.v1.StatusRequest
+	13, // 11: tandem.v1.ControlService.AddPeer:input_type -> tandem.v1.AddPeerRequest
+	15, // 12: tandem.v1.ControlService.ListPeers:input_type -> tandem.v1.ListPeersRequest
+	17, // 13: tandem.v1.ControlService.AddDataset:input_type -> tandem.v1.AddDatasetRequest
+	19, // 14: tandem.v1.ControlService.ListDatasets:input_type -> tandem.v1.ListDatasetsRequest
+	21, // 15: tandem.v1.ControlService.GetDataset:input_type -> tandem.v1.GetDatasetRequest
+	22, // 16: tandem.v1.ControlService.ProposeAgreement:input_type -> tandem.v1.ProposeAgreementRequest
+	23, // 17: tandem.v1.ControlService.DecideAgreement:input_type -> tandem.v1.DecideAgreementRequest
+	24, // 18: tandem.v1.ControlService.ListAgreements:input_type -> tandem.v1.ListAgreementsRequest
+	26, // 19: tandem.v1.ControlService.GetAgreement:input_type -> tandem.v1.GetAgreementRequest
+	27, // 20: tandem.v1.ControlService.SubmitJob:input_type -> tandem.v1.SubmitJobRequest
+	28, // 21: tandem.v1.ControlService.ListJobs:input_type -> tandem.v1.ListJobsRequest
+	30, // 22: tandem.v1.ControlService.GetJob:input_type -> tandem.v1.GetJobRequest
+	30, // 23: tandem.v1.ControlService.CancelJob:input_type -> tandem.v1.GetJobRequest
+	30, // 24: tandem.v1.ControlService.WatchJob:input_type -> tandem.v1.GetJobRequest
+	31, // 25: tandem.v1.ControlService.ExportMatches:input_type -> tandem.v1.ExportMatchesRequest
+	6,  // 26: tandem.v1.ControlService.AuditTail:input_type -> tandem.v1.AuditTailRequest
+	9,  // 27: tandem.v1.ControlService.AuditExport:input_type -> tandem.v1.AuditExportRequest
+	4,  // 28: tandem.v1.ControlService.AuditShow:input_type -> tandem.v1.AuditShowRequest
+	0,  // 29: tandem.v1.ControlService.ListModels:input_type -> tandem.v1.ListModelsRequest
+	2,  // 30: tandem.v1.ControlService.GetModel:input_type -> tandem.v1.GetModelRequest
+	12, // 31: tandem.v1.ControlService.Status:output_type -> tandem.v1.StatusResponse
+	14, // 32: tandem.v1.ControlService.AddPeer:output_type -> tandem.v1.PeerInfo
+	16, // 33: tandem.v1.ControlService.ListPeers:output_type -> tandem.v1.ListPeersResponse
+	18, // 34: tandem.v1.ControlService.AddDataset:output_type -> tandem.v1.DatasetInfo
+	20, // 35: tandem.v1.ControlService.ListDatasets:output_type -> tandem.v1.ListDatasetsResponse
+	18, // 36: tandem.v1.ControlService.GetDataset:output_type -> tandem.v1.DatasetInfo
+	33, // 37: tandem.v1.ControlService.ProposeAgreement:output_type -> tandem.v1.AgreementRecord
+	33, // 38: tandem.v1.ControlService.DecideAgreement:output_type -> tandem.v1.AgreementRecord
+	25, // 39: tandem.v1.ControlService.ListAgreements:output_type -> tandem.v1.ListAgreementsResponse
+	33, // 40: tandem.v1.ControlService.GetAgreement:output_type -> tandem.v1.AgreementRecord
+	38, // 41: tandem.v1.ControlService.SubmitJob:output_type -> tandem.v1.JobState
+	29, // 42: tandem.v1.ControlService.ListJobs:output_type -> tandem.v1.ListJobsResponse
+	38, // 43: tandem.v1.ControlService.GetJob:output_type -> tandem.v1.JobState
+	38, // 44: tandem.v1.ControlService.CancelJob:output_type -> tandem.v1.JobState
+	38, // 45: tandem.v1.ControlService.WatchJob:output_type -> tandem.v1.JobState
+	32, // 46: tandem.v1.ControlService.ExportMatches:output_type -> tandem.v1.ExportMatchesResponse
+	8,  // 47: tandem.v1.ControlService.AuditTail:output_type -> tandem.v1.AuditTailResponse
+	10, // 48: tandem.v1.ControlService.AuditExport:output_type -> tandem.v1.AuditExportResponse
+	5,  // 49: tandem.v1.ControlService.AuditShow:output_type -> tandem.v1.AuditShowResponse
+	1,  // 50: tandem.v1.ControlService.ListModels:output_type -> tandem.v1.ListModelsResponse
+	3,  // 51: tandem.v1.ControlService.GetModel:output_type -> tandem.v1.ModelInfo
+	31, // [31:52] is the sub-list for method output_type
+	10, // [10:31] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_tandem_v1_control_proto_init() }
@@ -1902,7 +2138,7 @@ func file_tandem_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tandem_v1_control_proto_rawDesc), len(file_tandem_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

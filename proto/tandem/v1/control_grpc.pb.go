@@ -38,6 +38,8 @@ const (
 	ControlService_AuditTail_FullMethodName        = "/tandem.v1.ControlService/AuditTail"
 	ControlService_AuditExport_FullMethodName      = "/tandem.v1.ControlService/AuditExport"
 	ControlService_AuditShow_FullMethodName        = "/tandem.v1.ControlService/AuditShow"
+	ControlService_ListModels_FullMethodName       = "/tandem.v1.ControlService/ListModels"
+	ControlService_GetModel_FullMethodName         = "/tandem.v1.ControlService/GetModel"
 )
 
 // ControlServiceClient is the client API for ControlService service.
@@ -74,6 +76,10 @@ type ControlServiceClient interface {
 	// AuditShow returns one entry with its inclusion proof in the log's
 	// current signed checkpoint.
 	AuditShow(ctx context.Context, in *AuditShowRequest, opts ...grpc.CallOption) (*AuditShowResponse, error)
+	// ListModels lists the models this node holds a part of (train jobs).
+	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
+	// GetModel returns this node's part of one model with its model card.
+	GetModel(ctx context.Context, in *GetModelRequest, opts ...grpc.CallOption) (*ModelInfo, error)
 }
 
 type controlServiceClient struct {
@@ -283,6 +289,26 @@ func (c *controlServiceClient) AuditShow(ctx context.Context, in *AuditShowReque
 	return out, nil
 }
 
+func (c *controlServiceClient) ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListModelsResponse)
+	err := c.cc.Invoke(ctx, ControlService_ListModels_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlServiceClient) GetModel(ctx context.Context, in *GetModelRequest, opts ...grpc.CallOption) (*ModelInfo, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ModelInfo)
+	err := c.cc.Invoke(ctx, ControlService_GetModel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServiceServer is the server API for ControlService service.
 // All implementations must embed UnimplementedControlServiceServer
 // for forward compatibility.
@@ -317,6 +343,10 @@ type ControlServiceServer interface {
 	// AuditShow returns one entry with its inclusion proof in the log's
 	// current signed checkpoint.
 	AuditShow(context.Context, *AuditShowRequest) (*AuditShowResponse, error)
+	// ListModels lists the models this node holds a part of (train jobs).
+	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)
+	// GetModel returns this node's part of one model with its model card.
+	GetModel(context.Context, *GetModelRequest) (*ModelInfo, error)
 	mustEmbedUnimplementedControlServiceServer()
 }
 
@@ -383,6 +413,12 @@ func (UnimplementedControlServiceServer) AuditExport(context.Context, *AuditExpo
 }
 func (UnimplementedControlServiceServer) AuditShow(context.Context, *AuditShowRequest) (*AuditShowResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method AuditShow not implemented")
+}
+func (UnimplementedControlServiceServer) ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListModels not implemented")
+}
+func (UnimplementedControlServiceServer) GetModel(context.Context, *GetModelRequest) (*ModelInfo, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetModel not implemented")
 }
 func (UnimplementedControlServiceServer) mustEmbedUnimplementedControlServiceServer() {}
 func (UnimplementedControlServiceServer) testEmbeddedByValue()                        {}
@@ -740,6 +776,42 @@ func _ControlService_AuditShow_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlService_ListModels_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListModelsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).ListModels(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_ListModels_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).ListModels(ctx, req.(*ListModelsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlService_GetModel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetModelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).GetModel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_GetModel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).GetModel(ctx, req.(*GetModelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControlService_ServiceDesc is the grpc.ServiceDesc for ControlService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -818,6 +890,14 @@ var ControlService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AuditShow",
 			Handler:    _ControlService_AuditShow_Handler,
+		},
+		{
+			MethodName: "ListModels",
+			Handler:    _ControlService_ListModels_Handler,
+		},
+		{
+			MethodName: "GetModel",
+			Handler:    _ControlService_GetModel_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,30 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/tandem-dev/tandem/node"
+	"github.com/tandem-dev/tandem/protocol"
+)
+
+func TestPrintModel(t *testing.T) {
+	ic, l1, l2 := -0.5, 0.69, 0.61
+	d := modelDoc{
+		Part: node.ModelPart{ModelID: "mdl-1", Side: "bank", Features: []string{"income"}, Weights: []float64{0.6}, Intercept: &ic,
+			Mean: []float64{1000}, SD: []float64{200}, RawWeights: []float64{0.003}, RawOffset: -3.5},
+		Card: node.ModelCard{ModelID: "mdl-1", Model: "vertical_logistic_regression", Side: "bank", JobID: "job-1", Label: "has_card",
+			BankFeatures: []string{"income"}, PartnerFeatures: []string{"monthly_spend"}, Hyperparameters: &protocol.TrainSpec{Epochs: 2, L2: 0.001},
+			Epochs: 2, Stopped: "max_epochs", Training: node.ModelTrainingData{PSIJob: "job-0", MatchedRows: 10, TrainRows: 8, ValidationRows: 2},
+			Metrics: []node.ModelMetric{{Epoch: 1, ValLoss: &l1}, {Epoch: 2, ValLoss: &l2, GradNorm: 0.01}}},
+	}
+	var b bytes.Buffer
+	printModel(&b, d)
+	out := b.String()
+	for _, want := range []string{"model mdl-1", "bank side", "label has_card", "income", "(intercept)", "10 matched (8 train, 2 validation)", "validation loss 0.61000 (epoch 1: 0.69000)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,599 @@
+package node
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tandem-dev/tandem/audit"
+	"github.com/tandem-dev/tandem/node/dataset"
+	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
+	"github.com/tandem-dev/tandem/protocol"
+	"github.com/tandem-dev/tandem/psi"
+)
+
+// trainKind trains a vertical logistic regression (issue 6) over the
+// alignment of an earlier PSI job between the same nodes: the bank
+// (initiator of both jobs) holds the label and its features, the partner
+// its features. Each node stores only its own part of the model with a
+// model card under "model/<id>"; every gradient release is approved by the
+// releasing node's policy and is an audit record there.
+type trainKind struct{}
+
+// ModelPart is one node's part of a split model: its features, weights in
+// standardised units and the standardisation. Scoring a row on this side:
+// s = Σ_j w_j·(x_j − mean_j)/sd_j (+ intercept on the bank), a missing
+// value counting as the mean (standardised 0); the partner's part is
+// clipped to ±clip_range before it is added to the bank's.
+type ModelPart struct {
+	Format    string    `json:"format"` // tandem.vlr.part/v1
+	ModelID   string    `json:"model_id"`
+	Side      string    `json:"side"` // bank or partner
+	Features  []string  `json:"features"`
+	Weights   []float64 `json:"weights"`
+	Intercept *float64  `json:"intercept,omitempty"`
+	Mean      []float64 `json:"mean"`
+	SD        []float64 `json:"sd"`
+	Missing   string    `json:"missing"` // "mean": a missing value is the feature's mean
+	ClipRange float64   `json:"clip_range,omitempty"`
+	// RawWeights are the coefficients on the raw scale (w_j/sd_j) and
+	// RawOffset the constant they imply (intercept − Σ w_j·mean_j/sd_j).
+	RawWeights []float64 `json:"raw_weights"`
+	RawOffset  float64   `json:"raw_offset"`
+}
+
+// ModelMetric is one epoch of training as seen by this node: the bank's
+// validation loss (bank only) and this node's own gradient norm.
+type ModelMetric struct {
+	Epoch    int      `json:"epoch"`
+	ValLoss  *float64 `json:"validation_loss,omitempty"`
+	GradNorm float64  `json:"grad_norm"`
+}
+
+// ModelCard documents a split model on each node.
+type ModelCard struct {
+	ModelID         string              `json:"model_id"`
+	Model           string              `json:"model"` // vertical_logistic_regression
+	JobID           string              `json:"job_id"`
+	AgreementID     string              `json:"agreement_id"`
+	Created         string              `json:"created"`
+	Side            string              `json:"side"`
+	Peer            string              `json:"peer"`
+	Label           string              `json:"label"`
+	BankFeatures    []string            `json:"bank_features"`
+	PartnerFeatures []string            `json:"partner_features"`
+	Hyperparameters *protocol.TrainSpec `json:"hyperparameters"`
+	SpecDigest      string              `json:"spec_digest"`
+	Training        ModelTrainingData   `json:"training_data"`
+	Epochs          int                 `json:"epochs"`
+	Stopped         string              `json:"stopped,omitempty"`
+	Metrics         []ModelMetric       `json:"metrics"`
+	Notes           []string            `json:"notes,omitempty"`
+}
+
+// ModelTrainingData names the data a model was trained on.
+type ModelTrainingData struct {
+	PSIJob          string   `json:"psi_job"`
+	Dataset         string   `json:"dataset"`
+	DatasetDigests  []string `json:"dataset_digests"`
+	AlignmentLength int      `json:"alignment_length"`
+	// Bank only: matched rows used and the split.
+	MatchedRows    int `json:"matched_rows,omitempty"`
+	TrainRows      int `json:"train_rows,omitempty"`
+	ValidationRows int `json:"validation_rows,omitempty"`
+}
+
+// storedModel is "model/<id>" on each node.
+type storedModel struct {
+	ID      string    `json:"id"`
+	JobID   string    `json:"job_id"`
+	Side    string    `json:"side"`
+	Created int64     `json:"created_unix"`
+	Part    ModelPart `json:"part"`
+	Card    ModelCard `json:"card"`
+	// Bank only: its own dataset rows held out for validation (sorted),
+	// so a later scoring job can report validation metrics.
+	ValidationRows []int64 `json:"validation_rows,omitempty"`
+}
+
+// TrainJobResult is what `job result` shows for a train job.
+type TrainJobResult struct {
+	ModelID    string        `json:"model_id"`
+	PSIJob     string        `json:"psi_job"`
+	Side       string        `json:"side"`
+	Dataset    string        `json:"dataset"`
+	SpecDigest string        `json:"spec_digest"`
+	Epochs     int           `json:"epochs"`
+	Stopped    string        `json:"stopped,omitempty"`
+	Metrics    []ModelMetric `json:"metrics"`
+	Releases   int           `json:"gradient_releases"`
+	BytesSent  int64         `json:"bytes_sent"`
+	Transcript string        `json:"transcript_digest"`
+}
+
+func modelIDFor(jobID string) string { return "mdl-" + strings.TrimPrefix(jobID, "job-") }
+
+func (n *Node) prepareTrain(p *tandemv1.JobProposal) error {
+	if p.Train == nil || p.Train.PsiJobId == "" {
+		return fmt.Errorf("%w: train needs --psi-job", errInvalid)
+	}
+	spec, err := protocol.ParseTrainSpec(p.Train.SpecYaml)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errInvalid, err)
+	}
+	_, pp, err := n.trainPSIJob(p, "initiator", p.Responder)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errInvalid, err)
+	}
+	agr, err := n.agreement(p.AgreementId)
+	if err != nil {
+		return err
+	}
+	if err := checkTrainColumns(agr.Agreement, p, pp, spec); err != nil {
+		return fmt.Errorf("%w: %v", protocol.ErrNotAllowed, err)
+	}
+	return nil
+}
+
+func (n *Node) checkTrainResponder(p *tandemv1.JobProposal) error {
+	if p.Train == nil {
+		return errors.New("train parameters missing")
+	}
+	spec, err := protocol.ParseTrainSpec(p.Train.SpecYaml)
+	if err != nil {
+		return err
+	}
+	_, pp, err := n.trainPSIJob(p, "responder", p.Initiator)
+	if err != nil {
+		return err
+	}
+	agr, err := n.agreement(p.AgreementId)
+	if err != nil {
+		return err
+	}
+	return checkTrainColumns(agr.Agreement, p, pp, spec)
+}
+
+// checkTrainColumns: the bank's label and features must be granted on the
+// bank's dataset of the PSI job, the partner's features on the partner's.
+func checkTrainColumns(a *tandemv1.Agreement, p, psiP *tandemv1.JobProposal, spec *protocol.TrainSpec) error {
+	bank, partner := spec.Columns()
+	for _, side := range []struct {
+		party, ds string
+		cols      []string
+	}{{p.Initiator, psiP.Psi.Dataset, bank}, {p.Responder, psiP.Psi.PeerDataset, partner}} {
+		granted, ok := grantColumns(a, side.party, side.ds)
+		if !ok {
+			return fmt.Errorf("dataset %s of %s is not granted by agreement %s", side.ds, side.party, a.Id)
+		}
+		for _, c := range side.cols {
+			if !slices.Contains(granted, c) {
+				return fmt.Errorf("column %s of dataset %s (%s) is not granted by agreement %s", c, side.ds, side.party, a.Id)
+			}
+		}
+	}
+	return nil
+}
+
+// trainPSIJob finds and checks the PSI job a train proposal runs over
+// (same rules as stats: succeeded, same peer and roles, alignment kept,
+// agreement between the same parties).
+func (n *Node) trainPSIJob(p *tandemv1.JobProposal, role, peer string) (*jobRecord, *tandemv1.JobProposal, error) {
+	id := p.Train.PsiJobId
+	rec, err := n.jobs.get(id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("psi job %s is not known on %s", id, n.cfg.Name)
+	}
+	if rec.Kind != "psi" || rec.State != stateSucceeded {
+		return nil, nil, fmt.Errorf("job %s is a %s job in state %s; training needs a succeeded psi job", id, rec.Kind, rec.State)
+	}
+	if rec.Peer != peer || rec.Role != role {
+		return nil, nil, fmt.Errorf("psi job %s ran with %s as %s; this train job needs %s as %s", id, rec.Peer, rec.Role, peer, role)
+	}
+	pp, err := rec.proposal()
+	if err != nil {
+		return nil, nil, err
+	}
+	if pp.Psi == nil || (pp.Psi.Reveal != "initiator" && pp.Psi.Reveal != "both") {
+		return nil, nil, fmt.Errorf("psi job %s keeps no alignment (reveal count); training needs initiator or both", id)
+	}
+	if pp.Initiator != p.Initiator || pp.Responder != p.Responder {
+		return nil, nil, fmt.Errorf("psi job %s ran %s→%s, not %s→%s", id, pp.Initiator, pp.Responder, p.Initiator, p.Responder)
+	}
+	a1, err := n.agreement(rec.AgreementID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("psi job %s: agreement %s: %v", id, rec.AgreementID, err)
+	}
+	a2, err := n.agreement(p.AgreementId)
+	if err != nil {
+		return nil, nil, err
+	}
+	pa, pb := []string{a1.Agreement.Proposer, a1.Agreement.Responder}, []string{a2.Agreement.Proposer, a2.Agreement.Responder}
+	slices.Sort(pa)
+	slices.Sort(pb)
+	if !slices.Equal(pa, pb) {
+		return nil, nil, fmt.Errorf("psi job %s ran under an agreement between other parties", id)
+	}
+	return rec, pp, nil
+}
+
+type trainInputs struct {
+	spec   *protocol.TrainSpec
+	psiRec *jobRecord
+	psiP   *tandemv1.JobProposal
+	ds     *datasetRecord
+	dspec  dataset.Spec
+	al     *psi.Alignment
+	agr    *tandemv1.AgreementRecord
+}
+
+func (n *Node) loadTrainInputs(j *jobRun) (*trainInputs, error) {
+	in := &trainInputs{}
+	var err error
+	if j.prop.Train == nil {
+		return nil, errors.New("node: train job without parameters")
+	}
+	if in.spec, err = protocol.ParseTrainSpec(j.prop.Train.SpecYaml); err != nil {
+		return nil, err
+	}
+	peer := j.prop.Responder
+	if j.rec.Role == "responder" {
+		peer = j.prop.Initiator
+	}
+	if in.psiRec, in.psiP, err = n.trainPSIJob(j.prop, j.rec.Role, peer); err != nil {
+		return nil, fmt.Errorf("node: train: %w", err)
+	}
+	if in.agr, err = n.agreement(j.rec.AgreementID); err != nil {
+		return nil, err
+	}
+	name := in.psiP.Psi.Dataset
+	if j.rec.Role == "responder" {
+		name = in.psiP.Psi.PeerDataset
+	}
+	if in.ds, err = n.dataset(name); err != nil {
+		return nil, err
+	}
+	var pr PSIJobResult
+	if err := json.Unmarshal(in.psiRec.Result, &pr); err != nil || pr.DatasetDigest != in.ds.Profile.Digest {
+		return nil, fmt.Errorf("node: train: dataset %s was registered again since psi job %s; run a new psi job", name, in.psiRec.ID)
+	}
+	if in.dspec, err = in.ds.Spec.spec(); err != nil {
+		return nil, err
+	}
+	dir, err := n.jobDir(in.psiRec.ID)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(filepath.Join(dir, "alignment.bin"))
+	if err != nil {
+		return nil, fmt.Errorf("node: train: psi job %s keeps no alignment", in.psiRec.ID)
+	}
+	defer f.Close()
+	if in.al, err = psi.ReadAlignment(f); err != nil {
+		return nil, err
+	}
+	if in.al.Length == 0 || in.al.Length > 1<<24 {
+		return nil, fmt.Errorf("node: train: alignment of %d positions (want 1..2^24)", in.al.Length)
+	}
+	return in, nil
+}
+
+// alignedColumn reads a numeric column of this node's dataset onto the L
+// positions: values and presence (false at positions without a row).
+func alignedColumn(ctx context.Context, in *trainInputs, col string) ([]float64, []bool, error) {
+	vals, present, err := dataset.Column(ctx, in.dspec, col)
+	if err != nil {
+		return nil, nil, fmt.Errorf("node: train: column %s of dataset %s: %w", col, in.ds.Spec.Name, err)
+	}
+	L := int(in.al.Length)
+	v, p := make([]float64, L), make([]bool, L)
+	for i, pos := range in.al.Positions {
+		r := in.al.Rows[i]
+		if r < uint64(len(vals)) && present[r] && !math.IsNaN(vals[r]) && !math.IsInf(vals[r], 0) {
+			v[pos], p[pos] = vals[r], true
+		}
+	}
+	return v, p, nil
+}
+
+// imputeMean replaces absent values (among use, or all positions if use is
+// nil) by the mean of the present ones, so they standardise to 0.
+func imputeMean(v []float64, present, use []bool) {
+	var s, n float64
+	for i, x := range v {
+		if present[i] && (use == nil || use[i]) {
+			s += x
+			n++
+		}
+	}
+	m := 0.0
+	if n > 0 {
+		m = s / n
+	}
+	for i := range v {
+		if !present[i] {
+			v[i] = m
+		}
+	}
+}
+
+func (trainKind) initiate(ctx context.Context, j *jobRun) (any, error) {
+	n := j.n
+	j.progress("loading", 0)
+	in, err := n.loadTrainInputs(j)
+	if err != nil {
+		return nil, err
+	}
+	L := int(in.al.Length)
+	label, lp, err := alignedColumn(ctx, in, in.spec.Label)
+	if err != nil {
+		return nil, err
+	}
+	// A matched row takes part when its label is present (0 or 1).
+	match := make([]bool, L)
+	rowOf := make([]int64, L)
+	for i, pos := range in.al.Positions {
+		rowOf[pos] = int64(in.al.Rows[i])
+		if !lp[pos] {
+			continue
+		}
+		if label[pos] != 0 && label[pos] != 1 {
+			return nil, fmt.Errorf("node: train: label column %s must hold 0/1 values", in.spec.Label)
+		}
+		match[pos] = true
+	}
+	feats := make([][]float64, len(in.spec.BankFeatures))
+	for k, col := range in.spec.BankFeatures {
+		v, p, err := alignedColumn(ctx, in, col)
+		if err != nil {
+			return nil, err
+		}
+		imputeMean(v, p, match)
+		feats[k] = v
+	}
+	pol, onRel, count := n.trainReleasePolicy(j, in, "partner")
+	cfg := protocol.TrainBankConfig{JobID: j.rec.ID, Spec: in.spec, Features: feats, Label: label, Match: match, Policy: pol, OnRelease: onRel}
+	res, err := protocol.RunTrainBank(ctx, j.t, cfg, j.progress)
+	if err != nil {
+		return nil, err
+	}
+	var metrics []ModelMetric
+	for _, s := range res.Steps {
+		if s.EndOfEpoch {
+			m := ModelMetric{Epoch: s.Epoch + 1, GradNorm: s.GradNorm}
+			if !math.IsNaN(s.ValLoss) {
+				v := s.ValLoss
+				m.ValLoss = &v
+			}
+			metrics = append(metrics, m)
+		}
+	}
+	var valRows []int64
+	for _, pos := range res.ValRows {
+		valRows = append(valRows, rowOf[pos])
+	}
+	slices.Sort(valRows)
+	part := newModelPart(j.rec.ID, "bank", res.Part, 0)
+	card := n.modelCard(j, in, "bank", metrics, res.Epochs, res.Stopped)
+	card.Training.MatchedRows, card.Training.TrainRows, card.Training.ValidationRows = res.Matched, len(res.TrainRows), len(res.ValRows)
+	if err := n.storeModel(j, part, card, valRows); err != nil {
+		return nil, err
+	}
+	return &TrainJobResult{ModelID: part.ModelID, PSIJob: in.psiRec.ID, Side: "bank", Dataset: in.ds.Spec.Name, SpecDigest: hex.EncodeToString(in.spec.Digest()),
+		Epochs: res.Epochs, Stopped: res.Stopped, Metrics: metrics, Releases: *count, BytesSent: j.t.BytesSent(), Transcript: fmt.Sprintf("%x", j.t.Digest())}, nil
+}
+
+func (trainKind) respond(ctx context.Context, j *jobRun) (any, error) {
+	n := j.n
+	j.progress("loading", 0)
+	in, err := n.loadTrainInputs(j)
+	if err != nil {
+		return nil, err
+	}
+	L := int(in.al.Length)
+	if uint64(len(in.al.Positions)) != in.al.Length {
+		return nil, fmt.Errorf("node: train: alignment maps %d of %d positions", len(in.al.Positions), in.al.Length)
+	}
+	feats := make([][]float64, len(in.spec.PartnerFeatures))
+	for k, col := range in.spec.PartnerFeatures {
+		v, p, err := alignedColumn(ctx, in, col)
+		if err != nil {
+			return nil, err
+		}
+		imputeMean(v, p, nil)
+		feats[k] = v
+	}
+	pol, onRel, count := n.trainReleasePolicy(j, in, "bank")
+	approve := func(ctx context.Context) error {
+		if err := checkTrainColumns(in.agr.Agreement, j.prop, in.psiP, in.spec); err != nil {
+			return n.trainRefused(ctx, j, err.Error())
+		}
+		return nil
+	}
+	cfg := protocol.TrainPartnerConfig{JobID: j.rec.ID, Spec: in.spec, Length: L, Features: feats, Approve: approve, Policy: pol, OnRelease: onRel}
+	res, err := protocol.RunTrainPartner(ctx, j.t, cfg, j.progress)
+	if err != nil {
+		return nil, err
+	}
+	var metrics []ModelMetric
+	for _, s := range res.Steps {
+		if s.EndOfEpoch {
+			metrics = append(metrics, ModelMetric{Epoch: s.Epoch + 1, GradNorm: s.GradNorm})
+		}
+	}
+	part := newModelPart(j.rec.ID, "partner", res.Part, in.spec.ClipRange)
+	card := n.modelCard(j, in, "partner", metrics, res.Epochs, "")
+	if err := n.storeModel(j, part, card, nil); err != nil {
+		return nil, err
+	}
+	return &TrainJobResult{ModelID: part.ModelID, PSIJob: in.psiRec.ID, Side: "partner", Dataset: in.ds.Spec.Name, SpecDigest: hex.EncodeToString(in.spec.Digest()),
+		Epochs: res.Epochs, Metrics: metrics, Releases: *count, BytesSent: j.t.BytesSent(), Transcript: fmt.Sprintf("%x", j.t.Digest())}, nil
+}
+
+func (n *Node) trainRefused(ctx context.Context, j *jobRun, reason string) error {
+	n.log.WarnContext(ctx, "train release refused", "job", j.rec.ID, "peer", j.rec.Peer, "reason", reason)
+	if err := n.record(ctx, event{Kind: "release_refused", JobID: j.rec.ID, AgreementID: j.rec.AgreementID, Peer: j.rec.Peer, Detail: reason, Attempt: uint32(j.rec.Attempt)}); err != nil {
+		return err
+	}
+	return errors.New(reason)
+}
+
+// trainReleasePolicy is this node's policy engine for the gradient
+// releases it co-signs towards the peer (to = the peer's side): the
+// agreement still allows train jobs and grants the job's columns, the
+// release holds exactly the peer's gradient as the signed spec defines it,
+// and at most epochs × steps-per-epoch releases happen. OnRelease writes
+// the audit record (fail closed) before the share exists.
+func (n *Node) trainReleasePolicy(j *jobRun, in *trainInputs, to string) (func(context.Context, protocol.TrainRelease) error, func(context.Context, protocol.TrainRelease) error, *int) {
+	count := new(int)
+	L := int(in.al.Length)
+	perEpoch := 1
+	if in.spec.Batch > 0 {
+		perEpoch = (L + in.spec.Batch - 1) / in.spec.Batch
+	}
+	maxReleases := in.spec.Epochs * perEpoch
+	want := slices.Clone(in.spec.PartnerFeatures)
+	if to == "bank" {
+		want = append(slices.Clone(in.spec.BankFeatures), "(intercept)", "(validation_loss)")
+	}
+	checks := []string{"agreement_columns", "gradient_length=" + fmt.Sprint(len(want)), fmt.Sprintf("max_releases=%d", maxReleases), "share_guard"}
+	policy := func(ctx context.Context, r protocol.TrainRelease) error {
+		a := in.agr.Agreement
+		if !slices.Contains(a.JobKinds, "train") {
+			return n.trainRefused(ctx, j, fmt.Sprintf("agreement %s does not allow train jobs", a.Id))
+		}
+		if err := checkTrainColumns(a, j.prop, in.psiP, in.spec); err != nil {
+			return n.trainRefused(ctx, j, err.Error())
+		}
+		if r.To != to || !slices.Equal(r.Statistics, want) {
+			return n.trainRefused(ctx, j, fmt.Sprintf("release of %v to %s is not the %s gradient of the spec", r.Statistics, r.To, to))
+		}
+		if *count >= maxReleases {
+			return n.trainRefused(ctx, j, fmt.Sprintf("more than %d gradient releases", maxReleases))
+		}
+		return nil
+	}
+	onRelease := func(ctx context.Context, r protocol.TrainRelease) error {
+		e := audit.Entry{Kind: audit.KindRelease, JobID: j.rec.ID, AgreementID: j.rec.AgreementID, Peer: j.rec.Peer,
+			Actor: audit.Actor{Kind: audit.ActorNode, Name: n.cfg.Name}, DatasetDigests: []string{in.ds.Profile.Digest},
+			Release: &audit.Release{To: j.rec.Peer, Values: uint64(len(r.Statistics)), Digest: hex.EncodeToString(r.Digest), Checks: checks},
+			Detail: map[string]string{"release": fmt.Sprint(r.Step), "epoch": fmt.Sprint(r.Epoch + 1), "gradient_of": to,
+				"statistics": strings.Join(r.Statistics, ",")}}
+		key := audit.IdemKey{Job: j.rec.ID, Event: fmt.Sprintf("release/%d", r.Step), Attempt: uint32(j.rec.Attempt)}
+		if _, _, err := n.audit.Append(context.WithoutCancel(ctx), peerLog(j.rec.Peer), key, e); err != nil {
+			return fmt.Errorf("node: audit: %w", err)
+		}
+		*count++
+		return nil
+	}
+	return policy, onRelease, count
+}
+
+func newModelPart(jobID, side string, p protocol.TrainModelPart, clip float64) ModelPart {
+	m := ModelPart{Format: "tandem.vlr.part/v1", ModelID: modelIDFor(jobID), Side: side, Features: p.Features, Weights: p.Weights,
+		Intercept: p.Intercept, Mean: p.Mean, SD: p.SD, Missing: "mean", ClipRange: clip}
+	if p.Intercept != nil {
+		m.RawOffset = *p.Intercept
+	}
+	for k, w := range p.Weights {
+		m.RawWeights = append(m.RawWeights, w/p.SD[k])
+		m.RawOffset -= w * p.Mean[k] / p.SD[k]
+	}
+	return m
+}
+
+func (n *Node) modelCard(j *jobRun, in *trainInputs, side string, metrics []ModelMetric, epochs int, stopped string) ModelCard {
+	c := ModelCard{ModelID: modelIDFor(j.rec.ID), Model: "vertical_logistic_regression", JobID: j.rec.ID, AgreementID: j.rec.AgreementID,
+		Created: time.Now().UTC().Format(time.RFC3339), Side: side, Peer: j.rec.Peer, Label: in.spec.Label,
+		BankFeatures: in.spec.BankFeatures, PartnerFeatures: in.spec.PartnerFeatures, Hyperparameters: in.spec,
+		SpecDigest: hex.EncodeToString(in.spec.Digest()), Epochs: epochs, Stopped: stopped, Metrics: metrics,
+		Training: ModelTrainingData{PSIJob: in.psiRec.ID, Dataset: in.ds.Spec.Name, DatasetDigests: []string{in.ds.Profile.Digest}, AlignmentLength: int(in.al.Length)}}
+	c.Notes = []string{
+		"split model: this node holds only its own part; scoring needs both parts (federated scoring)",
+		fmt.Sprintf("residual approximation: degree %d polynomial in the partner's partial predictor, clipped to ±%g", in.spec.Degree, in.spec.ClipRange),
+		"features standardised by their owner (bank: matched rows; partner: all aligned positions); missing values imputed with the mean",
+	}
+	return c
+}
+
+func (n *Node) storeModel(j *jobRun, part ModelPart, card ModelCard, valRows []int64) error {
+	m := storedModel{ID: part.ModelID, JobID: j.rec.ID, Side: part.Side, Created: time.Now().Unix(), Part: part, Card: card, ValidationRows: valRows}
+	return n.st.putJSON("model/"+m.ID, &m)
+}
+
+// models returns the stored models whose train job succeeded (a model of
+// a job that failed after storing, e.g. at the receipt, is not shown).
+func (n *Node) models() ([]*storedModel, error) {
+	var out []*storedModel
+	err := n.st.scan("model/", func(_ string, b []byte) error {
+		var m storedModel
+		if err := json.Unmarshal(b, &m); err != nil {
+			return err
+		}
+		if rec, err := n.jobs.get(m.JobID); err == nil && rec.State == stateSucceeded {
+			out = append(out, &m)
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Created < out[j].Created })
+	return out, err
+}
+
+func (n *Node) model(id string) (*storedModel, error) {
+	var m storedModel
+	if err := n.st.getJSON("model/"+id, &m); err != nil {
+		if errors.Is(err, errNotFound) {
+			return nil, fmt.Errorf("%w: model %s", errNotFound, id)
+		}
+		return nil, err
+	}
+	if rec, err := n.jobs.get(m.JobID); err != nil || rec.State != stateSucceeded {
+		return nil, fmt.Errorf("%w: model %s (its train job did not succeed)", errNotFound, id)
+	}
+	return &m, nil
+}
+
+func (m *storedModel) info() (*tandemv1.ModelInfo, error) {
+	b, err := json.Marshal(struct {
+		Part ModelPart `json:"part"`
+		Card ModelCard `json:"card"`
+	}{m.Part, m.Card})
+	if err != nil {
+		return nil, err
+	}
+	return &tandemv1.ModelInfo{Id: m.ID, JobId: m.JobID, Side: m.Side, CreatedUnix: m.Created, ModelJson: b}, nil
+}
+
+func (s *controlServer) ListModels(ctx context.Context, _ *tandemv1.ListModelsRequest) (*tandemv1.ListModelsResponse, error) {
+	ms, err := s.n.models()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &tandemv1.ListModelsResponse{}
+	for _, m := range ms {
+		info, err := m.info()
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		out.Models = append(out.Models, info)
+	}
+	return out, nil
+}
+
+func (s *controlServer) GetModel(ctx context.Context, req *tandemv1.GetModelRequest) (*tandemv1.ModelInfo, error) {
+	m, err := s.n.model(req.Id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	info, err := m.info()
+	return info, toStatus(err)
+}

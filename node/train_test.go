@@ -1,0 +1,498 @@
+package node
+
+import (
+	"encoding/json"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
+	"github.com/tandem-dev/tandem/psi/ident"
+)
+
+// trainAgreement grants the bank's label and features and the partner's
+// two behaviour features (not category).
+const trainAgreement = `purpose: card cross-sell model
+job_kinds: [ping, psi, train]
+datasets:
+  - party: bank
+    dataset: customers
+    columns: [phone, id_no, has_card, income, age, tenure_months]
+  - party: partner-a
+    dataset: users
+    columns: [phone, id_no, monthly_spend, orders_90d]
+psi_reveal: [initiator, both]
+valid_days: 30
+`
+
+const trainSpec = `label: has_card
+bank_features: [income, age, tenure_months]
+partner_features: [monthly_spend, orders_90d]
+epochs: 40
+learning_rate: 1.5
+l2: 0.001
+validation_fraction: 0.25
+batch: 0
+seed: 5
+early_stopping: {patience: 0}
+`
+
+// trainCSV is a CSV file as numeric columns by name (NaN = missing) plus
+// the canonical identifiers of each data row.
+type trainCSV struct {
+	cols map[string][]float64
+	ids  [][]string // per row: canonical phone, canonical id_no ("" if invalid)
+	rows int
+}
+
+func loadTrainCSV(t *testing.T, file string, cols []string) *trainCSV {
+	t.Helper()
+	recs := readCSV(t, file)
+	hdr := recs[0]
+	idx := func(name string) int {
+		i := slices.Index(hdr, name)
+		if i < 0 {
+			t.Fatalf("%s: no column %s", file, name)
+		}
+		return i
+	}
+	phone, _ := ident.ParseKind("cn_mobile")
+	idNo, _ := ident.ParseKind("cn_id")
+	c := &trainCSV{cols: map[string][]float64{}, rows: len(recs) - 1}
+	for _, name := range cols {
+		k := idx(name)
+		for _, r := range recs[1:] {
+			v, err := strconv.ParseFloat(strings.TrimSpace(r[k]), 64)
+			if err != nil {
+				v = math.NaN()
+			}
+			c.cols[name] = append(c.cols[name], v)
+		}
+	}
+	kp, ki := idx("phone"), idx("id_no")
+	for _, r := range recs[1:] {
+		var ids []string
+		for _, x := range []struct {
+			k ident.Kind
+			s string
+		}{{phone, r[kp]}, {idNo, r[ki]}} {
+			cn, err := ident.Canonical(x.k, x.s)
+			if err != nil {
+				ids = append(ids, "")
+			} else {
+				ids = append(ids, x.k.String()+":"+cn)
+			}
+		}
+		c.ids = append(c.ids, ids)
+	}
+	return c
+}
+
+// joinRows joins bank and partner rows on canonical phone, else id number
+// (the PSI's rule): pairs of (bank row, partner row).
+func joinRows(bank, part *trainCSV) [][2]int {
+	byID := map[string]int{}
+	for i, ids := range bank.ids {
+		for _, c := range ids {
+			if _, dup := byID[c]; c != "" && !dup {
+				byID[c] = i
+			}
+		}
+	}
+	var out [][2]int
+	used := map[int]bool{}
+	for pr, ids := range part.ids {
+		bi, ok := byID[ids[0]]
+		if ids[0] == "" || !ok || used[bi] {
+			bi, ok = byID[ids[1]]
+			if ids[1] == "" {
+				ok = false
+			}
+		}
+		if !ok || used[bi] {
+			continue
+		}
+		used[bi] = true
+		out = append(out, [2]int{bi, pr})
+	}
+	return out
+}
+
+// meanSD is the owner's standardisation: mean of the present values over
+// the rows used, missing values imputed with it, population sd.
+func meanSD(v []float64, rows []int) (float64, float64) {
+	var s, n float64
+	for _, r := range rows {
+		if !math.IsNaN(v[r]) {
+			s += v[r]
+			n++
+		}
+	}
+	m := s / n
+	var ss float64
+	for _, r := range rows {
+		if !math.IsNaN(v[r]) {
+			ss += (v[r] - m) * (v[r] - m)
+		}
+	}
+	return m, math.Sqrt(ss / float64(len(rows)))
+}
+
+// partScore is the plaintext scoring helper: a side's partial predictor
+// from its stored part (missing = mean = standardised 0; the partner's
+// part clipped to ±clip_range).
+func partScore(p ModelPart, csv *trainCSV, row int) float64 {
+	var s float64
+	for k, f := range p.Features {
+		if v := csv.cols[f][row]; !math.IsNaN(v) {
+			s += p.Weights[k] * (v - p.Mean[k]) / p.SD[k]
+		}
+	}
+	if p.ClipRange > 0 {
+		s = math.Max(-p.ClipRange, math.Min(p.ClipRange, s))
+	}
+	if p.Intercept != nil {
+		s += *p.Intercept
+	}
+	return s
+}
+
+// plainLogReg is plaintext logistic regression (exact sigmoid, Newton to
+// convergence), objective (1/n)Σ logloss + (λ/2)‖w‖², intercept (last
+// column of x) unpenalised; copied from the fedlearn/vlr test baseline.
+func plainLogReg(x [][]float64, y []float64, lambda float64) []float64 {
+	p := len(x[0])
+	w := make([]float64, p)
+	n := float64(len(x))
+	for range 50 {
+		H := make([][]float64, p)
+		for j := range H {
+			H[j] = make([]float64, p+1)
+		}
+		for i, xi := range x {
+			var z float64
+			for j, v := range xi {
+				z += w[j] * v
+			}
+			s := 1 / (1 + math.Exp(-z))
+			for j, v := range xi {
+				H[j][p] += (s - y[i]) * v / n
+				for k := range xi {
+					H[j][k] += s * (1 - s) * v * xi[k] / n
+				}
+			}
+		}
+		for j := range p - 1 {
+			H[j][p] += lambda * w[j]
+			H[j][j] += lambda
+		}
+		for c := range p {
+			piv := c
+			for r := c + 1; r < p; r++ {
+				if math.Abs(H[r][c]) > math.Abs(H[piv][c]) {
+					piv = r
+				}
+			}
+			H[c], H[piv] = H[piv], H[c]
+			for r := range p {
+				if r != c {
+					f := H[r][c] / H[c][c]
+					for k := c; k <= p; k++ {
+						H[r][k] -= f * H[c][k]
+					}
+				}
+			}
+		}
+		var dn float64
+		for j := range w {
+			d := H[j][p] / H[j][j]
+			w[j] -= d
+			dn += d * d
+		}
+		if dn < 1e-24 {
+			break
+		}
+	}
+	return w
+}
+
+func aucScore(score, y []float64) float64 {
+	idx := make([]int, len(score))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return score[idx[a]] < score[idx[b]] })
+	var pos, neg, rankSum float64
+	for k := 0; k < len(idx); {
+		e := k
+		for e < len(idx) && score[idx[e]] == score[idx[k]] {
+			e++
+		}
+		for _, i := range idx[k:e] {
+			if y[i] == 1 {
+				rankSum += float64(k+e+1) / 2
+			}
+		}
+		k = e
+	}
+	for _, v := range y {
+		if v == 1 {
+			pos++
+		} else {
+			neg++
+		}
+	}
+	return (rankSum - pos*(pos+1)/2) / (pos * neg)
+}
+
+// jsonShape walks decoded JSON: the longest array and every object key.
+func jsonShape(v any, keys map[string]bool) int {
+	longest := 0
+	switch x := v.(type) {
+	case []any:
+		longest = len(x)
+		for _, e := range x {
+			longest = max(longest, jsonShape(e, keys))
+		}
+	case map[string]any:
+		for k, e := range x {
+			keys[k] = true
+			longest = max(longest, jsonShape(e, keys))
+		}
+	}
+	return longest
+}
+
+func getModel(t *testing.T, tn *testNode, id string) (ModelPart, ModelCard, []byte) {
+	t.Helper()
+	info, err := tn.analyst.GetModel(t.Context(), &tandemv1.GetModelRequest{Id: id})
+	if err != nil {
+		t.Fatalf("%s: GetModel(%s): %v", tn.name, id, err)
+	}
+	var m struct {
+		Part ModelPart `json:"part"`
+		Card ModelCard `json:"card"`
+	}
+	if err := json.Unmarshal(info.ModelJson, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m.Part, m.Card, info.ModelJson
+}
+
+// TestTrainEndToEnd: a PSI job then a train job between two real nodes on
+// synthetic data. Both succeed; each stores only its part with a model
+// card; the bank's validation AUC from the two stored parts (scored in
+// plaintext here, joining the CSVs on canonical ids) is within 0.005 of a
+// plaintext logistic regression trained on the joined training rows with
+// the same hyperparameters; every gradient release is an audit record on
+// the releasing side; the partner's stored state holds no label value and
+// no match indicator.
+func TestTrainEndToEnd(t *testing.T) {
+	truth, pt := psiWorld(t, 3000, 2500)
+	bank, partner, _ := startPair(t, trainAgreement)
+	addDataset(t, bank, "customers", truth.BankFile)
+	addDataset(t, partner, "users", pt.File)
+	psiJob := submitPSI(t, bank, "initiator")
+	psiResult(t, bank, psiJob)
+	psiResult(t, partner, psiJob)
+
+	start := time.Now()
+	js, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "train", Peer: "partner-a",
+		Train: &tandemv1.TrainParams{PsiJobId: psiJob, SpecYaml: []byte(trainSpec)}})
+	if err != nil || js.State != stateAccepted {
+		t.Fatalf("SubmitJob(train): %v %v", js, err)
+	}
+	id := js.Id
+	bj := finalJob(t, bank.analyst, id, 120*time.Second)
+	pj := finalJob(t, partner.analyst, id, 30*time.Second)
+	t.Logf("train job over %d partner rows: %s wall", pt.Rows, time.Since(start).Round(time.Millisecond))
+	if bj.State != stateSucceeded || pj.State != stateSucceeded {
+		t.Fatalf("train job: bank %s (%s), partner %s (%s)", bj.State, bj.Reason, pj.State, pj.Reason)
+	}
+	var bres, pres TrainJobResult
+	json.Unmarshal(bj.ResultJson, &bres)
+	json.Unmarshal(pj.ResultJson, &pres)
+	if bres.ModelID == "" || bres.ModelID != pres.ModelID || bres.Epochs != 40 || len(bres.Metrics) != 40 || bres.Metrics[39].ValLoss == nil {
+		t.Fatalf("results: bank %s; partner %s", bj.ResultJson, pj.ResultJson)
+	}
+	t.Logf("val loss epoch 1 %.5f → 40 %.5f", *bres.Metrics[0].ValLoss, *bres.Metrics[39].ValLoss)
+
+	// Each side stored only its own part, with a model card.
+	bp, bc, _ := getModel(t, bank, bres.ModelID)
+	pp, pc, pjson := getModel(t, partner, bres.ModelID)
+	if !slices.Equal(bp.Features, []string{"income", "age", "tenure_months"}) || bp.Intercept == nil || bp.Side != "bank" ||
+		!slices.Equal(pp.Features, []string{"monthly_spend", "orders_90d"}) || pp.Intercept != nil || pp.Side != "partner" || pp.ClipRange != 4 {
+		t.Fatalf("parts: bank %+v; partner %+v", bp, pp)
+	}
+	for _, c := range []ModelCard{bc, pc} {
+		if c.JobID != id || c.AgreementID == "" || c.Training.PSIJob != psiJob || len(c.Training.DatasetDigests) != 1 || c.Hyperparameters == nil ||
+			c.Hyperparameters.L2 != 0.001 || len(c.Metrics) != 40 || c.Created == "" || len(c.BankFeatures) != 3 || len(c.PartnerFeatures) != 2 {
+			t.Errorf("%s model card incomplete: %+v", c.Side, c)
+		}
+	}
+	if ms, err := bank.analyst.ListModels(t.Context(), &tandemv1.ListModelsRequest{}); err != nil || len(ms.Models) != 1 {
+		t.Errorf("ListModels: %v %v", ms, err)
+	}
+
+	// Plaintext check on the joined CSVs.
+	bcsv := loadTrainCSV(t, truth.BankFile, []string{"has_card", "income", "age", "tenure_months"})
+	pcsv := loadTrainCSV(t, pt.File, []string{"monthly_spend", "orders_90d"})
+	pairs := joinRows(bcsv, pcsv)
+	var joined [][2]int // rows taking part: label present
+	for _, pr := range pairs {
+		if !math.IsNaN(bcsv.cols["has_card"][pr[0]]) {
+			joined = append(joined, pr)
+		}
+	}
+	if bc.Training.MatchedRows != len(joined) {
+		t.Errorf("matched rows: bank %d, plaintext join %d", bc.Training.MatchedRows, len(joined))
+	}
+	// Standardisation, computed here independently, equals the stored one.
+	bRows, pRows := make([]int, len(joined)), make([]int, pcsv.rows)
+	for k, pr := range joined {
+		bRows[k] = pr[0]
+	}
+	for r := range pRows {
+		pRows[r] = r
+	}
+	type stdz struct{ m, s float64 }
+	std := map[string]stdz{}
+	for k, f := range bp.Features {
+		m, s := meanSD(bcsv.cols[f], bRows)
+		std[f] = stdz{m, s}
+		if math.Abs(m-bp.Mean[k]) > 1e-9*math.Abs(m)+1e-9 || math.Abs(s-bp.SD[k]) > 1e-9*s {
+			t.Errorf("bank %s standardisation: stored %v/%v, plaintext %v/%v", f, bp.Mean[k], bp.SD[k], m, s)
+		}
+	}
+	for k, f := range pp.Features {
+		m, s := meanSD(pcsv.cols[f], pRows)
+		std[f] = stdz{m, s}
+		if math.Abs(m-pp.Mean[k]) > 1e-9*math.Abs(m)+1e-9 || math.Abs(s-pp.SD[k]) > 1e-9*s {
+			t.Errorf("partner %s standardisation: stored %v/%v, plaintext %v/%v", f, pp.Mean[k], pp.SD[k], m, s)
+		}
+	}
+	row := func(pr [2]int) []float64 {
+		var x []float64
+		for _, f := range bp.Features {
+			if v := bcsv.cols[f][pr[0]]; !math.IsNaN(v) {
+				x = append(x, (v-std[f].m)/std[f].s)
+			} else {
+				x = append(x, 0)
+			}
+		}
+		for _, f := range pp.Features {
+			if v := pcsv.cols[f][pr[1]]; !math.IsNaN(v) {
+				x = append(x, (v-std[f].m)/std[f].s)
+			} else {
+				x = append(x, 0)
+			}
+		}
+		return append(x, 1)
+	}
+	sm, err := bank.n.model(bres.ModelID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	isVal := map[int]bool{}
+	for _, r := range sm.ValidationRows {
+		isVal[int(r)] = true
+	}
+	var xtr, xv [][]float64
+	var ytr, yv []float64
+	var sHE []float64
+	for _, pr := range joined {
+		y := bcsv.cols["has_card"][pr[0]]
+		if isVal[pr[0]] {
+			xv, yv = append(xv, row(pr)), append(yv, y)
+			sHE = append(sHE, partScore(bp, bcsv, pr[0])+partScore(pp, pcsv, pr[1]))
+		} else {
+			xtr, ytr = append(xtr, row(pr)), append(ytr, y)
+		}
+	}
+	if len(xv) != len(sm.ValidationRows) || len(xv) != bc.Training.ValidationRows || len(xtr) != bc.Training.TrainRows {
+		t.Fatalf("split: %d validation rows joined of %d stored; %d training rows, card %d", len(xv), len(sm.ValidationRows), len(xtr), bc.Training.TrainRows)
+	}
+	base := plainLogReg(xtr, ytr, 0.001)
+	sBase := make([]float64, len(xv))
+	for i, x := range xv {
+		for j, v := range x {
+			sBase[i] += base[j] * v
+		}
+	}
+	aHE, aBase := aucScore(sHE, yv), aucScore(sBase, yv)
+	he := append(append(slices.Clone(bp.Weights), pp.Weights...), *bp.Intercept)
+	t.Logf("validation AUC over %d rows: split model %.5f, plaintext LR %.5f; coefficients split %.4f plaintext %.4f", len(yv), aHE, aBase, he, base)
+	if math.Abs(aHE-aBase) > 0.005 {
+		t.Errorf("validation AUC: split model %.5f, plaintext %.5f (|Δ| > 0.005)", aHE, aBase)
+	}
+
+	// One release audit record per gradient release on each side.
+	if got := auditKinds(t, bank, id)["release"]; got != 40 || bres.Releases != 40 {
+		t.Errorf("bank release records: %d (result says %d), want 40", got, bres.Releases)
+	}
+	if got := auditKinds(t, partner, id)["release"]; got != 40 || pres.Releases != 40 {
+		t.Errorf("partner release records: %d (result says %d), want 40", got, pres.Releases)
+	}
+
+	// The partner's stored state: no label values, no match indicator.
+	resp, err := partner.admin.AuditTail(t.Context(), &tandemv1.AuditTailRequest{JobId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srec, err := partner.n.jobs.get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw []byte
+	if err := partner.n.st.getJSON("model/"+bres.ModelID, (*json.RawMessage)(&raw)); err != nil {
+		t.Fatal(err)
+	}
+	docs := [][]byte{srec.Result, raw, pjson, pj.ResultJson}
+	for _, e := range resp.Entries {
+		docs = append(docs, e.EntryJson)
+	}
+	for _, d := range docs {
+		var v any
+		if err := json.Unmarshal(d, &v); err != nil {
+			t.Fatalf("partner state %s: %v", d, err)
+		}
+		keys := map[string]bool{}
+		if n := jsonShape(v, keys); n > 40 {
+			t.Errorf("partner state holds an array of %d values (per-row data?): %.300s", n, d)
+		}
+		for k := range keys {
+			lk := strings.ToLower(k)
+			if strings.Contains(lk, "match") || slices.Contains([]string{"validation_rows", "train_rows", "validation_loss", "label_values", "labels"}, lk) {
+				t.Errorf("partner state has key %q: %.300s", k, d)
+			}
+		}
+	}
+}
+
+// TestTrainSubmitChecks: an ungranted column or a malformed spec is
+// refused at submission with the column or field named.
+func TestTrainSubmitChecks(t *testing.T) {
+	truth, pt := psiWorld(t, 600, 400)
+	bank, partner, _ := startPair(t, trainAgreement)
+	addDataset(t, bank, "customers", truth.BankFile)
+	addDataset(t, partner, "users", pt.File)
+	psiJob := submitPSI(t, bank, "initiator")
+	psiResult(t, bank, psiJob)
+	for _, tc := range []struct{ psi, spec, want string }{
+		{psiJob, strings.Replace(trainSpec, "orders_90d", "category", 1), "column category"},
+		{psiJob, strings.Replace(trainSpec, "tenure_months", "city_tier", 1), "column city_tier"},
+		{psiJob, trainSpec + "epoch: 3\n", "field epoch not found"},
+		{psiJob, strings.Replace(trainSpec, "l2: 0.001", "l2: -1", 1), "field l2"},
+		{"job-0000", trainSpec, "not known"},
+	} {
+		_, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "train", Peer: "partner-a",
+			Train: &tandemv1.TrainParams{PsiJobId: tc.psi, SpecYaml: []byte(tc.spec)}})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("SubmitJob(train, %s): got %v, want error containing %q", tc.want, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,580 @@
+package protocol
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+
+	"github.com/tandem-dev/tandem/fedlearn"
+	"github.com/tandem-dev/tandem/fedlearn/vlr"
+)
+
+// Training protocol (issue 6, DESIGN §4; the math, the per-step functions
+// and the leakage table are in fedlearn/vlr/README.md). Bank B (initiator:
+// label, match indicator, bank features), partner P (responder: partner
+// features over all L aligned positions):
+//
+//	1. B→P train.hello {L, spec digest, feature counts}
+//	   P: checks them against its signed spec and alignment, asks its policy
+//	      to approve the job (columns granted) before any key exists;
+//	      refusal: P→B train.refused {reason}, both fail.
+//	   P→B train.hello {}
+//	2. B→P train.ckg, P→B train.ckg       collective key (fedlearn K1/K2)
+//	3. per step s (one epoch in full batch; both sides in parallel):
+//	   B→P train.terms#…   Enc(B_0…B_D)            (vlr B1; ≤ 1 MiB pieces)
+//	   P→B train.powers#…  Enc(u_P^1…u_P^D)        (vlr P1)
+//	   B→P train.bres#…    the bank's Result        (vlr B2)
+//	   P→B train.pres#…    the partner's Result     (vlr P2)
+//	   each side: its Policy approves the release of the PEER's gradient,
+//	      OnRelease (audit record, digest of the Result), then its share;
+//	      refusal: train.refused {reason} instead of the share, both fail
+//	   B→P train.bshare#…  share of the partner's Result (vlr B3)
+//	   P→B train.pshare#…  share of the bank's Result    (vlr P3)
+//	   B: ApplyGradient (vlr B4, validation loss, early stopping)
+//	   P: ApplyGradient (vlr P4)
+//	   B→P train.step#s {epoch, end_of_epoch, stop}
+//	4. B→P train.done, P→B train.done
+//
+// What each side learns beyond its input: its own gradient per step (and
+// the bank the validation-loss aggregate), the public metadata of the vlr
+// README (partner: L, n_step per step, the cmax of the bank's vectors; bank:
+// max|u_P| over all positions), and from train.step the epoch structure and
+// when the bank stopped. The partner never learns a label, the match
+// indicator, the bank's weights or the validation loss; the bank never
+// learns a partner row, u_P per row or the partner's weights.
+
+// ErrTrainRefused is returned on both sides when a party's policy refuses
+// the job or a gradient release. The job fails; the refused release was
+// not shared.
+var ErrTrainRefused = errors.New("protocol: training release refused by policy")
+
+// TrainRelease describes one gradient release: the releasing side's share
+// of the peer's Result, which lets the peer decrypt exactly its gradient.
+type TrainRelease struct {
+	Step, Epoch int
+	To          string   // "bank" or "partner": the receiver
+	Statistics  []string // what the receiver decrypts, in order
+	Digest      []byte   // SHA-256 of the Result being shared
+}
+
+// TrainEpoch is one step's report. ValLoss is the bank's validation loss
+// (NaN on the partner, which never learns it); GradNorm is the reporting
+// side's own gradient norm.
+type TrainEpoch struct {
+	Epoch      int     `json:"epoch"`
+	Step       int     `json:"step"`
+	ValLoss    float64 `json:"-"`
+	GradNorm   float64 `json:"grad_norm"`
+	EndOfEpoch bool    `json:"end_of_epoch"`
+	Stop       bool    `json:"stop"`
+}
+
+// TrainBankConfig parameterises the bank side.
+type TrainBankConfig struct {
+	JobID  string
+	Spec   *TrainSpec
+	Params fedlearn.Params
+	Rand   io.Reader // key share, encryption, flooding; nil = crypto/rand
+	// Features are the bank's raw columns in Spec.BankFeatures order,
+	// column-major over the L positions (ignored at unmatched positions;
+	// no NaN: impute before). Label is 0/1 at matched positions.
+	Features [][]float64
+	Label    []float64
+	Match    []bool
+	// Policy approves each release of the partner's gradient; an error
+	// refuses it (the partner is told the reason, both fail).
+	Policy func(ctx context.Context, r TrainRelease) error
+	// OnRelease runs right before each share is produced (audit record);
+	// an error aborts without a share.
+	OnRelease func(ctx context.Context, r TrainRelease) error
+	// OnStep reports every step (validation loss at the end of epochs).
+	OnStep func(TrainEpoch)
+}
+
+// TrainPartnerConfig parameterises the partner side.
+type TrainPartnerConfig struct {
+	JobID    string
+	Spec     *TrainSpec
+	Params   fedlearn.Params
+	Rand     io.Reader
+	Length   int         // L of the alignment
+	Features [][]float64 // Spec.PartnerFeatures order, over all L positions, no NaN
+	// Approve runs before any key exists; an error refuses the job.
+	Approve   func(ctx context.Context) error
+	Policy    func(ctx context.Context, r TrainRelease) error
+	OnRelease func(ctx context.Context, r TrainRelease) error
+	OnStep    func(TrainEpoch)
+}
+
+// TrainModelPart is one side's trained part: weights in standardised
+// units with the owner's standardisation (raw coefficient = w/sd). The
+// bank's part ends with the intercept.
+type TrainModelPart struct {
+	Features  []string  `json:"features"`
+	Weights   []float64 `json:"weights"`
+	Intercept *float64  `json:"intercept,omitempty"`
+	Mean      []float64 `json:"mean"`
+	SD        []float64 `json:"sd"`
+}
+
+// TrainBankResult is the bank's outcome.
+type TrainBankResult struct {
+	Part      TrainModelPart
+	Steps     []TrainEpoch // every step, ValLoss set at the end of epochs
+	Epochs    int
+	Stopped   string // early_stopping or max_epochs
+	Length    int
+	Matched   int
+	TrainRows []int // positions
+	ValRows   []int
+}
+
+// TrainPartnerResult is the partner's outcome: its part and its own
+// gradient norms; nothing about labels or membership.
+type TrainPartnerResult struct {
+	Part   TrainModelPart
+	Steps  []TrainEpoch
+	Epochs int
+	Length int
+}
+
+type trainHello struct {
+	L       int    `json:"length"`
+	Spec    []byte `json:"spec_digest"`
+	Bank    int    `json:"bank_features"`
+	Partner int    `json:"partner_features"`
+}
+
+type trainStep struct {
+	Step       int  `json:"step"`
+	Epoch      int  `json:"epoch"`
+	EndOfEpoch bool `json:"end_of_epoch"`
+	Stop       bool `json:"stop"`
+}
+
+func trainSeed(jobID string) [32]byte {
+	return sha256.Sum256([]byte("tandem/v1 train ckg\n" + jobID))
+}
+
+// trainChannel tracks the sequence numbers of each step name per direction
+// and turns a peer's train.refused into ErrTrainRefused.
+type trainChannel struct {
+	t    Transport
+	sent map[string]uint64
+	recv map[string]uint64
+}
+
+func newTrainChannel(t Transport) *trainChannel {
+	return &trainChannel{t: t, sent: map[string]uint64{}, recv: map[string]uint64{}}
+}
+
+func (c *trainChannel) next(ctx context.Context, step string) (Msg, error) {
+	m, err := c.t.Recv(ctx)
+	if err != nil {
+		return Msg{}, err
+	}
+	if m.Step == "train.refused" {
+		var r statsRefused
+		json.Unmarshal(m.Payload, &r)
+		return Msg{}, fmt.Errorf("%w: %s", ErrTrainRefused, r.Reason)
+	}
+	if want := c.recv[step]; m.Step != step || m.Seq != want {
+		return Msg{}, fmt.Errorf("%w: got %s#%d, want %s#%d", ErrUnexpected, m.Step, m.Seq, step, want)
+	}
+	if len(m.Payload) > MaxPayload {
+		return Msg{}, fmt.Errorf("%w: payload of %d bytes exceeds %d", ErrUnexpected, len(m.Payload), MaxPayload)
+	}
+	c.recv[step]++
+	return m, nil
+}
+
+func (c *trainChannel) sendJSON(ctx context.Context, step string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.sendBlob(ctx, step, b)
+}
+
+func (c *trainChannel) recvJSON(ctx context.Context, step string, v any) error {
+	b, err := c.recvBlob(ctx, step, MaxPayload)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrUnexpected, step, err)
+	}
+	return nil
+}
+
+// sendBlob sends b as ≤ MaxPayload pieces of one step (at least one).
+func (c *trainChannel) sendBlob(ctx context.Context, step string, b []byte) error {
+	n, err := sendPieces(ctx, c.t, step, c.sent[step], b)
+	c.sent[step] = n
+	return err
+}
+
+// sendPieces sends b from sequence number seq on; returns the next one.
+func sendPieces(ctx context.Context, t Transport, step string, seq uint64, b []byte) (uint64, error) {
+	pieces := max((len(b)+MaxPayload-1)/MaxPayload, 1)
+	for k := range pieces {
+		lo, hi := k*MaxPayload, min((k+1)*MaxPayload, len(b))
+		if err := t.Send(ctx, Msg{Step: step, Seq: seq, Payload: b[lo:hi], Last: k == pieces-1, Total: uint64(pieces)}); err != nil {
+			return seq, err
+		}
+		seq++
+	}
+	return seq, nil
+}
+
+// recvBlob reassembles one blob of at most limit bytes.
+func (c *trainChannel) recvBlob(ctx context.Context, step string, limit int) ([]byte, error) {
+	var buf []byte
+	for {
+		m, err := c.next(ctx, step)
+		if err != nil {
+			return nil, err
+		}
+		if len(buf)+len(m.Payload) > limit {
+			return nil, fmt.Errorf("%w: %s longer than %d bytes", ErrUnexpected, step, limit)
+		}
+		buf = append(buf, m.Payload...)
+		if m.Last {
+			return buf, nil
+		}
+	}
+}
+
+// exchange sends out under sendStep while receiving one blob under
+// recvStep (both sides send large blobs at the same time; sequential
+// sends could block each other on flow control).
+func (c *trainChannel) exchange(ctx context.Context, sendStep string, out []byte, recvStep string, limit int) ([]byte, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type sendResult struct {
+		next uint64
+		err  error
+	}
+	done := make(chan sendResult, 1)
+	seq := c.sent[sendStep]
+	go func() {
+		n, err := sendPieces(sctx, c.t, sendStep, seq, out)
+		done <- sendResult{n, err}
+	}()
+	in, rerr := c.recvBlob(ctx, recvStep, limit)
+	if rerr != nil {
+		cancel()
+	}
+	sr := <-done
+	c.sent[sendStep] = sr.next
+	if rerr != nil {
+		return nil, rerr
+	}
+	if sr.err != nil {
+		return nil, sr.err
+	}
+	return in, nil
+}
+
+func (c *trainChannel) refuse(ctx context.Context, reason string) error {
+	b, _ := json.Marshal(statsRefused{Reason: reason})
+	c.t.Send(ctx, Msg{Step: "train.refused", Payload: b, Last: true})
+	return fmt.Errorf("%w: %s", ErrTrainRefused, reason)
+}
+
+func (c *trainChannel) ckg(ctx context.Context, sess *fedlearn.Session) error {
+	share, err := sess.KeyGenShare()
+	if err != nil {
+		return err
+	}
+	peer, err := c.exchange(ctx, "train.ckg", share, "train.ckg", 8<<20)
+	if err != nil {
+		return err
+	}
+	if err := sess.SetPeerKeyGenShare(peer); err != nil {
+		return fmt.Errorf("protocol: train: peer key share: %w", err)
+	}
+	return nil
+}
+
+// trainLimits bounds the peer's blobs before they are buffered: vectors of
+// ⌈L/N⌉ ciphertexts (a ciphertext is at most 2 polynomials of N residues of
+// 8 primes here, generously), Results and shares of a known statistic count.
+type trainLimits struct{ chunks, ct int }
+
+func newTrainLimits(sess *fedlearn.Session, L int) trainLimits {
+	n := sess.N()
+	return trainLimits{chunks: (L + n - 1) / n, ct: 64 + 2*n*8*8}
+}
+
+func (l trainLimits) vectors(k int) int   { return 64 + k*(6+l.chunks*(4+l.ct)) }
+func (trainLimits) result(values int) int { return 64 + values*(1<<15+1)*8*4 }
+func (trainLimits) share(values int) int  { return 4096 + values*4096 }
+
+func digestOf(b []byte) []byte {
+	d := sha256.Sum256(b)
+	return d[:]
+}
+
+// bankStatistics names what the bank's Result releases to the bank.
+func bankStatistics(s *TrainSpec) []string {
+	return append(slices.Clone(s.BankFeatures), "(intercept)", "(validation_loss)")
+}
+
+// RunTrainBank runs the bank side of a training job and returns its model
+// part and the per-step reports.
+func RunTrainBank(ctx context.Context, t Transport, cfg TrainBankConfig, progress func(string, float64)) (*TrainBankResult, error) {
+	if progress == nil {
+		progress = func(string, float64) {}
+	}
+	spec := cfg.Spec
+	L := len(cfg.Match)
+	pB, pP := len(spec.BankFeatures), len(spec.PartnerFeatures)
+	if len(cfg.Features) != pB || len(cfg.Label) != L {
+		return nil, fmt.Errorf("protocol: train: %d bank columns and %d labels over %d positions; the spec has %d features", len(cfg.Features), len(cfg.Label), L, pB)
+	}
+	sess, err := fedlearn.NewSession(fedlearn.Bank, cfg.Params, trainSeed(cfg.JobID), cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	b, err := vlr.NewBank(sess, spec.Config(), cfg.Features, cfg.Label, cfg.Match, pP)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: train: %w", err)
+	}
+	res := &TrainBankResult{Length: L, TrainRows: b.TrainRows(), ValRows: b.ValRows()}
+	for _, m := range cfg.Match {
+		if m {
+			res.Matched++
+		}
+	}
+	c := newTrainChannel(t)
+	if err := c.sendJSON(ctx, "train.hello", trainHello{L: L, Spec: spec.Digest(), Bank: pB, Partner: pP}); err != nil {
+		return nil, err
+	}
+	var ok struct{}
+	if err := c.recvJSON(ctx, "train.hello", &ok); err != nil {
+		return nil, err
+	}
+	if err := c.ckg(ctx, sess); err != nil {
+		return nil, err
+	}
+	lim := newTrainLimits(sess, L)
+	progress("training", 0.05)
+	epoch := 0
+	for step := 0; !b.Done(); step++ {
+		terms, err := b.EncryptResidualTerms()
+		if err != nil {
+			return nil, err
+		}
+		powers, err := c.exchange(ctx, "train.terms", terms, "train.powers", lim.vectors(spec.Degree))
+		if err != nil {
+			return nil, err
+		}
+		bres, err := b.EvaluateBankGradient(powers)
+		if err != nil {
+			return nil, fmt.Errorf("protocol: train step %d: %w", step, err)
+		}
+		pres, err := c.exchange(ctx, "train.bres", bres, "train.pres", lim.result(pP))
+		if err != nil {
+			return nil, err
+		}
+		rel := TrainRelease{Step: step, Epoch: epoch, To: "partner", Statistics: slices.Clone(spec.PartnerFeatures), Digest: digestOf(pres)}
+		if cfg.Policy != nil {
+			if err := cfg.Policy(ctx, rel); err != nil {
+				return nil, c.refuse(ctx, err.Error())
+			}
+		}
+		if cfg.OnRelease != nil {
+			if err := cfg.OnRelease(ctx, rel); err != nil {
+				return nil, err
+			}
+		}
+		bshare, err := b.ShareForPartner(pres)
+		if err != nil {
+			return nil, fmt.Errorf("protocol: train step %d: %w", step, err)
+		}
+		pshare, err := c.exchange(ctx, "train.bshare", bshare, "train.pshare", lim.share(pB+2))
+		if err != nil {
+			return nil, err
+		}
+		rep, err := b.ApplyGradient(bres, pshare)
+		if err != nil {
+			return nil, fmt.Errorf("protocol: train step %d: %w", step, err)
+		}
+		if err := c.sendJSON(ctx, "train.step", trainStep{Step: step, Epoch: rep.Epoch, EndOfEpoch: rep.EndOfEpoch, Stop: rep.Stop}); err != nil {
+			return nil, err
+		}
+		te := TrainEpoch{Epoch: rep.Epoch, Step: step, ValLoss: rep.ValLoss, GradNorm: rep.GradNorm, EndOfEpoch: rep.EndOfEpoch, Stop: rep.Stop}
+		res.Steps = append(res.Steps, te)
+		if cfg.OnStep != nil {
+			cfg.OnStep(te)
+		}
+		if rep.EndOfEpoch {
+			epoch++
+			progress(fmt.Sprintf("epoch %d/%d val_loss %.5f", epoch, spec.Epochs, rep.ValLoss), 0.05+0.9*float64(epoch)/float64(spec.Epochs))
+		}
+	}
+	res.Epochs = epoch
+	res.Stopped = "max_epochs"
+	if epoch < spec.Epochs {
+		res.Stopped = "early_stopping"
+	}
+	if err := c.sendJSON(ctx, "train.done", psiDone{N: int64(len(res.Steps))}); err != nil {
+		return nil, err
+	}
+	var ack psiDone
+	if err := c.recvJSON(ctx, "train.done", &ack); err != nil {
+		return nil, err
+	}
+	w := b.Weights()
+	mean, sd := b.Standardisation()
+	ic := w[pB]
+	res.Part = TrainModelPart{Features: slices.Clone(spec.BankFeatures), Weights: w[:pB], Intercept: &ic, Mean: slices.Clone(mean), SD: slices.Clone(sd)}
+	progress("done", 1)
+	return res, nil
+}
+
+// RunTrainPartner runs the partner side of a training job.
+func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, progress func(string, float64)) (*TrainPartnerResult, error) {
+	if progress == nil {
+		progress = func(string, float64) {}
+	}
+	spec := cfg.Spec
+	pB, pP := len(spec.BankFeatures), len(spec.PartnerFeatures)
+	c := newTrainChannel(t)
+	var h trainHello
+	if err := c.recvJSON(ctx, "train.hello", &h); err != nil {
+		return nil, err
+	}
+	switch {
+	case !bytes.Equal(h.Spec, spec.Digest()):
+		return nil, c.refuse(ctx, "model spec differs from the signed proposal")
+	case h.L != cfg.Length:
+		return nil, c.refuse(ctx, fmt.Sprintf("alignment length %d, this node has %d", h.L, cfg.Length))
+	case h.Bank != pB || h.Partner != pP:
+		return nil, c.refuse(ctx, "feature counts do not match the spec")
+	case len(cfg.Features) != pP:
+		return nil, c.refuse(ctx, "partner columns do not match the spec")
+	}
+	if cfg.Approve != nil {
+		if err := cfg.Approve(ctx); err != nil {
+			return nil, c.refuse(ctx, err.Error())
+		}
+	}
+	sess, err := fedlearn.NewSession(fedlearn.Partner, cfg.Params, trainSeed(cfg.JobID), cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	p, err := vlr.NewPartner(sess, spec.Config(), cfg.Features, pB)
+	if err != nil {
+		return nil, c.refuse(ctx, fmt.Sprintf("partner data: %v", err))
+	}
+	if err := c.sendJSON(ctx, "train.hello", struct{}{}); err != nil {
+		return nil, err
+	}
+	if err := c.ckg(ctx, sess); err != nil {
+		return nil, err
+	}
+	lim := newTrainLimits(sess, cfg.Length)
+	// Steps are bounded by the spec: epochs × steps per epoch.
+	perEpoch := 1
+	if spec.Batch > 0 {
+		perEpoch = (cfg.Length + spec.Batch - 1) / spec.Batch
+	}
+	maxSteps := spec.Epochs * perEpoch
+	res := &TrainPartnerResult{Length: cfg.Length}
+	prevW, prevV := p.Weights(), make([]float64, pP)
+	progress("training", 0.05)
+	epoch := 0
+	for step := 0; ; step++ {
+		if step >= maxSteps {
+			return nil, fmt.Errorf("%w: more than %d training steps", ErrUnexpected, maxSteps)
+		}
+		powers, err := p.EncryptPowers()
+		if err != nil {
+			return nil, err
+		}
+		terms, err := c.exchange(ctx, "train.powers", powers, "train.terms", lim.vectors(spec.Degree+1))
+		if err != nil {
+			return nil, err
+		}
+		pres, err := p.EvaluatePartnerGradient(terms)
+		if err != nil {
+			return nil, fmt.Errorf("protocol: train step %d: %w", step, err)
+		}
+		bres, err := c.exchange(ctx, "train.pres", pres, "train.bres", lim.result(pB+2))
+		if err != nil {
+			return nil, err
+		}
+		rel := TrainRelease{Step: step, Epoch: epoch, To: "bank", Statistics: bankStatistics(spec), Digest: digestOf(bres)}
+		if cfg.Policy != nil {
+			if err := cfg.Policy(ctx, rel); err != nil {
+				return nil, c.refuse(ctx, err.Error())
+			}
+		}
+		if cfg.OnRelease != nil {
+			if err := cfg.OnRelease(ctx, rel); err != nil {
+				return nil, err
+			}
+		}
+		pshare, err := p.ShareForBank(bres)
+		if err != nil {
+			return nil, fmt.Errorf("protocol: train step %d: %w", step, err)
+		}
+		bshare, err := c.exchange(ctx, "train.pshare", pshare, "train.bshare", lim.share(pP))
+		if err != nil {
+			return nil, err
+		}
+		if err := p.ApplyGradient(pres, bshare); err != nil {
+			return nil, fmt.Errorf("protocol: train step %d: %w", step, err)
+		}
+		// Own gradient from the heavy-ball update: v = w − w_prev,
+		// g = (μ·v_prev − v)/η (λ·w included).
+		w := p.Weights()
+		var norm float64
+		for j := range w {
+			v := w[j] - prevW[j]
+			g := (spec.Momentum*prevV[j] - v) / spec.LearningRate
+			norm += g * g
+			prevV[j] = v
+		}
+		prevW = w
+		var st trainStep
+		if err := c.recvJSON(ctx, "train.step", &st); err != nil {
+			return nil, err
+		}
+		if st.Step != step || st.Epoch != epoch || st.Epoch >= spec.Epochs {
+			return nil, fmt.Errorf("%w: train.step %d of epoch %d, expected step %d of epoch %d", ErrUnexpected, st.Step, st.Epoch, step, epoch)
+		}
+		te := TrainEpoch{Epoch: st.Epoch, Step: step, ValLoss: math.NaN(), GradNorm: math.Sqrt(norm), EndOfEpoch: st.EndOfEpoch, Stop: st.Stop}
+		res.Steps = append(res.Steps, te)
+		if cfg.OnStep != nil {
+			cfg.OnStep(te)
+		}
+		if st.EndOfEpoch {
+			epoch++
+			progress(fmt.Sprintf("epoch %d/%d", epoch, spec.Epochs), 0.05+0.9*float64(epoch)/float64(spec.Epochs))
+		}
+		if st.Stop {
+			break
+		}
+	}
+	res.Epochs = epoch
+	var done psiDone
+	if err := c.recvJSON(ctx, "train.done", &done); err != nil {
+		return nil, err
+	}
+	if err := c.sendJSON(ctx, "train.done", psiDone{N: int64(len(res.Steps))}); err != nil {
+		return nil, err
+	}
+	mean, sd := p.Standardisation()
+	res.Part = TrainModelPart{Features: slices.Clone(spec.PartnerFeatures), Weights: p.Weights(), Mean: slices.Clone(mean), SD: slices.Clone(sd)}
+	progress("done", 1)
+	return res, nil
+}

@@ -1,0 +1,188 @@
+package protocol
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tandem-dev/tandem/fedlearn/vlr"
+)
+
+// TrainSpec is a parsed model.yaml (issue 6): a vertical logistic
+// regression over the aligned rows of a PSI job, the bank holding the
+// label and some features, the partner other features.
+//
+//	label: has_card                       # bank 0/1 column
+//	bank_features: [income, age, tenure_months]
+//	partner_features: [monthly_spend, orders_90d]
+//	epochs: 30                            # maximum epochs (default 30)
+//	learning_rate: 1.5                    # default 1.5 (heavy-ball momentum 0.6)
+//	momentum: 0.6
+//	l2: 0.001                             # λ of (λ/2)‖w‖², intercept unpenalised
+//	validation_fraction: 0.2              # matched rows held out by the bank
+//	batch: 0                              # 0 = full batch, else rows per step
+//	seed: 7                               # validation split and batch order
+//	early_stopping: {patience: 3, tolerance: 1e-6}
+//	degree: 7                             # residual polynomial (advanced)
+//	clip_range: 4                         # partner clips |u_P| ≤ R (advanced)
+//
+// Features are standardised by their owner (bank: over its matched rows;
+// partner: over all aligned positions); missing values are imputed with the
+// owner's mean (standardised 0).
+type TrainSpec struct {
+	Label              string        `yaml:"label" json:"label"`
+	BankFeatures       []string      `yaml:"bank_features" json:"bank_features"`
+	PartnerFeatures    []string      `yaml:"partner_features" json:"partner_features"`
+	Epochs             int           `yaml:"epochs" json:"epochs"`
+	LearningRate       float64       `yaml:"learning_rate" json:"learning_rate"`
+	Momentum           float64       `yaml:"momentum" json:"momentum"`
+	L2                 float64       `yaml:"l2" json:"l2"`
+	ValidationFraction float64       `yaml:"validation_fraction" json:"validation_fraction"`
+	Batch              int           `yaml:"batch" json:"batch"`
+	Seed               uint64        `yaml:"seed" json:"seed"`
+	EarlyStopping      EarlyStopping `yaml:"early_stopping" json:"early_stopping"`
+	Degree             int           `yaml:"degree" json:"degree"`
+	ClipRange          float64       `yaml:"clip_range" json:"clip_range"`
+}
+
+// EarlyStopping stops training after Patience epochs without a relative
+// validation-loss improvement of Tolerance (0 patience: off).
+type EarlyStopping struct {
+	Patience  int     `yaml:"patience" json:"patience"`
+	Tolerance float64 `yaml:"tolerance" json:"tolerance"`
+}
+
+// Limits of a model spec (peer input: both nodes parse the signed spec).
+const (
+	maxTrainFeatures = 256
+	maxTrainEpochs   = 1000
+)
+
+// ParseTrainSpec parses and checks a model.yaml, filling defaults. Unknown
+// fields are refused; errors name the field.
+func ParseTrainSpec(b []byte) (*TrainSpec, error) {
+	if err := checkNonEmpty(b); err != nil {
+		return nil, err
+	}
+	var s TrainSpec
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("protocol: model spec: %v", err)
+	}
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("protocol: model spec field %s: %s", field, fmt.Sprintf(format, args...))
+	}
+	if s.Label = strings.TrimSpace(s.Label); s.Label == "" {
+		return nil, bad("label", "required (the bank's 0/1 column)")
+	}
+	seen := map[string]string{s.Label: "label"}
+	for _, f := range []struct {
+		name string
+		cols []string
+		min  int
+	}{{"bank_features", s.BankFeatures, 1}, {"partner_features", s.PartnerFeatures, 1}} {
+		if len(f.cols) < f.min || len(f.cols) > maxTrainFeatures {
+			return nil, bad(f.name, "want 1..%d columns, got %d", maxTrainFeatures, len(f.cols))
+		}
+		for _, c := range f.cols {
+			if strings.TrimSpace(c) != c || c == "" {
+				return nil, bad(f.name, "column name %q is empty or padded", c)
+			}
+			if prev, dup := seen[c]; dup {
+				return nil, bad(f.name, "column %s is also in %s", c, prev)
+			}
+			seen[c] = f.name
+		}
+	}
+	if s.Epochs == 0 {
+		s.Epochs = 30
+	}
+	if s.Epochs < 1 || s.Epochs > maxTrainEpochs {
+		return nil, bad("epochs", "want 1..%d, got %d", maxTrainEpochs, s.Epochs)
+	}
+	if s.LearningRate == 0 {
+		s.LearningRate = 1.5
+	}
+	if !(s.LearningRate > 0 && s.LearningRate <= 100) {
+		return nil, bad("learning_rate", "want > 0 and ≤ 100, got %g", s.LearningRate)
+	}
+	if s.Momentum == 0 {
+		s.Momentum = 0.6
+	}
+	if !(s.Momentum > 0 && s.Momentum < 1) {
+		return nil, bad("momentum", "want in (0, 1), got %g", s.Momentum)
+	}
+	if !(s.L2 >= 0 && s.L2 <= 100) {
+		return nil, bad("l2", "want 0..100, got %g", s.L2)
+	}
+	if s.ValidationFraction == 0 {
+		s.ValidationFraction = 0.2
+	}
+	if !(s.ValidationFraction > 0 && s.ValidationFraction < 0.9) {
+		return nil, bad("validation_fraction", "want in (0, 0.9), got %g", s.ValidationFraction)
+	}
+	if s.Batch < 0 || s.Batch > 1<<24 {
+		return nil, bad("batch", "want 0 (full batch) or a row count, got %d", s.Batch)
+	}
+	if s.EarlyStopping.Patience < 0 || s.EarlyStopping.Patience > maxTrainEpochs {
+		return nil, bad("early_stopping.patience", "want 0..%d, got %d", maxTrainEpochs, s.EarlyStopping.Patience)
+	}
+	if s.EarlyStopping.Tolerance == 0 {
+		s.EarlyStopping.Tolerance = 1e-6
+	}
+	if !(s.EarlyStopping.Tolerance > 0 && s.EarlyStopping.Tolerance < 1) {
+		return nil, bad("early_stopping.tolerance", "want in (0, 1), got %g", s.EarlyStopping.Tolerance)
+	}
+	if s.Degree == 0 {
+		s.Degree = 7
+	}
+	if s.Degree < 1 || s.Degree > 9 {
+		return nil, bad("degree", "want 1..9, got %d", s.Degree)
+	}
+	if s.ClipRange == 0 {
+		s.ClipRange = 4
+	}
+	if !(s.ClipRange > 0 && s.ClipRange <= 16) || math.IsInf(s.ClipRange, 0) {
+		return nil, bad("clip_range", "want in (0, 16], got %g", s.ClipRange)
+	}
+	return &s, nil
+}
+
+// Digest is the SHA-256 of the canonical spec (defaults filled): both nodes
+// compare it at the start of a job.
+func (s *TrainSpec) Digest() []byte {
+	b, _ := json.Marshal(s)
+	d := sha256.Sum256(append([]byte("tandem/v1 train spec\n"), b...))
+	return d[:]
+}
+
+// Columns returns the columns the job reads on each side: the bank's label
+// and features, the partner's features.
+func (s *TrainSpec) Columns() (bank, partner []string) {
+	return append([]string{s.Label}, s.BankFeatures...), slices.Clone(s.PartnerFeatures)
+}
+
+// Config returns the vlr hyperparameters of the spec.
+func (s *TrainSpec) Config() vlr.Config {
+	return vlr.Config{Degree: s.Degree, Range: s.ClipRange, LearningRate: s.LearningRate, Momentum: s.Momentum, L2: s.L2,
+		BatchSize: s.Batch, MaxEpochs: s.Epochs, Patience: s.EarlyStopping.Patience, Tol: s.EarlyStopping.Tolerance,
+		ValFraction: s.ValidationFraction, Seed: s.Seed}
+}
+
+var errSpecEmpty = errors.New("protocol: model spec is empty")
+
+// checkNonEmpty refuses an empty document (yaml decodes it as EOF).
+func checkNonEmpty(b []byte) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return errSpecEmpty
+	}
+	return nil
+}
