@@ -188,9 +188,9 @@ func partnerColumns(kind string) (features, attrs string) {
 // granted feature columns.
 const DefaultAgreement = `# Testnet default agreement.
 purpose: "Credit-card acquisition and cross-sell sizing on shared customers (testnet)"
-job_kinds: [ping, psi, stats]
+job_kinds: [ping, psi, stats, train]
 datasets:
-  - {party: %[1]s, dataset: customers, columns: [phone, id_no, has_card, income, city_tier]}
+  - {party: %[1]s, dataset: customers, columns: [phone, id_no, has_card, income, age, tenure_months, city_tier]}
   - {party: %[2]s, dataset: users, columns: [phone, id_no, %[3]s]}
 psi_reveal: [initiator, both, count]
 min_cell_size: 10
