@@ -3,12 +3,9 @@ package node
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -75,110 +72,30 @@ func (n *Node) checkStatsResponder(p *tandemv1.JobProposal) error {
 	return err
 }
 
-// statsPSIJob finds the PSI job a stats proposal runs over and checks it:
-// succeeded, run with the same peer, this node in the same role (the bank
-// initiated both), an alignment kept (initiator or both mode), under an
-// agreement between the same two parties.
+// statsPSIJob finds and checks the PSI job a stats proposal runs over.
 func (n *Node) statsPSIJob(p *tandemv1.JobProposal, role, peer string) (*jobRecord, *tandemv1.JobProposal, error) {
-	id := p.Stats.PsiJobId
-	rec, err := n.jobs.get(id)
-	if err != nil {
-		return nil, nil, fmt.Errorf("psi job %s is not known on %s", id, n.cfg.Name)
-	}
-	if rec.Kind != "psi" || rec.State != stateSucceeded {
-		return nil, nil, fmt.Errorf("job %s is a %s job in state %s; stats need a succeeded psi job", id, rec.Kind, rec.State)
-	}
-	if rec.Peer != peer || rec.Role != role {
-		return nil, nil, fmt.Errorf("psi job %s ran with %s as %s; this stats job needs %s as %s", id, rec.Peer, rec.Role, peer, role)
-	}
-	pp, err := rec.proposal()
-	if err != nil {
-		return nil, nil, err
-	}
-	if pp.Psi == nil || (pp.Psi.Reveal != "initiator" && pp.Psi.Reveal != "both") {
-		return nil, nil, fmt.Errorf("psi job %s keeps no alignment (reveal count); stats need initiator or both", id)
-	}
-	if pp.Initiator != p.Initiator || pp.Responder != p.Responder {
-		return nil, nil, fmt.Errorf("psi job %s ran %s→%s, not %s→%s", id, pp.Initiator, pp.Responder, p.Initiator, p.Responder)
-	}
-	a1, err := n.agreement(rec.AgreementID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("psi job %s: agreement %s: %v", id, rec.AgreementID, err)
-	}
-	a2, err := n.agreement(p.AgreementId)
-	if err != nil {
-		return nil, nil, err
-	}
-	pa, pb := []string{a1.Agreement.Proposer, a1.Agreement.Responder}, []string{a2.Agreement.Proposer, a2.Agreement.Responder}
-	slices.Sort(pa)
-	slices.Sort(pb)
-	if !slices.Equal(pa, pb) {
-		return nil, nil, fmt.Errorf("psi job %s ran under an agreement between other parties", id)
-	}
-	return rec, pp, nil
+	return n.alignmentJob(p, "stats", p.Stats.PsiJobId, role, peer)
 }
 
-// statsInputs loads what both sides need: the spec, the PSI job, this
-// node's dataset (unchanged since the PSI job) and the alignment.
+// statsInputs is what both sides of a stats job load.
 type statsInputs struct {
-	spec   *protocol.StatsSpec
-	psiRec *jobRecord
-	psiP   *tandemv1.JobProposal
-	ds     *datasetRecord
-	dspec  dataset.Spec
-	al     *psi.Alignment
-	agr    *tandemv1.AgreementRecord
+	alignedInputs
+	spec *protocol.StatsSpec
 }
 
 func (n *Node) loadStatsInputs(j *jobRun) (*statsInputs, error) {
-	in := &statsInputs{}
-	var err error
 	if j.prop.Stats == nil {
 		return nil, errors.New("node: stats job without parameters")
 	}
-	if in.spec, err = protocol.ParseStatsSpec(j.prop.Stats.SpecYaml); err != nil {
-		return nil, err
-	}
-	peer := j.prop.Responder
-	if j.rec.Role == "responder" {
-		peer = j.prop.Initiator
-	}
-	if in.psiRec, in.psiP, err = n.statsPSIJob(j.prop, j.rec.Role, peer); err != nil {
-		return nil, fmt.Errorf("node: stats: %w", err)
-	}
-	if in.agr, err = n.agreement(j.rec.AgreementID); err != nil {
-		return nil, err
-	}
-	name := in.psiP.Psi.Dataset
-	if j.rec.Role == "responder" {
-		name = in.psiP.Psi.PeerDataset
-	}
-	if in.ds, err = n.dataset(name); err != nil {
-		return nil, err
-	}
-	var pr PSIJobResult
-	if err := json.Unmarshal(in.psiRec.Result, &pr); err != nil || pr.DatasetDigest != in.ds.Profile.Digest {
-		return nil, fmt.Errorf("node: stats: dataset %s was registered again since psi job %s; run a new psi job", name, in.psiRec.ID)
-	}
-	if in.dspec, err = in.ds.Spec.spec(); err != nil {
-		return nil, err
-	}
-	dir, err := n.jobDir(in.psiRec.ID)
+	spec, err := protocol.ParseStatsSpec(j.prop.Stats.SpecYaml)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(filepath.Join(dir, "alignment.bin"))
+	al, err := n.loadAligned(j, "stats", j.prop.Stats.PsiJobId)
 	if err != nil {
-		return nil, fmt.Errorf("node: stats: psi job %s keeps no alignment", in.psiRec.ID)
-	}
-	defer f.Close()
-	if in.al, err = psi.ReadAlignment(f); err != nil {
 		return nil, err
 	}
-	if in.al.Length == 0 || in.al.Length > 1<<24 {
-		return nil, fmt.Errorf("node: stats: alignment of %d positions (want 1..2^24)", in.al.Length)
-	}
-	return in, nil
+	return &statsInputs{alignedInputs: al, spec: spec}, nil
 }
 
 func (statsKind) initiate(ctx context.Context, j *jobRun) (any, error) {

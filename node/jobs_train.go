@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -18,7 +16,6 @@ import (
 	"github.com/tandem-dev/tandem/node/dataset"
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
 	"github.com/tandem-dev/tandem/protocol"
-	"github.com/tandem-dev/tandem/psi"
 )
 
 // trainKind trains a vertical logistic regression (issue 6) over the
@@ -184,107 +181,30 @@ func checkTrainColumns(a *tandemv1.Agreement, p, psiP *tandemv1.JobProposal, spe
 	return nil
 }
 
-// trainPSIJob finds and checks the PSI job a train proposal runs over
-// (same rules as stats: succeeded, same peer and roles, alignment kept,
-// agreement between the same parties).
+// trainPSIJob finds and checks the PSI job a train proposal runs over.
 func (n *Node) trainPSIJob(p *tandemv1.JobProposal, role, peer string) (*jobRecord, *tandemv1.JobProposal, error) {
-	id := p.Train.PsiJobId
-	rec, err := n.jobs.get(id)
-	if err != nil {
-		return nil, nil, fmt.Errorf("psi job %s is not known on %s", id, n.cfg.Name)
-	}
-	if rec.Kind != "psi" || rec.State != stateSucceeded {
-		return nil, nil, fmt.Errorf("job %s is a %s job in state %s; training needs a succeeded psi job", id, rec.Kind, rec.State)
-	}
-	if rec.Peer != peer || rec.Role != role {
-		return nil, nil, fmt.Errorf("psi job %s ran with %s as %s; this train job needs %s as %s", id, rec.Peer, rec.Role, peer, role)
-	}
-	pp, err := rec.proposal()
-	if err != nil {
-		return nil, nil, err
-	}
-	if pp.Psi == nil || (pp.Psi.Reveal != "initiator" && pp.Psi.Reveal != "both") {
-		return nil, nil, fmt.Errorf("psi job %s keeps no alignment (reveal count); training needs initiator or both", id)
-	}
-	if pp.Initiator != p.Initiator || pp.Responder != p.Responder {
-		return nil, nil, fmt.Errorf("psi job %s ran %s→%s, not %s→%s", id, pp.Initiator, pp.Responder, p.Initiator, p.Responder)
-	}
-	a1, err := n.agreement(rec.AgreementID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("psi job %s: agreement %s: %v", id, rec.AgreementID, err)
-	}
-	a2, err := n.agreement(p.AgreementId)
-	if err != nil {
-		return nil, nil, err
-	}
-	pa, pb := []string{a1.Agreement.Proposer, a1.Agreement.Responder}, []string{a2.Agreement.Proposer, a2.Agreement.Responder}
-	slices.Sort(pa)
-	slices.Sort(pb)
-	if !slices.Equal(pa, pb) {
-		return nil, nil, fmt.Errorf("psi job %s ran under an agreement between other parties", id)
-	}
-	return rec, pp, nil
+	return n.alignmentJob(p, "train", p.Train.PsiJobId, role, peer)
 }
 
+// trainInputs is what both sides of a train job load.
 type trainInputs struct {
-	spec   *protocol.TrainSpec
-	psiRec *jobRecord
-	psiP   *tandemv1.JobProposal
-	ds     *datasetRecord
-	dspec  dataset.Spec
-	al     *psi.Alignment
-	agr    *tandemv1.AgreementRecord
+	alignedInputs
+	spec *protocol.TrainSpec
 }
 
 func (n *Node) loadTrainInputs(j *jobRun) (*trainInputs, error) {
-	in := &trainInputs{}
-	var err error
 	if j.prop.Train == nil {
 		return nil, errors.New("node: train job without parameters")
 	}
-	if in.spec, err = protocol.ParseTrainSpec(j.prop.Train.SpecYaml); err != nil {
-		return nil, err
-	}
-	peer := j.prop.Responder
-	if j.rec.Role == "responder" {
-		peer = j.prop.Initiator
-	}
-	if in.psiRec, in.psiP, err = n.trainPSIJob(j.prop, j.rec.Role, peer); err != nil {
-		return nil, fmt.Errorf("node: train: %w", err)
-	}
-	if in.agr, err = n.agreement(j.rec.AgreementID); err != nil {
-		return nil, err
-	}
-	name := in.psiP.Psi.Dataset
-	if j.rec.Role == "responder" {
-		name = in.psiP.Psi.PeerDataset
-	}
-	if in.ds, err = n.dataset(name); err != nil {
-		return nil, err
-	}
-	var pr PSIJobResult
-	if err := json.Unmarshal(in.psiRec.Result, &pr); err != nil || pr.DatasetDigest != in.ds.Profile.Digest {
-		return nil, fmt.Errorf("node: train: dataset %s was registered again since psi job %s; run a new psi job", name, in.psiRec.ID)
-	}
-	if in.dspec, err = in.ds.Spec.spec(); err != nil {
-		return nil, err
-	}
-	dir, err := n.jobDir(in.psiRec.ID)
+	spec, err := protocol.ParseTrainSpec(j.prop.Train.SpecYaml)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(filepath.Join(dir, "alignment.bin"))
+	al, err := n.loadAligned(j, "train", j.prop.Train.PsiJobId)
 	if err != nil {
-		return nil, fmt.Errorf("node: train: psi job %s keeps no alignment", in.psiRec.ID)
-	}
-	defer f.Close()
-	if in.al, err = psi.ReadAlignment(f); err != nil {
 		return nil, err
 	}
-	if in.al.Length == 0 || in.al.Length > 1<<24 {
-		return nil, fmt.Errorf("node: train: alignment of %d positions (want 1..2^24)", in.al.Length)
-	}
-	return in, nil
+	return &trainInputs{alignedInputs: al, spec: spec}, nil
 }
 
 // alignedColumn reads a numeric column of this node's dataset onto the L
