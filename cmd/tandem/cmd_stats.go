@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -32,42 +31,18 @@ func cmdStats(ctx context.Context, g *globals, args []string) error {
 		}
 		return showStats(ctx, g, pos[0])
 	}
-	fs := flag.NewFlagSet("stats", flag.ContinueOnError)
-	psiJob := fs.String("psi-job", "", "the PSI job whose alignment to use")
-	specFile := fs.String("spec", "", "stats.yaml: group_by, statistics (see tandem help)")
-	peer := fs.String("peer", "", "peer node name (default: the PSI job's peer)")
-	agreement := fs.String("agreement", "", "agreement ID (default: the newest active one allowing stats)")
-	wait := fs.Bool("wait", false, "wait for the job to end and print the statistics")
-	fs.BoolVar(&g.json, "json", g.json, "JSON output")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	if *psiJob == "" || *specFile == "" {
-		return fmt.Errorf("stats: want --psi-job ID --spec stats.yaml")
-	}
-	spec, err := os.ReadFile(*specFile)
+	a, err := parseAlignedJob(ctx, g, "stats", "stats.yaml: group_by, statistics (see tandem help)",
+		"wait for the job to end and print the statistics", args, func(b []byte) error {
+			_, err := protocol.ParseStatsSpec(b)
+			return err
+		})
 	if err != nil {
 		return err
 	}
-	if _, err := protocol.ParseStatsSpec(spec); err != nil {
-		return err
-	}
-	if *peer == "" {
-		c, err := g.client()
-		if err != nil {
-			return err
-		}
-		j, err := c.GetJob(ctx, &tandemv1.GetJobRequest{Id: *psiJob})
-		c.Close()
-		if err != nil {
-			return rpcErr(err)
-		}
-		*peer = j.Peer
-	}
-	req := &tandemv1.SubmitJobRequest{Kind: "stats", Peer: *peer, AgreementId: *agreement,
-		Stats: &tandemv1.StatsParams{PsiJobId: *psiJob, SpecYaml: spec}}
-	if !*wait || g.json {
-		return submit(ctx, g, req, *wait)
+	req := &tandemv1.SubmitJobRequest{Kind: "stats", Peer: a.peer, AgreementId: a.agreement,
+		Stats: &tandemv1.StatsParams{PsiJobId: a.psiJob, SpecYaml: a.spec}}
+	if !a.wait || g.json {
+		return submit(ctx, g, req, a.wait)
 	}
 	// Human output with --wait: progress lines from submit, then the table.
 	c, err := g.client()

@@ -22,40 +22,16 @@ import (
 //
 // With --wait the progress shows the epoch and the bank's validation loss.
 func cmdTrain(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("train", flag.ContinueOnError)
-	psiJob := fs.String("psi-job", "", "the PSI job whose alignment to use")
-	specFile := fs.String("spec", "", "model.yaml: label, bank_features, partner_features, epochs, learning_rate, l2, ...")
-	peer := fs.String("peer", "", "peer node name (default: the PSI job's peer)")
-	agreement := fs.String("agreement", "", "agreement ID (default: the newest active one allowing train)")
-	wait := fs.Bool("wait", false, "wait for the job to end (progress with per-epoch validation loss)")
-	fs.BoolVar(&g.json, "json", g.json, "JSON output")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	if *psiJob == "" || *specFile == "" {
-		return fmt.Errorf("train: want --psi-job ID --spec model.yaml")
-	}
-	spec, err := os.ReadFile(*specFile)
+	a, err := parseAlignedJob(ctx, g, "train", "model.yaml: label, bank_features, partner_features, epochs, learning_rate, l2, ...",
+		"wait for the job to end (progress with per-epoch validation loss)", args, func(b []byte) error {
+			_, err := protocol.ParseTrainSpec(b)
+			return err
+		})
 	if err != nil {
 		return err
 	}
-	if _, err := protocol.ParseTrainSpec(spec); err != nil {
-		return err
-	}
-	if *peer == "" {
-		c, err := g.client()
-		if err != nil {
-			return err
-		}
-		j, err := c.GetJob(ctx, &tandemv1.GetJobRequest{Id: *psiJob})
-		c.Close()
-		if err != nil {
-			return rpcErr(err)
-		}
-		*peer = j.Peer
-	}
-	return submit(ctx, g, &tandemv1.SubmitJobRequest{Kind: "train", Peer: *peer, AgreementId: *agreement,
-		Train: &tandemv1.TrainParams{PsiJobId: *psiJob, SpecYaml: spec}}, *wait)
+	return submit(ctx, g, &tandemv1.SubmitJobRequest{Kind: "train", Peer: a.peer, AgreementId: a.agreement,
+		Train: &tandemv1.TrainParams{PsiJobId: a.psiJob, SpecYaml: a.spec}}, a.wait)
 }
 
 // modelDoc is the JSON of GetModel: this node's part and the model card.
