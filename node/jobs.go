@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -407,7 +408,7 @@ func (m *jobManager) finish(ctx context.Context, rec *jobRecord, result any, err
 		return
 	}
 	n.log.Info("job finished", "job", rec.ID, "kind", rec.Kind, "role", rec.Role, "state", state, "reason", reason)
-	n.record(context.WithoutCancel(ctx), event{Kind: "job_finished", JobID: rec.ID, AgreementID: rec.AgreementID, Peer: rec.Peer, Detail: state + " " + reason, Attempt: uint32(rec.Attempt)})
+	n.record(context.WithoutCancel(ctx), event{Kind: "job_finished", JobID: rec.ID, AgreementID: rec.AgreementID, Peer: rec.Peer, Detail: strings.TrimSpace(state + " " + reason), Attempt: uint32(rec.Attempt)})
 	if rec.Role == "initiator" && state != stateSucceeded {
 		n.notifyPeer(rec.Peer, rec.ID, state, reason)
 	}

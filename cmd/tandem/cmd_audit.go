@@ -134,9 +134,25 @@ func printEntry(g *globals, e *tandemv1.AuditEntry) {
 		fmt.Fprintf(g.stdout, "{\"log\":%q,\"entry\":%s}\n", e.Log, e.EntryJson)
 		return
 	}
-	var m map[string]any
+	var m struct {
+		Kind, JobID, AgreementID string
+		Actor                    struct{ Role, Name string }
+		Detail                   map[string]string
+	}
 	json.Unmarshal(e.EntryJson, &m)
-	fmt.Fprintf(g.stdout, "%-16s %5d %-20v job=%v agreement=%v %v\n", e.Log, e.Seq, m["Kind"], m["JobID"], m["AgreementID"], m["Detail"])
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-16s %5d %-20s", e.Log, e.Seq, m.Kind)
+	for _, kv := range [][2]string{{"job", m.JobID}, {"agreement", m.AgreementID}, {"by", strings.Trim(m.Actor.Role+"/"+m.Actor.Name, "/")}} {
+		if kv[1] != "" {
+			fmt.Fprintf(&b, " %s=%s", kv[0], kv[1])
+		}
+	}
+	for _, k := range sortedKeys(m.Detail) {
+		if v := m.Detail[k]; v != "" {
+			fmt.Fprintf(&b, " %s=%q", k, v)
+		}
+	}
+	fmt.Fprintln(g.stdout, b.String())
 }
 
 // auditVerify checks exported bundles offline with public keys only. A
