@@ -29,6 +29,7 @@ func (s *controlServer) AddPeer(ctx context.Context, req *tandemv1.AddPeerReques
 		return nil, toStatus(fmt.Errorf("%w: %v", errInvalid, err))
 	}
 	s.n.record(ctx, event{Kind: "peer_pinned", Peer: p.Name, Actor: "operator:" + callerRole(ctx), Detail: p.Addr + " " + p.Fingerprint})
+	s.n.recordConfigChange(ctx) // the pin rewrote the config; keep the digest current
 	return &tandemv1.PeerInfo{Name: p.Name, Addr: p.Addr, Fingerprint: p.Fingerprint}, nil
 }
 

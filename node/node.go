@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -120,6 +122,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.Close()
 		return err
 	}
+	n.recordConfigChange(ctx)
 	if err := n.listen(); err != nil {
 		n.Close()
 		return err
@@ -319,4 +322,22 @@ func (n *Node) addPeer(p PeerConfig) error {
 		delete(n.conns, p.Name)
 	}
 	return nil
+}
+
+// recordConfigChange records a config_change entry when the configuration
+// the node starts with differs from the one it last started with (edits
+// made while it was down). Changes made through the API (peer pins) are
+// recorded where they happen.
+func (n *Node) recordConfigChange(ctx context.Context) {
+	b, err := n.cfg.Render()
+	if err != nil {
+		return
+	}
+	sum := sha256.Sum256(b)
+	now := hex.EncodeToString(sum[:])
+	var last string
+	if err := n.st.getJSON("config/digest", &last); err == nil && last != now {
+		n.record(ctx, event{Kind: "config_change", Detail: "config sha256 " + last + " -> " + now})
+	}
+	n.st.putJSON("config/digest", now)
 }

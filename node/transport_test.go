@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tandem-dev/tandem/protocol"
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
+	"github.com/tandem-dev/tandem/protocol"
 )
 
 // chanStream is one end of an in-memory frame stream.
