@@ -2,9 +2,9 @@ package node
 
 import (
 	"encoding/json"
+	"github.com/tandem-dev/tandem/fedlearn/vlr/vlrtest"
 	"math"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -159,94 +159,6 @@ func partScore(p ModelPart, csv *trainCSV, row int) float64 {
 		s += *p.Intercept
 	}
 	return s
-}
-
-// plainLogReg is plaintext logistic regression (exact sigmoid, Newton to
-// convergence), objective (1/n)Σ logloss + (λ/2)‖w‖², intercept (last
-// column of x) unpenalised; copied from the fedlearn/vlr test baseline.
-func plainLogReg(x [][]float64, y []float64, lambda float64) []float64 {
-	p := len(x[0])
-	w := make([]float64, p)
-	n := float64(len(x))
-	for range 50 {
-		H := make([][]float64, p)
-		for j := range H {
-			H[j] = make([]float64, p+1)
-		}
-		for i, xi := range x {
-			var z float64
-			for j, v := range xi {
-				z += w[j] * v
-			}
-			s := 1 / (1 + math.Exp(-z))
-			for j, v := range xi {
-				H[j][p] += (s - y[i]) * v / n
-				for k := range xi {
-					H[j][k] += s * (1 - s) * v * xi[k] / n
-				}
-			}
-		}
-		for j := range p - 1 {
-			H[j][p] += lambda * w[j]
-			H[j][j] += lambda
-		}
-		for c := range p {
-			piv := c
-			for r := c + 1; r < p; r++ {
-				if math.Abs(H[r][c]) > math.Abs(H[piv][c]) {
-					piv = r
-				}
-			}
-			H[c], H[piv] = H[piv], H[c]
-			for r := range p {
-				if r != c {
-					f := H[r][c] / H[c][c]
-					for k := c; k <= p; k++ {
-						H[r][k] -= f * H[c][k]
-					}
-				}
-			}
-		}
-		var dn float64
-		for j := range w {
-			d := H[j][p] / H[j][j]
-			w[j] -= d
-			dn += d * d
-		}
-		if dn < 1e-24 {
-			break
-		}
-	}
-	return w
-}
-
-func aucScore(score, y []float64) float64 {
-	idx := make([]int, len(score))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.Slice(idx, func(a, b int) bool { return score[idx[a]] < score[idx[b]] })
-	var pos, neg, rankSum float64
-	for k := 0; k < len(idx); {
-		e := k
-		for e < len(idx) && score[idx[e]] == score[idx[k]] {
-			e++
-		}
-		for _, i := range idx[k:e] {
-			if y[i] == 1 {
-				rankSum += float64(k+e+1) / 2
-			}
-		}
-		k = e
-	}
-	for _, v := range y {
-		if v == 1 {
-			pos++
-		} else {
-			neg++
-		}
-	}
-	return (rankSum - pos*(pos+1)/2) / (pos * neg)
 }
 
 // jsonShape walks decoded JSON: the longest array and every object key.
@@ -416,14 +328,14 @@ func TestTrainEndToEnd(t *testing.T) {
 	if len(xv) != len(sm.ValidationRows) || len(xv) != bc.Training.ValidationRows || len(xtr) != bc.Training.TrainRows {
 		t.Fatalf("split: %d validation rows joined of %d stored; %d training rows, card %d", len(xv), len(sm.ValidationRows), len(xtr), bc.Training.TrainRows)
 	}
-	base := plainLogReg(xtr, ytr, 0.001)
+	base := vlrtest.PlainLR(xtr, ytr, 0.001)
 	sBase := make([]float64, len(xv))
 	for i, x := range xv {
 		for j, v := range x {
 			sBase[i] += base[j] * v
 		}
 	}
-	aHE, aBase := aucScore(sHE, yv), aucScore(sBase, yv)
+	aHE, aBase := vlrtest.AUC(sHE, yv), vlrtest.AUC(sBase, yv)
 	he := append(append(slices.Clone(bp.Weights), pp.Weights...), *bp.Intercept)
 	t.Logf("validation AUC over %d rows: split model %.5f, plaintext LR %.5f; coefficients split %.4f plaintext %.4f", len(yv), aHE, aBase, he, base)
 	if math.Abs(aHE-aBase) > 0.005 {

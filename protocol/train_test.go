@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tandem-dev/tandem/fedlearn/vlr/vlrtest"
 	"math"
 	"math/rand/v2"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -101,100 +101,6 @@ func runTrain(t *testing.T, w *trainWorld, specYAML string, bankPolicy, partnerP
 	return run
 }
 
-// plainLR is plaintext logistic regression (exact sigmoid, Newton to
-// convergence) on row-major x with the intercept column last, objective
-// (1/n)Σ logloss + (λ/2)‖w‖² with the intercept unpenalised.
-func plainLR(x [][]float64, y []float64, lambda float64) []float64 {
-	p := len(x[0])
-	w := make([]float64, p)
-	n := float64(len(x))
-	for range 50 {
-		g := make([]float64, p)
-		H := make([][]float64, p)
-		for j := range H {
-			H[j] = make([]float64, p+1)
-		}
-		for i, xi := range x {
-			var z float64
-			for j, v := range xi {
-				z += w[j] * v
-			}
-			s := vlr.Sigmoid(z)
-			for j, v := range xi {
-				g[j] += (s - y[i]) * v / n
-				for k := range xi {
-					H[j][k] += s * (1 - s) * v * xi[k] / n
-				}
-			}
-		}
-		for j := range p - 1 {
-			g[j] += lambda * w[j]
-			H[j][j] += lambda
-		}
-		for j := range H {
-			H[j][p] = g[j]
-		}
-		// Gauss–Jordan with partial pivoting.
-		for c := range p {
-			piv := c
-			for r := c + 1; r < p; r++ {
-				if math.Abs(H[r][c]) > math.Abs(H[piv][c]) {
-					piv = r
-				}
-			}
-			H[c], H[piv] = H[piv], H[c]
-			for r := range p {
-				if r != c {
-					f := H[r][c] / H[c][c]
-					for k := c; k <= p; k++ {
-						H[r][k] -= f * H[c][k]
-					}
-				}
-			}
-		}
-		var dn float64
-		for j := range w {
-			d := H[j][p] / H[j][j]
-			w[j] -= d
-			dn += d * d
-		}
-		if dn < 1e-24 {
-			break
-		}
-	}
-	return w
-}
-
-// aucOf is the Mann–Whitney AUC (ties count one half).
-func aucOf(score, y []float64) float64 {
-	idx := make([]int, len(score))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.Slice(idx, func(a, b int) bool { return score[idx[a]] < score[idx[b]] })
-	var pos, neg, rankSum float64
-	for k := 0; k < len(idx); {
-		e := k
-		for e < len(idx) && score[idx[e]] == score[idx[k]] {
-			e++
-		}
-		for _, i := range idx[k:e] {
-			if y[i] == 1 {
-				rankSum += float64(k+e+1) / 2
-			}
-		}
-		k = e
-	}
-	for _, v := range y {
-		if v == 1 {
-			pos++
-		} else {
-			neg++
-		}
-	}
-	return (rankSum - pos*(pos+1)/2) / (pos * neg)
-}
-
 // standardisedRow is position i in each owner's standardisation, bank
 // features first, then the partner's, then 1.
 func standardisedRow(w *trainWorld, bp, pp TrainModelPart, i int) []float64 {
@@ -233,7 +139,7 @@ func TestTrainMatchesPlaintext(t *testing.T) {
 		xtr = append(xtr, standardisedRow(w, b.Part, p.Part, i))
 		ytr = append(ytr, w.label[i])
 	}
-	base := plainLR(xtr, ytr, 0.001)
+	base := vlrtest.PlainLR(xtr, ytr, 0.001)
 	he := append(append(slices.Clone(b.Part.Weights), p.Part.Weights...), *b.Part.Intercept)
 	for j := range he {
 		if d := math.Abs(he[j] - base[j]); d > 0.01*math.Max(math.Abs(base[j]), 0.05) {
@@ -250,7 +156,7 @@ func TestTrainMatchesPlaintext(t *testing.T) {
 		}
 		sHE, sBase, yv = append(sHE, a), append(sBase, c), append(yv, w.label[i])
 	}
-	aHE, aBase := aucOf(sHE, yv), aucOf(sBase, yv)
+	aHE, aBase := vlrtest.AUC(sHE, yv), vlrtest.AUC(sBase, yv)
 	t.Logf("validation AUC: HE %.5f, plaintext %.5f; weights HE %.4f plaintext %.4f", aHE, aBase, he, base)
 	if math.Abs(aHE-aBase) > 0.005 {
 		t.Errorf("validation AUC: HE %.5f, plaintext %.5f", aHE, aBase)

@@ -2,9 +2,9 @@ package vlr
 
 import (
 	"crypto/rand"
+	"github.com/tandem-dev/tandem/fedlearn/vlr/vlrtest"
 	"math"
 	mrand "math/rand/v2"
-	"sort"
 	"testing"
 
 	"github.com/tandem-dev/tandem/fedlearn"
@@ -119,111 +119,6 @@ func step(t testing.TB, b *Bank, p *Partner) (EpochReport, int) {
 	return rep, len(terms) + len(powers) + len(bres) + len(pres) + len(bshare) + len(pshare)
 }
 
-// baseline is plaintext logistic regression on the joined standardised
-// data of the training rows, exact sigmoid, same objective
-// (1/n)Σ logloss + (λ/2)‖w‖² (intercept unpenalised), Newton to convergence.
-// x is row-major with the intercept column last.
-func baseline(x [][]float64, y []float64, lambda float64) []float64 {
-	p := len(x[0])
-	w := make([]float64, p)
-	n := float64(len(x))
-	for range 50 {
-		g := make([]float64, p)
-		H := make([][]float64, p)
-		for j := range H {
-			H[j] = make([]float64, p)
-		}
-		for i, xi := range x {
-			var z float64
-			for j, v := range xi {
-				z += w[j] * v
-			}
-			s := Sigmoid(z)
-			for j, v := range xi {
-				g[j] += (s - y[i]) * v / n
-				for k := range xi {
-					H[j][k] += s * (1 - s) * v * xi[k] / n
-				}
-			}
-		}
-		for j := range p - 1 {
-			g[j] += lambda * w[j]
-			H[j][j] += lambda
-		}
-		d := solve(H, g)
-		var dn float64
-		for j := range w {
-			w[j] -= d[j]
-			dn += d[j] * d[j]
-		}
-		if dn < 1e-24 {
-			break
-		}
-	}
-	return w
-}
-
-func solve(A [][]float64, b []float64) []float64 {
-	n := len(b)
-	M := make([][]float64, n)
-	for i := range M {
-		M[i] = append(append([]float64(nil), A[i]...), b[i])
-	}
-	for c := range n {
-		piv := c
-		for r := c + 1; r < n; r++ {
-			if math.Abs(M[r][c]) > math.Abs(M[piv][c]) {
-				piv = r
-			}
-		}
-		M[c], M[piv] = M[piv], M[c]
-		for r := range n {
-			if r != c {
-				f := M[r][c] / M[c][c]
-				for k := c; k <= n; k++ {
-					M[r][k] -= f * M[c][k]
-				}
-			}
-		}
-	}
-	x := make([]float64, n)
-	for i := range x {
-		x[i] = M[i][n] / M[i][i]
-	}
-	return x
-}
-
-// auc is the Mann–Whitney AUC (ties count one half).
-func auc(score, y []float64) float64 {
-	idx := make([]int, len(score))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.Slice(idx, func(a, b int) bool { return score[idx[a]] < score[idx[b]] })
-	var pos, neg, rankSum float64
-	for k := 0; k < len(idx); {
-		e := k
-		for e < len(idx) && score[idx[e]] == score[idx[k]] {
-			e++
-		}
-		avg := float64(k+e+1) / 2
-		for _, i := range idx[k:e] {
-			if y[i] == 1 {
-				rankSum += avg
-			}
-		}
-		k = e
-	}
-	for _, v := range y {
-		if v == 1 {
-			pos++
-		} else {
-			neg++
-		}
-	}
-	return (rankSum - pos*(pos+1)/2) / (pos * neg)
-}
-
 // joined returns row-major standardised rows [bank…, partner…, 1] for the
 // given positions, using each party's own standardisation.
 func joined(b *Bank, p *Partner, rows []int) [][]float64 {
@@ -268,7 +163,7 @@ func TestTrainingMatchesPlaintext(t *testing.T) {
 	for r, i := range b.TrainRows() {
 		ytr[r] = data.label[i]
 	}
-	wBase := baseline(xtr, ytr, lambda)
+	wBase := vlrtest.PlainLR(xtr, ytr, lambda)
 	wb, wp := b.Weights(), p.Weights()
 	wHE := append(append(append([]float64(nil), wb[:6]...), wp...), wb[6])
 	// Coefficient rule: relative error ≤ 1% for every coefficient with
@@ -297,7 +192,7 @@ func TestTrainingMatchesPlaintext(t *testing.T) {
 			sBase[r] += wBase[j] * v
 		}
 	}
-	aHE, aBase := auc(sHE, yv), auc(sBase, yv)
+	aHE, aBase := vlrtest.AUC(sHE, yv), vlrtest.AUC(sBase, yv)
 	t.Logf("epochs %d, wire %.1f MB; worst coefficient rel error %.4f; AUC HE %.5f baseline %.5f",
 		len(b.History()), float64(wireBytes)/1e6, worst, aHE, aBase)
 	t.Logf("baseline %v", wBase)

@@ -1,0 +1,114 @@
+// Package vlrtest holds the plaintext reference model the joint-modelling
+// tests compare against: logistic regression with the exact sigmoid,
+// solved by Newton's method, and the Mann–Whitney AUC. Test code only.
+package vlrtest
+
+import (
+	"math"
+	"sort"
+)
+
+// PlainLR fits logistic regression on row-major x (intercept column last)
+// minimising (1/n)Σ logloss + (λ/2)‖w‖² with the intercept unpenalised,
+// Newton's method to convergence (at most 50 steps).
+func PlainLR(x [][]float64, y []float64, lambda float64) []float64 {
+	p := len(x[0])
+	w := make([]float64, p)
+	n := float64(len(x))
+	for range 50 {
+		g := make([]float64, p)
+		H := make([][]float64, p)
+		for j := range H {
+			H[j] = make([]float64, p)
+		}
+		for i, xi := range x {
+			var z float64
+			for j, v := range xi {
+				z += w[j] * v
+			}
+			s := 1 / (1 + math.Exp(-z))
+			for j, v := range xi {
+				g[j] += (s - y[i]) * v / n
+				for k := range xi {
+					H[j][k] += s * (1 - s) * v * xi[k] / n
+				}
+			}
+		}
+		for j := range p - 1 {
+			g[j] += lambda * w[j]
+			H[j][j] += lambda
+		}
+		d := solve(H, g)
+		var dn float64
+		for j := range w {
+			w[j] -= d[j]
+			dn += d[j] * d[j]
+		}
+		if dn < 1e-24 {
+			break
+		}
+	}
+	return w
+}
+
+// solve solves A·x = b by Gauss–Jordan elimination with partial pivoting.
+func solve(A [][]float64, b []float64) []float64 {
+	n := len(b)
+	M := make([][]float64, n)
+	for i := range M {
+		M[i] = append(append([]float64(nil), A[i]...), b[i])
+	}
+	for c := range n {
+		piv := c
+		for r := c + 1; r < n; r++ {
+			if math.Abs(M[r][c]) > math.Abs(M[piv][c]) {
+				piv = r
+			}
+		}
+		M[c], M[piv] = M[piv], M[c]
+		for r := range n {
+			if r != c {
+				f := M[r][c] / M[c][c]
+				for k := c; k <= n; k++ {
+					M[r][k] -= f * M[c][k]
+				}
+			}
+		}
+	}
+	x := make([]float64, n)
+	for i := range x {
+		x[i] = M[i][n] / M[i][i]
+	}
+	return x
+}
+
+// AUC is the Mann–Whitney area under the ROC curve of score against 0/1
+// labels y (ties count one half).
+func AUC(score, y []float64) float64 {
+	idx := make([]int, len(score))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return score[idx[a]] < score[idx[b]] })
+	var pos, neg, rankSum float64
+	for k := 0; k < len(idx); {
+		e := k
+		for e < len(idx) && score[idx[e]] == score[idx[k]] {
+			e++
+		}
+		for _, i := range idx[k:e] {
+			if y[i] == 1 {
+				rankSum += float64(k+e+1) / 2
+			}
+		}
+		k = e
+	}
+	for _, v := range y {
+		if v == 1 {
+			pos++
+		} else {
+			neg++
+		}
+	}
+	return (rankSum - pos*(pos+1)/2) / (pos * neg)
+}
