@@ -207,6 +207,21 @@ func (n *Node) loadTrainInputs(j *jobRun) (*trainInputs, error) {
 	return &trainInputs{alignedInputs: al, spec: spec}, nil
 }
 
+// alignedFeatures reads feature columns onto the alignment, missing values
+// replaced by the column mean over the rows in mask (all rows if nil).
+func alignedFeatures(ctx context.Context, in *trainInputs, cols []string, mask []bool) ([][]float64, error) {
+	feats := make([][]float64, len(cols))
+	for k, col := range cols {
+		v, p, err := alignedColumn(ctx, in, col)
+		if err != nil {
+			return nil, err
+		}
+		imputeMean(v, p, mask)
+		feats[k] = v
+	}
+	return feats, nil
+}
+
 // alignedColumn reads a numeric column of this node's dataset onto the L
 // positions: values and presence (false at positions without a row).
 func alignedColumn(ctx context.Context, in *trainInputs, col string) ([]float64, []bool, error) {
@@ -271,14 +286,9 @@ func (trainKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 		}
 		match[pos] = true
 	}
-	feats := make([][]float64, len(in.spec.BankFeatures))
-	for k, col := range in.spec.BankFeatures {
-		v, p, err := alignedColumn(ctx, in, col)
-		if err != nil {
-			return nil, err
-		}
-		imputeMean(v, p, match)
-		feats[k] = v
+	feats, err := alignedFeatures(ctx, in, in.spec.BankFeatures, match)
+	if err != nil {
+		return nil, err
 	}
 	pol, onRel, count := n.trainReleasePolicy(j, in, "partner")
 	cfg := protocol.TrainBankConfig{JobID: j.rec.ID, Spec: in.spec, Features: feats, Label: label, Match: match, Policy: pol, OnRelease: onRel}
@@ -323,14 +333,9 @@ func (trainKind) respond(ctx context.Context, j *jobRun) (any, error) {
 	if uint64(len(in.al.Positions)) != in.al.Length {
 		return nil, fmt.Errorf("node: train: alignment maps %d of %d positions", len(in.al.Positions), in.al.Length)
 	}
-	feats := make([][]float64, len(in.spec.PartnerFeatures))
-	for k, col := range in.spec.PartnerFeatures {
-		v, p, err := alignedColumn(ctx, in, col)
-		if err != nil {
-			return nil, err
-		}
-		imputeMean(v, p, nil)
-		feats[k] = v
+	feats, err := alignedFeatures(ctx, in, in.spec.PartnerFeatures, nil)
+	if err != nil {
+		return nil, err
 	}
 	pol, onRel, count := n.trainReleasePolicy(j, in, "bank")
 	approve := func(ctx context.Context) error {
