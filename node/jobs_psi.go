@@ -128,16 +128,11 @@ func idSource(ctx context.Context, ds *datasetRecord, columns []string) (protoco
 			cols = append(cols, c)
 		}
 	}
-	names := make([]string, len(cols))
 	kinds := make([]string, len(cols))
-	slotOf := map[string]int{}
 	for i, c := range cols {
-		names[i], kinds[i] = c.Column, c.Kind.String()
-		slotOf[c.Kind.String()+"/"+c.Column] = i
+		kinds[i] = c.Kind.String()
 	}
-	// EachIDAny reports the kind but not the column; with one column per
-	// kind (the common case) the kind names the slot. Several columns of one
-	// kind are enumerated column by column instead.
+	// One slot per id column; eachSlot refuses two columns of one kind.
 	each := func(ctx context.Context, fn func(row int64, slot int, canon []byte) error) error {
 		return eachSlot(ctx, spec, cols, fn)
 	}
@@ -225,7 +220,7 @@ func (psiKind) respond(ctx context.Context, j *jobRun) (any, error) {
 
 // runPSISide runs one side with its alignment written to a temporary file
 // that replaces the job's alignment only on success.
-func runPSISide(ctx context.Context, j *jobRun, ds *datasetRecord, cols []string, run func(protocol.PSIConfig, *os.File) (protocol.PSIResult, error)) (*PSIJobResult, error) {
+func runPSISide(ctx context.Context, j *jobRun, ds *datasetRecord, kinds []string, run func(protocol.PSIConfig, *os.File) (protocol.PSIResult, error)) (*PSIJobResult, error) {
 	dir, err := j.n.jobDir(j.rec.ID)
 	if err != nil {
 		return nil, err
@@ -261,7 +256,7 @@ func runPSISide(ctx context.Context, j *jobRun, ds *datasetRecord, cols []string
 	out := &PSIJobResult{PSIResult: res, Dataset: ds.Spec.Name, DatasetDigest: ds.Profile.Digest, DatasetRows: ds.Profile.Rows,
 		InvalidIDs: map[string]int64{}, DuplicateIDs: map[string]int64{}}
 	for _, id := range ds.Profile.IDs {
-		if len(cols) > 0 && !slices.Contains(cols, id.Kind.String()) {
+		if len(kinds) > 0 && !slices.Contains(kinds, id.Kind.String()) {
 			continue
 		}
 		out.IDColumns = append(out.IDColumns, id.Column)

@@ -288,6 +288,20 @@ func (c *trainChannel) refuse(ctx context.Context, reason string) error {
 	return fmt.Errorf("%w: %s", ErrTrainRefused, reason)
 }
 
+// approve runs this side's policy on a release of the peer's gradient (a
+// refusal is sent to the peer) and then its audit hook, before any share.
+func (c *trainChannel) approve(ctx context.Context, policy, onRelease func(context.Context, TrainRelease) error, rel TrainRelease) error {
+	if policy != nil {
+		if err := policy(ctx, rel); err != nil {
+			return c.refuse(ctx, err.Error())
+		}
+	}
+	if onRelease != nil {
+		return onRelease(ctx, rel)
+	}
+	return nil
+}
+
 func (c *trainChannel) ckg(ctx context.Context, sess *fedlearn.Session) error {
 	share, err := sess.KeyGenShare()
 	if err != nil {
@@ -385,15 +399,8 @@ func RunTrainBank(ctx context.Context, t Transport, cfg TrainBankConfig, progres
 			return nil, err
 		}
 		rel := TrainRelease{Step: step, Epoch: epoch, To: "partner", Statistics: slices.Clone(spec.PartnerFeatures), Digest: digestOf(pres)}
-		if cfg.Policy != nil {
-			if err := cfg.Policy(ctx, rel); err != nil {
-				return nil, c.refuse(ctx, err.Error())
-			}
-		}
-		if cfg.OnRelease != nil {
-			if err := cfg.OnRelease(ctx, rel); err != nil {
-				return nil, err
-			}
+		if err := c.approve(ctx, cfg.Policy, cfg.OnRelease, rel); err != nil {
+			return nil, err
 		}
 		bshare, err := b.ShareForPartner(pres)
 		if err != nil {
@@ -513,15 +520,8 @@ func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, p
 			return nil, err
 		}
 		rel := TrainRelease{Step: step, Epoch: epoch, To: "bank", Statistics: bankStatistics(spec), Digest: digestOf(bres)}
-		if cfg.Policy != nil {
-			if err := cfg.Policy(ctx, rel); err != nil {
-				return nil, c.refuse(ctx, err.Error())
-			}
-		}
-		if cfg.OnRelease != nil {
-			if err := cfg.OnRelease(ctx, rel); err != nil {
-				return nil, err
-			}
+		if err := c.approve(ctx, cfg.Policy, cfg.OnRelease, rel); err != nil {
+			return nil, err
 		}
 		pshare, err := p.ShareForBank(bres)
 		if err != nil {
