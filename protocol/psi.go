@@ -47,7 +47,8 @@ type PSIConfig struct {
 	// interrupted job resumes from its last checkpointed chunk. It holds
 	// the key seed: the caller deletes it when the job ends.
 	StateDir string
-	// MemBudget bounds each sorter's in-memory buffer (default 64 MiB).
+	// MemBudget bounds each sorter's in-memory buffer (default 32 MiB; at
+	// most one sorter fills its buffer at a time).
 	MemBudget int
 	Workers   int       // 0 = GOMAXPROCS
 	Seed      [32]byte  // responder: the job's shuffle seed (secret, persisted)
@@ -105,7 +106,7 @@ var ErrPSIMismatch = errors.New("protocol: psi parameters mismatch")
 
 func (c *PSIConfig) defaults() {
 	if c.MemBudget == 0 {
-		c.MemBudget = 64 << 20
+		c.MemBudget = 32 << 20
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Reader
@@ -415,18 +416,29 @@ func RunPSIInitiator(ctx context.Context, t Transport, cfg PSIConfig, src IDSour
 	if progress != nil {
 		progress("intersecting", 0.96)
 	}
+	// Each list is sorted before the next is fed, so at most one sorter
+	// budget is in memory at a time (a spilled, sorted Sorter keeps only its
+	// merge buffers).
 	sortI := psi.NewSorter(cfg.TempDir, ts+8, cfg.MemBudget)
 	defer sortI.Close()
-	sortR := psi.NewSorter(cfg.TempDir, ts+8, cfg.MemBudget)
-	defer sortR.Close()
 	if err := st.feed(st.i, sortI); err != nil {
 		return res, err
 	}
+	itI, err := sortI.Sort()
+	if err != nil {
+		return res, err
+	}
+	sortR := psi.NewSorter(cfg.TempDir, ts+8, cfg.MemBudget)
+	defer sortR.Close()
 	if err := st.feed(st.r, sortR); err != nil {
 		return res, err
 	}
+	itR, err := sortR.Sort()
+	if err != nil {
+		return res, err
+	}
 
-	matched, err := resolveMatches(cfg, sortI, sortR, ts, kI, int64(hr.Slots), src.Rows)
+	matched, err := resolveMatches(cfg, itI, itR, ts, kI, int64(hr.Slots), src.Rows)
 	if err != nil {
 		return res, err
 	}
@@ -464,21 +476,13 @@ func RunPSIInitiator(ctx context.Context, t Transport, cfg PSIConfig, src IDSour
 // the lowest initiator id slot whose row is still free wins. It returns the
 // pairs (position ‖ row), ascending by position; in count mode just the
 // distinct matched positions.
-func resolveMatches(cfg PSIConfig, sortI, sortR *psi.Sorter, ts int, kI, kR, rowsI int64) (*psi.Sorter, error) {
-	itI, err := sortI.Sort()
-	if err != nil {
-		return nil, err
-	}
-	itR, err := sortR.Sort()
-	if err != nil {
-		return nil, err
-	}
+func resolveMatches(cfg PSIConfig, itI, itR psi.Iterator, ts int, kI, kR, rowsI int64) (*psi.Sorter, error) {
 	// Candidate pairs: position ‖ slotI ‖ rowI, so sorting orders them by
 	// position, then by slot priority.
 	cand := psi.NewSorter(cfg.TempDir, 24, cfg.MemBudget)
 	defer cand.Close()
 	var rec [24]byte
-	_, err = psi.IntersectSorted(itI, itR, ts, func(ia, ib uint64) error {
+	_, err := psi.IntersectSorted(itI, itR, ts, func(ia, ib uint64) error {
 		binary.BigEndian.PutUint64(rec[0:], ib/uint64(kR))
 		if cfg.Reveal == psi.RevealCount {
 			binary.BigEndian.PutUint64(rec[8:], 0)

@@ -188,7 +188,17 @@ func (s *Sorter) Sort() (Iterator, error) {
 	if s.spill == nil {
 		return NewSliceIterator(s.buf, s.recSize), nil
 	}
-	it, err := s.spill.merge(s.buf)
+	// The last partial run goes to disk as well and the buffer is dropped:
+	// a sorted, spilled Sorter then holds only the merge buffers (≤ 4 MiB),
+	// so several sorters can be live at once in the final phase of a job
+	// without their budgets adding up.
+	if len(s.buf) > 0 {
+		if err := s.spill.writeRun(s.buf); err != nil {
+			return nil, err
+		}
+	}
+	s.buf = nil
+	it, err := s.spill.merge(nil)
 	if err != nil {
 		return nil, err
 	}
