@@ -76,6 +76,7 @@ type Session struct {
 	guard  *ShareGuard
 
 	prof phaseTimes
+	slot *slotCtx // slot encoding for masked releases (score.go), lazily
 }
 
 // NewSession draws this party's secret-key share from rand (crypto/rand if
