@@ -107,3 +107,31 @@ func FuzzParseBinnedPlan(f *testing.F) {
 		}
 	})
 }
+
+// Mask chunks (bank → partner) and masked releases (partner → bank) are
+// peer input: parsing never panics and never accepts a message of the
+// wrong shape.
+func FuzzMaskedMessages(f *testing.F) {
+	fuzzSetup(f)
+	mask := []bool{true, false, true}
+	chunks, err := fuzzBank.EncryptMask(mask, 0, 1)
+	if err != nil {
+		f.Fatal(err)
+	}
+	mutations(f, chunks[0])
+	rel, err := fuzzPar.MaskedRelease(chunks, []int64{1, 2, 3})
+	if err != nil {
+		f.Fatal(err)
+	}
+	mutations(f, rel[0])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, typ := range []byte{msgMaskChunk, msgMaskedRelease} {
+			if mc, _, err := fuzzBank.parseMaskChunk(b, typ); err == nil && (mc.k >= mc.total || mc.length < 1) {
+				t.Fatalf("accepted chunk %d of %d for %d positions", mc.k, mc.total, mc.length)
+			}
+		}
+		_, _ = MaskChunkIndex(b)
+		out := make([]int64, 3)
+		_ = fuzzBank.DecryptMasked([][]byte{b}, map[int][32]byte{0: MaskDigest(chunks[0])}, out)
+	})
+}
