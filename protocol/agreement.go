@@ -14,7 +14,7 @@ import (
 )
 
 // Job kinds known to this version.
-var JobKinds = []string{"ping", "psi", "stats", "train"}
+var JobKinds = []string{"ping", "psi", "stats", "train", "score"}
 
 // PSI output modes (DESIGN §2).
 var RevealModes = []string{"initiator", "both", "count"}

@@ -411,7 +411,7 @@ func (x *AgreementRecord) GetResponderKey() []byte {
 type JobProposal struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // ping, psi
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // ping, psi, stats, train, score
 	Initiator     string                 `protobuf:"bytes,3,opt,name=initiator,proto3" json:"initiator,omitempty"`
 	Responder     string                 `protobuf:"bytes,4,opt,name=responder,proto3" json:"responder,omitempty"`
 	AgreementId   string                 `protobuf:"bytes,5,opt,name=agreement_id,json=agreementId,proto3" json:"agreement_id,omitempty"`
@@ -422,6 +422,7 @@ type JobProposal struct {
 	Ping          *PingParams            `protobuf:"bytes,10,opt,name=ping,proto3" json:"ping,omitempty"`
 	Stats         *StatsParams           `protobuf:"bytes,11,opt,name=stats,proto3" json:"stats,omitempty"`
 	Train         *TrainParams           `protobuf:"bytes,12,opt,name=train,proto3" json:"train,omitempty"`
+	Score         *ScoreParams           `protobuf:"bytes,13,opt,name=score,proto3" json:"score,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -540,6 +541,13 @@ func (x *JobProposal) GetTrain() *TrainParams {
 	return nil
 }
 
+func (x *JobProposal) GetScore() *ScoreParams {
+	if x != nil {
+		return x.Score
+	}
+	return nil
+}
+
 // TrainParams names the PSI job whose alignment a training job runs over
 // and the model spec (model.yaml: label, features per side, hyperparameters).
 type TrainParams struct {
@@ -594,6 +602,69 @@ func (x *TrainParams) GetSpecYaml() []byte {
 	return nil
 }
 
+// ScoreParams names the split model (trained by a train job between the
+// same two nodes) and the PSI job whose matched rows are scored; bands > 0
+// asks the bank to also assign score bands (equal-count, by score).
+type ScoreParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PsiJobId      string                 `protobuf:"bytes,1,opt,name=psi_job_id,json=psiJobId,proto3" json:"psi_job_id,omitempty"`
+	ModelId       string                 `protobuf:"bytes,2,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Bands         int32                  `protobuf:"varint,3,opt,name=bands,proto3" json:"bands,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScoreParams) Reset() {
+	*x = ScoreParams{}
+	mi := &file_tandem_v1_common_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScoreParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScoreParams) ProtoMessage() {}
+
+func (x *ScoreParams) ProtoReflect() protoreflect.Message {
+	mi := &file_tandem_v1_common_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScoreParams.ProtoReflect.Descriptor instead.
+func (*ScoreParams) Descriptor() ([]byte, []int) {
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ScoreParams) GetPsiJobId() string {
+	if x != nil {
+		return x.PsiJobId
+	}
+	return ""
+}
+
+func (x *ScoreParams) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *ScoreParams) GetBands() int32 {
+	if x != nil {
+		return x.Bands
+	}
+	return 0
+}
+
 // StatsParams names the PSI job whose alignment a statistics job runs over
 // and the statistics wanted (the stats.yaml spec, see docs in fedlearn).
 type StatsParams struct {
@@ -606,7 +677,7 @@ type StatsParams struct {
 
 func (x *StatsParams) Reset() {
 	*x = StatsParams{}
-	mi := &file_tandem_v1_common_proto_msgTypes[6]
+	mi := &file_tandem_v1_common_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +689,7 @@ func (x *StatsParams) String() string {
 func (*StatsParams) ProtoMessage() {}
 
 func (x *StatsParams) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_common_proto_msgTypes[6]
+	mi := &file_tandem_v1_common_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +702,7 @@ func (x *StatsParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsParams.ProtoReflect.Descriptor instead.
 func (*StatsParams) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_common_proto_rawDescGZIP(), []int{6}
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *StatsParams) GetPsiJobId() string {
@@ -657,7 +728,7 @@ type PingParams struct {
 
 func (x *PingParams) Reset() {
 	*x = PingParams{}
-	mi := &file_tandem_v1_common_proto_msgTypes[7]
+	mi := &file_tandem_v1_common_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +740,7 @@ func (x *PingParams) String() string {
 func (*PingParams) ProtoMessage() {}
 
 func (x *PingParams) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_common_proto_msgTypes[7]
+	mi := &file_tandem_v1_common_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +753,7 @@ func (x *PingParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingParams.ProtoReflect.Descriptor instead.
 func (*PingParams) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_common_proto_rawDescGZIP(), []int{7}
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PingParams) GetRounds() int32 {
@@ -705,7 +776,7 @@ type PsiParams struct {
 
 func (x *PsiParams) Reset() {
 	*x = PsiParams{}
-	mi := &file_tandem_v1_common_proto_msgTypes[8]
+	mi := &file_tandem_v1_common_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -717,7 +788,7 @@ func (x *PsiParams) String() string {
 func (*PsiParams) ProtoMessage() {}
 
 func (x *PsiParams) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_common_proto_msgTypes[8]
+	mi := &file_tandem_v1_common_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -730,7 +801,7 @@ func (x *PsiParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PsiParams.ProtoReflect.Descriptor instead.
 func (*PsiParams) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_common_proto_rawDescGZIP(), []int{8}
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PsiParams) GetDataset() string {
@@ -781,7 +852,7 @@ type JobDecision struct {
 
 func (x *JobDecision) Reset() {
 	*x = JobDecision{}
-	mi := &file_tandem_v1_common_proto_msgTypes[9]
+	mi := &file_tandem_v1_common_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +864,7 @@ func (x *JobDecision) String() string {
 func (*JobDecision) ProtoMessage() {}
 
 func (x *JobDecision) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_common_proto_msgTypes[9]
+	mi := &file_tandem_v1_common_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +877,7 @@ func (x *JobDecision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobDecision.ProtoReflect.Descriptor instead.
 func (*JobDecision) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_common_proto_rawDescGZIP(), []int{9}
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *JobDecision) GetJobId() string {
@@ -853,7 +924,7 @@ type Frame struct {
 
 func (x *Frame) Reset() {
 	*x = Frame{}
-	mi := &file_tandem_v1_common_proto_msgTypes[10]
+	mi := &file_tandem_v1_common_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +936,7 @@ func (x *Frame) String() string {
 func (*Frame) ProtoMessage() {}
 
 func (x *Frame) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_common_proto_msgTypes[10]
+	mi := &file_tandem_v1_common_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +949,7 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frame.ProtoReflect.Descriptor instead.
 func (*Frame) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_common_proto_rawDescGZIP(), []int{10}
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Frame) GetJobId() string {
@@ -943,7 +1014,7 @@ type JobState struct {
 
 func (x *JobState) Reset() {
 	*x = JobState{}
-	mi := &file_tandem_v1_common_proto_msgTypes[11]
+	mi := &file_tandem_v1_common_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1026,7 @@ func (x *JobState) String() string {
 func (*JobState) ProtoMessage() {}
 
 func (x *JobState) ProtoReflect() protoreflect.Message {
-	mi := &file_tandem_v1_common_proto_msgTypes[11]
+	mi := &file_tandem_v1_common_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1039,7 @@ func (x *JobState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobState.ProtoReflect.Descriptor instead.
 func (*JobState) Descriptor() ([]byte, []int) {
-	return file_tandem_v1_common_proto_rawDescGZIP(), []int{11}
+	return file_tandem_v1_common_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *JobState) GetId() string {
@@ -1094,7 +1165,7 @@ const file_tandem_v1_common_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12\x16\n" +
 	"\x06reason\x18\x06 \x01(\tR\x06reason\x12!\n" +
 	"\fproposer_key\x18\a \x01(\fR\vproposerKey\x12#\n" +
-	"\rresponder_key\x18\b \x01(\fR\fresponderKey\"\xa2\x03\n" +
+	"\rresponder_key\x18\b \x01(\fR\fresponderKey\"\xd0\x03\n" +
 	"\vJobProposal\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1c\n" +
@@ -1108,11 +1179,17 @@ const file_tandem_v1_common_proto_rawDesc = "" +
 	"\x04ping\x18\n" +
 	" \x01(\v2\x15.tandem.v1.PingParamsR\x04ping\x12,\n" +
 	"\x05stats\x18\v \x01(\v2\x16.tandem.v1.StatsParamsR\x05stats\x12,\n" +
-	"\x05train\x18\f \x01(\v2\x16.tandem.v1.TrainParamsR\x05train\"H\n" +
+	"\x05train\x18\f \x01(\v2\x16.tandem.v1.TrainParamsR\x05train\x12,\n" +
+	"\x05score\x18\r \x01(\v2\x16.tandem.v1.ScoreParamsR\x05score\"H\n" +
 	"\vTrainParams\x12\x1c\n" +
 	"\n" +
 	"psi_job_id\x18\x01 \x01(\tR\bpsiJobId\x12\x1b\n" +
-	"\tspec_yaml\x18\x02 \x01(\fR\bspecYaml\"H\n" +
+	"\tspec_yaml\x18\x02 \x01(\fR\bspecYaml\"\\\n" +
+	"\vScoreParams\x12\x1c\n" +
+	"\n" +
+	"psi_job_id\x18\x01 \x01(\tR\bpsiJobId\x12\x19\n" +
+	"\bmodel_id\x18\x02 \x01(\tR\amodelId\x12\x14\n" +
+	"\x05bands\x18\x03 \x01(\x05R\x05bands\"H\n" +
 	"\vStatsParams\x12\x1c\n" +
 	"\n" +
 	"psi_job_id\x18\x01 \x01(\tR\bpsiJobId\x12\x1b\n" +
@@ -1167,7 +1244,7 @@ func file_tandem_v1_common_proto_rawDescGZIP() []byte {
 	return file_tandem_v1_common_proto_rawDescData
 }
 
-var file_tandem_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_tandem_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_tandem_v1_common_proto_goTypes = []any{
 	(*Signed)(nil),          // 0: tandem.v1.Signed
 	(*Agreement)(nil),       // 1: tandem.v1.Agreement
@@ -1175,25 +1252,27 @@ var file_tandem_v1_common_proto_goTypes = []any{
 	(*AgreementRecord)(nil), // 3: tandem.v1.AgreementRecord
 	(*JobProposal)(nil),     // 4: tandem.v1.JobProposal
 	(*TrainParams)(nil),     // 5: tandem.v1.TrainParams
-	(*StatsParams)(nil),     // 6: tandem.v1.StatsParams
-	(*PingParams)(nil),      // 7: tandem.v1.PingParams
-	(*PsiParams)(nil),       // 8: tandem.v1.PsiParams
-	(*JobDecision)(nil),     // 9: tandem.v1.JobDecision
-	(*Frame)(nil),           // 10: tandem.v1.Frame
-	(*JobState)(nil),        // 11: tandem.v1.JobState
+	(*ScoreParams)(nil),     // 6: tandem.v1.ScoreParams
+	(*StatsParams)(nil),     // 7: tandem.v1.StatsParams
+	(*PingParams)(nil),      // 8: tandem.v1.PingParams
+	(*PsiParams)(nil),       // 9: tandem.v1.PsiParams
+	(*JobDecision)(nil),     // 10: tandem.v1.JobDecision
+	(*Frame)(nil),           // 11: tandem.v1.Frame
+	(*JobState)(nil),        // 12: tandem.v1.JobState
 }
 var file_tandem_v1_common_proto_depIdxs = []int32{
 	2, // 0: tandem.v1.Agreement.datasets:type_name -> tandem.v1.DatasetGrant
 	1, // 1: tandem.v1.AgreementRecord.agreement:type_name -> tandem.v1.Agreement
-	8, // 2: tandem.v1.JobProposal.psi:type_name -> tandem.v1.PsiParams
-	7, // 3: tandem.v1.JobProposal.ping:type_name -> tandem.v1.PingParams
-	6, // 4: tandem.v1.JobProposal.stats:type_name -> tandem.v1.StatsParams
+	9, // 2: tandem.v1.JobProposal.psi:type_name -> tandem.v1.PsiParams
+	8, // 3: tandem.v1.JobProposal.ping:type_name -> tandem.v1.PingParams
+	7, // 4: tandem.v1.JobProposal.stats:type_name -> tandem.v1.StatsParams
 	5, // 5: tandem.v1.JobProposal.train:type_name -> tandem.v1.TrainParams
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	6, // 6: tandem.v1.JobProposal.score:type_name -> tandem.v1.ScoreParams
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_tandem_v1_common_proto_init() }
@@ -1207,7 +1286,7 @@ func file_tandem_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tandem_v1_common_proto_rawDesc), len(file_tandem_v1_common_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1548,6 +1548,7 @@ type SubmitJobRequest struct {
 	Ping          *PingParams            `protobuf:"bytes,5,opt,name=ping,proto3" json:"ping,omitempty"`
 	Stats         *StatsParams           `protobuf:"bytes,6,opt,name=stats,proto3" json:"stats,omitempty"`
 	Train         *TrainParams           `protobuf:"bytes,7,opt,name=train,proto3" json:"train,omitempty"`
+	Score         *ScoreParams           `protobuf:"bytes,8,opt,name=score,proto3" json:"score,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1627,6 +1628,13 @@ func (x *SubmitJobRequest) GetStats() *StatsParams {
 func (x *SubmitJobRequest) GetTrain() *TrainParams {
 	if x != nil {
 		return x.Train
+	}
+	return nil
+}
+
+func (x *SubmitJobRequest) GetScore() *ScoreParams {
+	if x != nil {
+		return x.Score
 	}
 	return nil
 }
@@ -1966,7 +1974,7 @@ const file_tandem_v1_control_proto_rawDesc = "" +
 	"agreements\x18\x01 \x03(\v2\x1a.tandem.v1.AgreementRecordR\n" +
 	"agreements\"%\n" +
 	"\x13GetAgreementRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\x8c\x02\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xba\x02\n" +
 	"\x10SubmitJobRequest\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04peer\x18\x02 \x01(\tR\x04peer\x12!\n" +
@@ -1974,7 +1982,8 @@ const file_tandem_v1_control_proto_rawDesc = "" +
 	"\x03psi\x18\x04 \x01(\v2\x14.tandem.v1.PsiParamsR\x03psi\x12)\n" +
 	"\x04ping\x18\x05 \x01(\v2\x15.tandem.v1.PingParamsR\x04ping\x12,\n" +
 	"\x05stats\x18\x06 \x01(\v2\x16.tandem.v1.StatsParamsR\x05stats\x12,\n" +
-	"\x05train\x18\a \x01(\v2\x16.tandem.v1.TrainParamsR\x05train\"\x11\n" +
+	"\x05train\x18\a \x01(\v2\x16.tandem.v1.TrainParamsR\x05train\x12,\n" +
+	"\x05score\x18\b \x01(\v2\x16.tandem.v1.ScoreParamsR\x05score\"\x11\n" +
 	"\x0fListJobsRequest\";\n" +
 	"\x10ListJobsResponse\x12'\n" +
 	"\x04jobs\x18\x01 \x03(\v2\x13.tandem.v1.JobStateR\x04jobs\"\x1f\n" +
@@ -2064,7 +2073,8 @@ var file_tandem_v1_control_proto_goTypes = []any{
 	(*PingParams)(nil),              // 35: tandem.v1.PingParams
 	(*StatsParams)(nil),             // 36: tandem.v1.StatsParams
 	(*TrainParams)(nil),             // 37: tandem.v1.TrainParams
-	(*JobState)(nil),                // 38: tandem.v1.JobState
+	(*ScoreParams)(nil),             // 38: tandem.v1.ScoreParams
+	(*JobState)(nil),                // 39: tandem.v1.JobState
 }
 var file_tandem_v1_control_proto_depIdxs = []int32{
 	3,  // 0: tandem.v1.ListModelsResponse.models:type_name -> tandem.v1.ModelInfo
@@ -2076,54 +2086,55 @@ var file_tandem_v1_control_proto_depIdxs = []int32{
 	35, // 6: tandem.v1.SubmitJobRequest.ping:type_name -> tandem.v1.PingParams
 	36, // 7: tandem.v1.SubmitJobRequest.stats:type_name -> tandem.v1.StatsParams
 	37, // 8: tandem.v1.SubmitJobRequest.train:type_name -> tandem.v1.TrainParams
-	38, // 9: tandem.v1.ListJobsResponse.jobs:type_name -> tandem.v1.JobState
-	11, // 10: tandem.v1.ControlService.Status:input_type -> tandem.v1.StatusRequest
-	13, // 11: tandem.v1.ControlService.AddPeer:input_type -> tandem.v1.AddPeerRequest
-	15, // 12: tandem.v1.ControlService.ListPeers:input_type -> tandem.v1.ListPeersRequest
-	17, // 13: tandem.v1.ControlService.AddDataset:input_type -> tandem.v1.AddDatasetRequest
-	19, // 14: tandem.v1.ControlService.ListDatasets:input_type -> tandem.v1.ListDatasetsRequest
-	21, // 15: tandem.v1.ControlService.GetDataset:input_type -> tandem.v1.GetDatasetRequest
-	22, // 16: tandem.v1.ControlService.ProposeAgreement:input_type -> tandem.v1.ProposeAgreementRequest
-	23, // 17: tandem.v1.ControlService.DecideAgreement:input_type -> tandem.v1.DecideAgreementRequest
-	24, // 18: tandem.v1.ControlService.ListAgreements:input_type -> tandem.v1.ListAgreementsRequest
-	26, // 19: tandem.v1.ControlService.GetAgreement:input_type -> tandem.v1.GetAgreementRequest
-	27, // 20: tandem.v1.ControlService.SubmitJob:input_type -> tandem.v1.SubmitJobRequest
-	28, // 21: tandem.v1.ControlService.ListJobs:input_type -> tandem.v1.ListJobsRequest
-	30, // 22: tandem.v1.ControlService.GetJob:input_type -> tandem.v1.GetJobRequest
-	30, // 23: tandem.v1.ControlService.CancelJob:input_type -> tandem.v1.GetJobRequest
-	30, // 24: tandem.v1.ControlService.WatchJob:input_type -> tandem.v1.GetJobRequest
-	31, // 25: tandem.v1.ControlService.ExportMatches:input_type -> tandem.v1.ExportMatchesRequest
-	6,  // 26: tandem.v1.ControlService.AuditTail:input_type -> tandem.v1.AuditTailRequest
-	9,  // 27: tandem.v1.ControlService.AuditExport:input_type -> tandem.v1.AuditExportRequest
-	4,  // 28: tandem.v1.ControlService.AuditShow:input_type -> tandem.v1.AuditShowRequest
-	0,  // 29: tandem.v1.ControlService.ListModels:input_type -> tandem.v1.ListModelsRequest
-	2,  // 30: tandem.v1.ControlService.GetModel:input_type -> tandem.v1.GetModelRequest
-	12, // 31: tandem.v1.ControlService.Status:output_type -> tandem.v1.StatusResponse
-	14, // 32: tandem.v1.ControlService.AddPeer:output_type -> tandem.v1.PeerInfo
-	16, // 33: tandem.v1.ControlService.ListPeers:output_type -> tandem.v1.ListPeersResponse
-	18, // 34: tandem.v1.ControlService.AddDataset:output_type -> tandem.v1.DatasetInfo
-	20, // 35: tandem.v1.ControlService.ListDatasets:output_type -> tandem.v1.ListDatasetsResponse
-	18, // 36: tandem.v1.ControlService.GetDataset:output_type -> tandem.v1.DatasetInfo
-	33, // 37: tandem.v1.ControlService.ProposeAgreement:output_type -> tandem.v1.AgreementRecord
-	33, // 38: tandem.v1.ControlService.DecideAgreement:output_type -> tandem.v1.AgreementRecord
-	25, // 39: tandem.v1.ControlService.ListAgreements:output_type -> tandem.v1.ListAgreementsResponse
-	33, // 40: tandem.v1.ControlService.GetAgreement:output_type -> tandem.v1.AgreementRecord
-	38, // 41: tandem.v1.ControlService.SubmitJob:output_type -> tandem.v1.JobState
-	29, // 42: tandem.v1.ControlService.ListJobs:output_type -> tandem.v1.ListJobsResponse
-	38, // 43: tandem.v1.ControlService.GetJob:output_type -> tandem.v1.JobState
-	38, // 44: tandem.v1.ControlService.CancelJob:output_type -> tandem.v1.JobState
-	38, // 45: tandem.v1.ControlService.WatchJob:output_type -> tandem.v1.JobState
-	32, // 46: tandem.v1.ControlService.ExportMatches:output_type -> tandem.v1.ExportMatchesResponse
-	8,  // 47: tandem.v1.ControlService.AuditTail:output_type -> tandem.v1.AuditTailResponse
-	10, // 48: tandem.v1.ControlService.AuditExport:output_type -> tandem.v1.AuditExportResponse
-	5,  // 49: tandem.v1.ControlService.AuditShow:output_type -> tandem.v1.AuditShowResponse
-	1,  // 50: tandem.v1.ControlService.ListModels:output_type -> tandem.v1.ListModelsResponse
-	3,  // 51: tandem.v1.ControlService.GetModel:output_type -> tandem.v1.ModelInfo
-	31, // [31:52] is the sub-list for method output_type
-	10, // [10:31] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	38, // 9: tandem.v1.SubmitJobRequest.score:type_name -> tandem.v1.ScoreParams
+	39, // 10: tandem.v1.ListJobsResponse.jobs:type_name -> tandem.v1.JobState
+	11, // 11: tandem.v1.ControlService.Status:input_type -> tandem.v1.StatusRequest
+	13, // 12: tandem.v1.ControlService.AddPeer:input_type -> tandem.v1.AddPeerRequest
+	15, // 13: tandem.v1.ControlService.ListPeers:input_type -> tandem.v1.ListPeersRequest
+	17, // 14: tandem.v1.ControlService.AddDataset:input_type -> tandem.v1.AddDatasetRequest
+	19, // 15: tandem.v1.ControlService.ListDatasets:input_type -> tandem.v1.ListDatasetsRequest
+	21, // 16: tandem.v1.ControlService.GetDataset:input_type -> tandem.v1.GetDatasetRequest
+	22, // 17: tandem.v1.ControlService.ProposeAgreement:input_type -> tandem.v1.ProposeAgreementRequest
+	23, // 18: tandem.v1.ControlService.DecideAgreement:input_type -> tandem.v1.DecideAgreementRequest
+	24, // 19: tandem.v1.ControlService.ListAgreements:input_type -> tandem.v1.ListAgreementsRequest
+	26, // 20: tandem.v1.ControlService.GetAgreement:input_type -> tandem.v1.GetAgreementRequest
+	27, // 21: tandem.v1.ControlService.SubmitJob:input_type -> tandem.v1.SubmitJobRequest
+	28, // 22: tandem.v1.ControlService.ListJobs:input_type -> tandem.v1.ListJobsRequest
+	30, // 23: tandem.v1.ControlService.GetJob:input_type -> tandem.v1.GetJobRequest
+	30, // 24: tandem.v1.ControlService.CancelJob:input_type -> tandem.v1.GetJobRequest
+	30, // 25: tandem.v1.ControlService.WatchJob:input_type -> tandem.v1.GetJobRequest
+	31, // 26: tandem.v1.ControlService.ExportMatches:input_type -> tandem.v1.ExportMatchesRequest
+	6,  // 27: tandem.v1.ControlService.AuditTail:input_type -> tandem.v1.AuditTailRequest
+	9,  // 28: tandem.v1.ControlService.AuditExport:input_type -> tandem.v1.AuditExportRequest
+	4,  // 29: tandem.v1.ControlService.AuditShow:input_type -> tandem.v1.AuditShowRequest
+	0,  // 30: tandem.v1.ControlService.ListModels:input_type -> tandem.v1.ListModelsRequest
+	2,  // 31: tandem.v1.ControlService.GetModel:input_type -> tandem.v1.GetModelRequest
+	12, // 32: tandem.v1.ControlService.Status:output_type -> tandem.v1.StatusResponse
+	14, // 33: tandem.v1.ControlService.AddPeer:output_type -> tandem.v1.PeerInfo
+	16, // 34: tandem.v1.ControlService.ListPeers:output_type -> tandem.v1.ListPeersResponse
+	18, // 35: tandem.v1.ControlService.AddDataset:output_type -> tandem.v1.DatasetInfo
+	20, // 36: tandem.v1.ControlService.ListDatasets:output_type -> tandem.v1.ListDatasetsResponse
+	18, // 37: tandem.v1.ControlService.GetDataset:output_type -> tandem.v1.DatasetInfo
+	33, // 38: tandem.v1.ControlService.ProposeAgreement:output_type -> tandem.v1.AgreementRecord
+	33, // 39: tandem.v1.ControlService.DecideAgreement:output_type -> tandem.v1.AgreementRecord
+	25, // 40: tandem.v1.ControlService.ListAgreements:output_type -> tandem.v1.ListAgreementsResponse
+	33, // 41: tandem.v1.ControlService.GetAgreement:output_type -> tandem.v1.AgreementRecord
+	39, // 42: tandem.v1.ControlService.SubmitJob:output_type -> tandem.v1.JobState
+	29, // 43: tandem.v1.ControlService.ListJobs:output_type -> tandem.v1.ListJobsResponse
+	39, // 44: tandem.v1.ControlService.GetJob:output_type -> tandem.v1.JobState
+	39, // 45: tandem.v1.ControlService.CancelJob:output_type -> tandem.v1.JobState
+	39, // 46: tandem.v1.ControlService.WatchJob:output_type -> tandem.v1.JobState
+	32, // 47: tandem.v1.ControlService.ExportMatches:output_type -> tandem.v1.ExportMatchesResponse
+	8,  // 48: tandem.v1.ControlService.AuditTail:output_type -> tandem.v1.AuditTailResponse
+	10, // 49: tandem.v1.ControlService.AuditExport:output_type -> tandem.v1.AuditExportResponse
+	5,  // 50: tandem.v1.ControlService.AuditShow:output_type -> tandem.v1.AuditShowResponse
+	1,  // 51: tandem.v1.ControlService.ListModels:output_type -> tandem.v1.ListModelsResponse
+	3,  // 52: tandem.v1.ControlService.GetModel:output_type -> tandem.v1.ModelInfo
+	32, // [32:53] is the sub-list for method output_type
+	11, // [11:32] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_tandem_v1_control_proto_init() }

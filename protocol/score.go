@@ -1,0 +1,345 @@
+package protocol
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	"github.com/tandem-dev/tandem/fedlearn"
+)
+
+// Scoring protocol (issue 6, DESIGN §4): the bank learns the partner's
+// partial linear predictor u_P at the positions of its choosing (its
+// matched rows) and nothing else; it adds its own part and has the scores.
+// Bank B (initiator: match indicator, bank part of the model), partner P
+// (responder: partner part, its features over all L positions):
+//
+//	1. B→P score.hello {L, model id, chunks}
+//	   P: checks L against its alignment and the model id against its own
+//	      part, asks its policy to approve (before any key exists);
+//	      refusal: P→B score.refused {reason}, both fail.
+//	   P→B score.hello {}
+//	2. B→P score.ckg, P→B score.ckg      collective key
+//	3. per batch b of ≤ scoreBatch chunks (the bank streams them; the
+//	   partner answers each batch in order):
+//	   B→P score.mask#…   Enc(m) on the batch's chunks (slot encoding)
+//	   P: OnRelease (audit record with the batch digest), then
+//	      fedlearn MaskedRelease: Enc(m⊙u_P) key-switched to B, flooded
+//	   P→B score.rel#…    the masked releases
+//	   B: DecryptMasked → u_P at its masked positions, 0 elsewhere
+//	4. B→P score.done {scored}, P→B score.done {}
+//
+// What each side learns beyond its input: the partner learns L (known from
+// PSI), the model id and how many positions the bank scored (score.done);
+// it never learns which. The bank learns u_P,i at every position where its
+// mask is 1 (and, with its own part, the score), nothing at the others.
+// Values are fixed point: u_P·2^ScoreScaleBits, clipped by the partner to
+// ±ScoreClip (counted in ScorePartnerResult.Clipped).
+
+const (
+	// ScoreScaleBits is the fixed-point scale of the partner's partial
+	// predictor on the wire: a resolution of 2^-20 ≈ 1e-6 in logit units.
+	ScoreScaleBits = 20
+	// ScoreClip bounds |u_P| (logit units) so the fixed point fits the
+	// slot modulus (2^29 / 2^20 = 512, minus a margin).
+	ScoreClip = 511.0
+	// scoreBatch chunks of N positions per message round: 16 × 8192
+	// positions, ≈ 4 MiB each way per round.
+	scoreBatch = 16
+)
+
+// ErrScoreRefused is returned on both sides when the partner's policy
+// refuses the scoring job.
+var ErrScoreRefused = errors.New("protocol: scoring refused by policy")
+
+// ScoreRelease describes one batch of masked releases, for the partner's
+// audit record.
+type ScoreRelease struct {
+	Batch     int
+	FirstPos  int // first position of the batch
+	Positions int // positions covered by the batch
+	Digest    []byte
+}
+
+// ScoreBankConfig parameterises the bank side.
+type ScoreBankConfig struct {
+	JobID   string
+	ModelID string
+	Params  fedlearn.Params
+	Rand    io.Reader
+	// Mask selects the positions to score (the bank's matched rows); its
+	// length is L.
+	Mask []bool
+}
+
+// ScorePartnerConfig parameterises the partner side.
+type ScorePartnerConfig struct {
+	JobID   string
+	ModelID string
+	Params  fedlearn.Params
+	Rand    io.Reader
+	// Partial is u_P over all L positions (logit units).
+	Partial []float64
+	// Approve runs before any key exists; an error refuses the job.
+	Approve func(ctx context.Context) error
+	// OnRelease runs before each batch is answered (audit record); an
+	// error aborts without a release.
+	OnRelease func(ctx context.Context, r ScoreRelease) error
+}
+
+// ScoreBankResult: the partner's partial predictor at the masked positions
+// (0 elsewhere) and the wire volume.
+type ScoreBankResult struct {
+	Partial []float64
+	Scored  int
+}
+
+// ScorePartnerResult: what the partner may know about the job.
+type ScorePartnerResult struct {
+	Length  int
+	Scored  int // as the bank reported it
+	Clipped int // positions whose |u_P| exceeded ScoreClip
+	Batches int
+}
+
+type scoreHello struct {
+	L       int    `json:"length"`
+	ModelID string `json:"model_id"`
+	Chunks  int    `json:"chunks"`
+}
+
+type scoreDone struct {
+	Scored int `json:"scored"`
+}
+
+func scoreSeed(jobID string) [32]byte {
+	return sha256.Sum256([]byte("tandem/v1 score ckg\n" + jobID))
+}
+
+// RunScoreBank runs the bank side. A refusal by the partner's policy is
+// ErrScoreRefused with the partner's reason.
+func RunScoreBank(ctx context.Context, t Transport, cfg ScoreBankConfig, progress func(string, float64)) (*ScoreBankResult, error) {
+	res, err := runScoreBank(ctx, t, cfg, progress)
+	if errors.Is(err, ErrTrainRefused) { // the shared channel's refusal message
+		err = fmt.Errorf("%w: %s", ErrScoreRefused, strings.TrimPrefix(err.Error(), ErrTrainRefused.Error()+": "))
+	}
+	return res, err
+}
+
+func runScoreBank(ctx context.Context, t Transport, cfg ScoreBankConfig, progress func(string, float64)) (*ScoreBankResult, error) {
+	L := len(cfg.Mask)
+	sess, err := fedlearn.NewSession(fedlearn.Bank, cfg.Params, scoreSeed(cfg.JobID), cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	c := newScoreChannel(t)
+	chunks := sess.MaskedChunks(L)
+	if err := c.sendJSON(ctx, "score.hello", scoreHello{L: L, ModelID: cfg.ModelID, Chunks: chunks}); err != nil {
+		return nil, err
+	}
+	var ack struct{}
+	if err := c.recvJSON(ctx, "score.hello", &ack); err != nil {
+		return nil, err
+	}
+	if err := c.ckgStep(ctx, sess, "score.ckg"); err != nil {
+		return nil, err
+	}
+	out := make([]int64, L)
+	ct := 64 + 2*sess.N()*8*8
+	for b, lo := 0, 0; lo < chunks; b, lo = b+1, lo+scoreBatch {
+		hi := min(lo+scoreBatch, chunks)
+		msgs, err := sess.EncryptMask(cfg.Mask, lo, hi)
+		if err != nil {
+			return nil, err
+		}
+		sent := make(map[int][32]byte, len(msgs))
+		for i, m := range msgs {
+			sent[lo+i] = fedlearn.MaskDigest(m)
+		}
+		in, err := c.exchange(ctx, "score.mask", joinBlobs(msgs), "score.rel", 64+(hi-lo)*(ct+64))
+		if err != nil {
+			return nil, err
+		}
+		rels, err := splitBlobs(in, hi-lo)
+		if err != nil {
+			return nil, err
+		}
+		if err := sess.DecryptMasked(rels, sent, out); err != nil {
+			return nil, fmt.Errorf("protocol: score: partner's release: %w", err)
+		}
+		if progress != nil {
+			progress("scoring", float64(hi)/float64(chunks))
+		}
+	}
+	res := &ScoreBankResult{Partial: make([]float64, L)}
+	for i, v := range out {
+		if cfg.Mask[i] {
+			res.Partial[i] = float64(v) / (1 << ScoreScaleBits)
+			res.Scored++
+		}
+	}
+	if err := c.sendJSON(ctx, "score.done", scoreDone{Scored: res.Scored}); err != nil {
+		return nil, err
+	}
+	if err := c.recvJSON(ctx, "score.done", &ack); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// RunScorePartner runs the partner side.
+func RunScorePartner(ctx context.Context, t Transport, cfg ScorePartnerConfig, progress func(string, float64)) (*ScorePartnerResult, error) {
+	c := newScoreChannel(t)
+	var h scoreHello
+	if err := c.recvJSON(ctx, "score.hello", &h); err != nil {
+		return nil, err
+	}
+	L := len(cfg.Partial)
+	sess, err := fedlearn.NewSession(fedlearn.Partner, cfg.Params, scoreSeed(cfg.JobID), cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case h.L != L:
+		return nil, c.refuseScore(ctx, fmt.Sprintf("alignment length %d, the partner's is %d", h.L, L))
+	case h.ModelID != cfg.ModelID:
+		return nil, c.refuseScore(ctx, fmt.Sprintf("model %s is not the job's model %s", h.ModelID, cfg.ModelID))
+	case h.Chunks != sess.MaskedChunks(L):
+		return nil, c.refuseScore(ctx, fmt.Sprintf("%d chunks for %d positions", h.Chunks, L))
+	}
+	if cfg.Approve != nil {
+		if err := cfg.Approve(ctx); err != nil {
+			return nil, c.refuseScore(ctx, err.Error())
+		}
+	}
+	if err := c.sendJSON(ctx, "score.hello", struct{}{}); err != nil {
+		return nil, err
+	}
+	if err := c.ckgStep(ctx, sess, "score.ckg"); err != nil {
+		return nil, err
+	}
+	res := &ScorePartnerResult{Length: L}
+	u := make([]int64, L)
+	for i, v := range cfg.Partial {
+		if math.IsNaN(v) {
+			return nil, fmt.Errorf("protocol: score: partial predictor is NaN at a position")
+		}
+		if math.Abs(v) > ScoreClip {
+			v = math.Copysign(ScoreClip, v)
+			res.Clipped++
+		}
+		u[i] = int64(math.Round(v * (1 << ScoreScaleBits)))
+	}
+	ct := 64 + 2*sess.N()*8*8
+	for b, lo := 0, 0; lo < h.Chunks; b, lo = b+1, lo+scoreBatch {
+		hi := min(lo+scoreBatch, h.Chunks)
+		in, err := c.recvBlob(ctx, "score.mask", 64+(hi-lo)*(ct+64))
+		if err != nil {
+			return nil, err
+		}
+		msgs, err := splitBlobs(in, hi-lo)
+		if err != nil {
+			return nil, err
+		}
+		for i, m := range msgs {
+			if k, err := fedlearn.MaskChunkIndex(m); err != nil || k != lo+i {
+				return nil, fmt.Errorf("%w: score.mask batch %d holds chunk %d at %d", ErrUnexpected, b, k, lo+i)
+			}
+		}
+		if cfg.OnRelease != nil {
+			d := sha256.Sum256(in)
+			rel := ScoreRelease{Batch: b, FirstPos: lo * sess.N(), Positions: min(hi*sess.N(), L) - lo*sess.N(), Digest: d[:]}
+			if err := cfg.OnRelease(ctx, rel); err != nil {
+				return nil, err
+			}
+		}
+		rels, err := sess.MaskedRelease(msgs, u)
+		if err != nil {
+			return nil, fmt.Errorf("protocol: score: %w", err)
+		}
+		if err := c.sendBlob(ctx, "score.rel", joinBlobs(rels)); err != nil {
+			return nil, err
+		}
+		res.Batches++
+		if progress != nil {
+			progress("scoring", float64(hi)/float64(h.Chunks))
+		}
+	}
+	var done scoreDone
+	if err := c.recvJSON(ctx, "score.done", &done); err != nil {
+		return nil, err
+	}
+	if done.Scored < 0 || done.Scored > L {
+		return nil, fmt.Errorf("%w: bank reports %d scored positions of %d", ErrUnexpected, done.Scored, L)
+	}
+	res.Scored = done.Scored
+	if err := c.sendJSON(ctx, "score.done", struct{}{}); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// scoreChannel is the training channel (sequence numbers per step, pieces
+// of ≤ MaxPayload) with the score job's refusal message.
+type scoreChannel struct{ *trainChannel }
+
+func newScoreChannel(t Transport) *scoreChannel { return &scoreChannel{newTrainChannel(t)} }
+
+func (c *scoreChannel) refuseScore(ctx context.Context, reason string) error {
+	c.refuse(ctx, reason)
+	return fmt.Errorf("%w: %s", ErrScoreRefused, reason)
+}
+
+// ckgStep exchanges key-generation shares under step.
+func (c *scoreChannel) ckgStep(ctx context.Context, sess *fedlearn.Session, step string) error {
+	share, err := sess.KeyGenShare()
+	if err != nil {
+		return err
+	}
+	peer, err := c.exchange(ctx, step, share, step, 8<<20)
+	if err != nil {
+		return err
+	}
+	if err := sess.SetPeerKeyGenShare(peer); err != nil {
+		return fmt.Errorf("protocol: score: peer key share: %w", err)
+	}
+	return nil
+}
+
+// joinBlobs frames messages as u32 length ‖ bytes.
+func joinBlobs(msgs [][]byte) []byte {
+	n := 0
+	for _, m := range msgs {
+		n += 4 + len(m)
+	}
+	out := make([]byte, 0, n)
+	for _, m := range msgs {
+		out = append(out, byte(len(m)), byte(len(m)>>8), byte(len(m)>>16), byte(len(m)>>24))
+		out = append(out, m...)
+	}
+	return out
+}
+
+// splitBlobs parses exactly want framed messages (peer input).
+func splitBlobs(b []byte, want int) ([][]byte, error) {
+	out := make([][]byte, 0, want)
+	for len(b) > 0 {
+		if len(b) < 4 || len(out) == want {
+			return nil, fmt.Errorf("%w: bad framing", ErrUnexpected)
+		}
+		n := int(b[0]) | int(b[1])<<8 | int(b[2])<<16 | int(b[3])<<24
+		if n < 0 || n > len(b)-4 {
+			return nil, fmt.Errorf("%w: bad framing", ErrUnexpected)
+		}
+		out = append(out, b[4:4+n])
+		b = b[4+n:]
+	}
+	if len(out) != want {
+		return nil, fmt.Errorf("%w: %d messages, want %d", ErrUnexpected, len(out), want)
+	}
+	return out, nil
+}

@@ -1,0 +1,147 @@
+package protocol
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+)
+
+func runScore(t *testing.T, mask []bool, partial []float64, approve func(context.Context) error, bankModel string) (*ScoreBankResult, *ScorePartnerResult, error, error, *pipe) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pb, pp := newPipe()
+	var releases int
+	type pres struct {
+		r   *ScorePartnerResult
+		err error
+	}
+	done := make(chan pres, 1)
+	go func() {
+		r, err := RunScorePartner(ctx, pp, ScorePartnerConfig{JobID: "job-s", ModelID: "mdl-1", Partial: partial, Approve: approve,
+			OnRelease: func(context.Context, ScoreRelease) error { releases++; return nil }}, nil)
+		if err != nil {
+			cancel()
+		}
+		done <- pres{r, err}
+	}()
+	br, berr := RunScoreBank(ctx, pb, ScoreBankConfig{JobID: "job-s", ModelID: bankModel, Mask: mask}, nil)
+	pr := <-done
+	if pr.err == nil && releases != pr.r.Batches {
+		t.Fatalf("%d audit hooks for %d batches", releases, pr.r.Batches)
+	}
+	return br, pr.r, berr, pr.err, pp
+}
+
+// The bank gets the partner's partial predictor exactly (to the fixed
+// point) at its masked positions and 0 elsewhere; the partner learns only
+// how many positions were scored; clipping is counted.
+func TestScoreMatchesPlaintext(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	L := 40000 // 5 chunks of 8192, last one partial
+	mask := make([]bool, L)
+	partial := make([]float64, L)
+	for i := range L {
+		mask[i] = rng.IntN(4) == 0
+		partial[i] = rng.NormFloat64() * 3
+	}
+	partial[7], mask[7] = 1000, true // clipped to ScoreClip
+	want := 0
+	for _, m := range mask {
+		if m {
+			want++
+		}
+	}
+	br, pr, berr, perr, pp := runScore(t, mask, partial, nil, "mdl-1")
+	if berr != nil || perr != nil {
+		t.Fatal(berr, perr)
+	}
+	if br.Scored != want || pr.Scored != want || pr.Clipped != 1 || pr.Length != L {
+		t.Fatalf("scored %d/%d (want %d), clipped %d", br.Scored, pr.Scored, want, pr.Clipped)
+	}
+	for i := range L {
+		exp := 0.0
+		if mask[i] {
+			exp = math.Max(-ScoreClip, math.Min(ScoreClip, partial[i]))
+		}
+		if math.Abs(br.Partial[i]-exp) > 1.0/(1<<(ScoreScaleBits)) {
+			t.Fatalf("position %d: got %v, want %v", i, br.Partial[i], exp)
+		}
+	}
+	// What the partner sent is keys, ciphertexts and protocol metadata:
+	// the plaintext partial predictors never appear on the wire.
+	for _, m := range pp.sent {
+		if !strings.HasPrefix(m.Step, "score.") {
+			t.Fatalf("partner sent step %q", m.Step)
+		}
+	}
+	if n := countFixedPoint(pp.sent, partial[:64]); n > 0 {
+		t.Fatalf("%d partner values found in clear on the wire", n)
+	}
+}
+
+// countFixedPoint counts values of the partner's fixed point that occur
+// verbatim (little-endian int64) in the messages.
+func countFixedPoint(msgs []Msg, vals []float64) int {
+	n := 0
+	for _, v := range vals {
+		x := uint64(int64(math.Round(v * (1 << ScoreScaleBits))))
+		var b [8]byte
+		for k := range b {
+			b[k] = byte(x >> (8 * k))
+		}
+		for _, m := range msgs {
+			if strings.Contains(string(m.Payload), string(b[:])) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func TestScoreRefused(t *testing.T) {
+	L := 100
+	mask, partial := make([]bool, L), make([]float64, L)
+	_, _, berr, perr, _ := runScore(t, mask, partial, func(context.Context) error { return errors.New("agreement forbids scoring") }, "mdl-1")
+	if !errors.Is(berr, ErrScoreRefused) || !strings.Contains(berr.Error(), "agreement forbids scoring") || !errors.Is(perr, ErrScoreRefused) {
+		t.Fatalf("bank: %v; partner: %v", berr, perr)
+	}
+	_, _, berr, perr, _ = runScore(t, mask, partial, nil, "mdl-other")
+	if !errors.Is(berr, ErrScoreRefused) || !errors.Is(perr, ErrScoreRefused) {
+		t.Fatalf("wrong model: bank: %v; partner: %v", berr, perr)
+	}
+}
+
+func TestSplitBlobs(t *testing.T) {
+	msgs := [][]byte{[]byte("a"), {}, []byte("xyz")}
+	b := joinBlobs(msgs)
+	got, err := splitBlobs(b, 3)
+	if err != nil || len(got) != 3 || string(got[2]) != "xyz" || len(got[1]) != 0 {
+		t.Fatalf("%q %v", got, err)
+	}
+	for _, bad := range [][]byte{b[:len(b)-1], append(b, 0), {1, 0, 0}, {0xff, 0xff, 0xff, 0xff}} {
+		if _, err := splitBlobs(bad, 3); err == nil {
+			t.Errorf("accepted %x", bad)
+		}
+	}
+	if _, err := splitBlobs(b, 2); err == nil {
+		t.Error("accepted 3 messages for 2")
+	}
+}
+
+func FuzzSplitBlobs(f *testing.F) {
+	f.Add(joinBlobs([][]byte{[]byte("a"), []byte("bc")}), 2)
+	f.Fuzz(func(t *testing.T, b []byte, want int) {
+		if want < 0 || want > 64 {
+			return
+		}
+		out, err := splitBlobs(b, want)
+		if err == nil && len(out) != want {
+			t.Fatalf("%d messages for %d", len(out), want)
+		}
+	})
+}
