@@ -18,7 +18,9 @@ import (
 // Training protocol (issue 6, DESIGN §4; the math, the per-step functions
 // and the leakage table are in fedlearn/vlr/README.md). Bank B (initiator:
 // label, match indicator, bank features), partner P (responder: partner
-// features over all L aligned positions):
+// features over all L aligned positions; in a partner-only model the bank
+// has no features and contributes the label, match indicator and
+// intercept, and its release per step is 2 statistics):
 //
 //	1. B→P train.hello {L, spec digest, feature counts}
 //	   P: checks them against its signed spec and alignment, asks its policy
@@ -353,6 +355,9 @@ func RunTrainBank(ctx context.Context, t Transport, cfg TrainBankConfig, progres
 	if len(cfg.Features) != pB || len(cfg.Label) != L {
 		return nil, fmt.Errorf("protocol: train: %d bank columns and %d labels over %d positions; the spec has %d features", len(cfg.Features), len(cfg.Label), L, pB)
 	}
+	if err := spec.checkShape(); err != nil {
+		return nil, err
+	}
 	sess, err := fedlearn.NewSession(fedlearn.Bank, cfg.Params, trainSeed(cfg.JobID), cfg.Rand)
 	if err != nil {
 		return nil, err
@@ -459,11 +464,14 @@ func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, p
 	if err := c.recvJSON(ctx, "train.hello", &h); err != nil {
 		return nil, err
 	}
+	shapeErr := spec.checkShape()
 	switch {
 	case !bytes.Equal(h.Spec, spec.Digest()):
 		return nil, c.refuse(ctx, "model spec differs from the signed proposal")
 	case h.L != cfg.Length:
 		return nil, c.refuse(ctx, fmt.Sprintf("alignment length %d, this node has %d", h.L, cfg.Length))
+	case shapeErr != nil:
+		return nil, c.refuse(ctx, shapeErr.Error())
 	case h.Bank != pB || h.Partner != pP:
 		return nil, c.refuse(ctx, "feature counts do not match the spec")
 	case len(cfg.Features) != pP:

@@ -32,10 +32,18 @@ import (
 //	early_stopping: {patience: 3, tolerance: 1e-6}
 //	degree: 7                             # residual polynomial (advanced)
 //	clip_range: 4                         # partner clips |u_P| ≤ R (advanced)
+//	partner_only: false                   # true: no bank features (see below)
 //
 // Features are standardised by their owner (bank: over its matched rows;
 // partner: over all aligned positions); missing values are imputed with the
 // owner's mean (standardised 0).
+//
+// A partner-only model (partner_only: true, bank_features empty or
+// omitted) is a model over the partner's features alone, trained with the
+// bank's label through the same protocol: the bank contributes the label,
+// the match indicator and the intercept. Zero bank features must be asked
+// for explicitly so that a spec that merely forgot its bank features is
+// still an error.
 type TrainSpec struct {
 	Label              string        `yaml:"label" json:"label"`
 	BankFeatures       []string      `yaml:"bank_features" json:"bank_features"`
@@ -50,6 +58,11 @@ type TrainSpec struct {
 	EarlyStopping      EarlyStopping `yaml:"early_stopping" json:"early_stopping"`
 	Degree             int           `yaml:"degree" json:"degree"`
 	ClipRange          float64       `yaml:"clip_range" json:"clip_range"`
+	// PartnerOnly enters the digest only when true (omitempty): the digest
+	// of every spec written before the field existed stays the same (model
+	// cards store it, and a node of the previous version still agrees on
+	// such specs), while true and false never collide.
+	PartnerOnly bool `yaml:"partner_only" json:"partner_only,omitempty"`
 }
 
 // EarlyStopping stops training after Patience epochs without a relative
@@ -83,14 +96,25 @@ func ParseTrainSpec(b []byte) (*TrainSpec, error) {
 	if s.Label = strings.TrimSpace(s.Label); s.Label == "" {
 		return nil, bad("label", "required (the bank's 0/1 column)")
 	}
+	bankMin := 1
+	switch {
+	case s.PartnerOnly && len(s.BankFeatures) != 0:
+		return nil, bad("bank_features", "must be empty when partner_only is true (a partner-only model has no bank features), got %d columns", len(s.BankFeatures))
+	case s.PartnerOnly:
+		bankMin = 0
+		// Canonical form: omitted, null and [] give the same digest.
+		s.BankFeatures = []string{}
+	case len(s.BankFeatures) == 0:
+		return nil, bad("bank_features", "want 1..%d columns, got 0 (partner_only: true trains a model over the partner's features only)", maxTrainFeatures)
+	}
 	seen := map[string]string{s.Label: "label"}
 	for _, f := range []struct {
 		name string
 		cols []string
 		min  int
-	}{{"bank_features", s.BankFeatures, 1}, {"partner_features", s.PartnerFeatures, 1}} {
+	}{{"bank_features", s.BankFeatures, bankMin}, {"partner_features", s.PartnerFeatures, 1}} {
 		if len(f.cols) < f.min || len(f.cols) > maxTrainFeatures {
-			return nil, bad(f.name, "want 1..%d columns, got %d", maxTrainFeatures, len(f.cols))
+			return nil, bad(f.name, "want %d..%d columns, got %d", f.min, maxTrainFeatures, len(f.cols))
 		}
 		for _, c := range f.cols {
 			if strings.TrimSpace(c) != c || c == "" {
@@ -154,6 +178,17 @@ func ParseTrainSpec(b []byte) (*TrainSpec, error) {
 		return nil, bad("clip_range", "want in (0, 16], got %g", s.ClipRange)
 	}
 	return &s, nil
+}
+
+// checkShape re-checks the feature-count rule of ParseTrainSpec on a spec
+// that may have been built in code: vlr accepts a bank side without
+// features, so zero bank features must come from an explicit partner_only
+// (what both policies approved), never from an empty list by accident.
+func (s *TrainSpec) checkShape() error {
+	if s.PartnerOnly != (len(s.BankFeatures) == 0) || len(s.PartnerFeatures) == 0 {
+		return fmt.Errorf("protocol: train: model spec has %d bank and %d partner features with partner_only %v", len(s.BankFeatures), len(s.PartnerFeatures), s.PartnerOnly)
+	}
+	return nil
 }
 
 // Digest is the SHA-256 of the canonical spec (defaults filled): both nodes

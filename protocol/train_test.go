@@ -1,7 +1,9 @@
 package protocol
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/tandem-dev/tandem/fedlearn/vlr/vlrtest"
@@ -188,6 +190,182 @@ func TestTrainMatchesPlaintext(t *testing.T) {
 	}
 }
 
+// TestTrainPartnerOnly: a partner_only spec runs the same protocol with no
+// bank features. The hello announces 0 bank features, the partner co-signs
+// only the intercept and the validation loss each step, and the bank's part
+// is just the intercept. Accuracy, trained to the fixed point: the model is
+// the fixed point of the protocol's residual approximation (the whole
+// predictor but the intercept goes through it here), computed in plaintext
+// below, up to HE quantisation; and its validation AUC is that of exact
+// logistic regression. On this world that fixed point is ≈ 1.1 % off exact
+// logistic regression in the intercept, so the 1 % coefficient rule of
+// TestTrainMatchesPlaintext is not the right check here (the vlr test
+// TestPartnerOnlyMatchesPlaintext holds it on its data).
+func TestTrainPartnerOnly(t *testing.T) {
+	const epochs, lambda = 30, 0.001
+	w := newTrainWorld(3, 3000)
+	w.bank = nil // the label still depends on bank features the model does not see
+	spec := fmt.Sprintf("label: has_card\npartner_only: true\npartner_features: [p0, p1]\nepochs: %d\nl2: %g\nseed: 5\n", epochs, lambda)
+	run := runTrain(t, w, spec, nil, nil, nil)
+	if run.berr != nil || run.perr != nil {
+		t.Fatalf("bank: %v; partner: %v", run.berr, run.perr)
+	}
+	b, p := run.bank, run.partner
+	if b.Epochs != epochs || p.Epochs != epochs {
+		t.Errorf("epochs: bank %d, partner %d, want %d", b.Epochs, p.Epochs, epochs)
+	}
+	if len(b.Part.Features) != 0 || len(b.Part.Weights) != 0 || len(b.Part.Mean) != 0 || len(b.Part.SD) != 0 || b.Part.Intercept == nil {
+		t.Fatalf("bank part %+v, want the intercept only", b.Part)
+	}
+	if !slices.Equal(p.Part.Features, []string{"p0", "p1"}) || len(p.Part.Weights) != 2 {
+		t.Fatalf("partner part %+v", p.Part)
+	}
+	first, last := b.Steps[0].ValLoss, b.Steps[len(b.Steps)-1].ValLoss
+	if !(last > 0.3 && last < first) {
+		t.Errorf("validation loss %.5f → %.5f, want a positive loss that decreased", first, last)
+	}
+	var hello trainHello
+	if m := run.bpipe.sent[0]; m.Step != "train.hello" || json.Unmarshal(m.Payload, &hello) != nil {
+		t.Fatalf("first bank message %s %q", m.Step, m.Payload)
+	}
+	if hello.Bank != 0 || hello.Partner != 2 {
+		t.Errorf("hello announces %d bank and %d partner features, want 0 and 2", hello.Bank, hello.Partner)
+	}
+	if len(run.audits) != 2*len(b.Steps) {
+		t.Errorf("releases audited: %d, want %d", len(run.audits), 2*len(b.Steps))
+	}
+	for _, r := range run.audits {
+		want := []string{"p0", "p1"}
+		if r.To == "bank" {
+			want = []string{"(intercept)", "(validation_loss)"}
+		}
+		if !slices.Equal(r.Statistics, want) {
+			t.Errorf("release %d to %s: %v, want %v", r.Step, r.To, r.Statistics, want)
+		}
+	}
+
+	var xtr [][]float64
+	var ytr []float64
+	for _, i := range b.TrainRows {
+		xtr = append(xtr, standardisedRow(w, b.Part, p.Part, i))
+		ytr = append(ytr, w.label[i])
+	}
+	he := append(slices.Clone(p.Part.Weights), *b.Part.Intercept)
+	base := vlrtest.PlainLR(xtr, ytr, lambda)
+	fixed := partnerOnlyFixedPoint(t, xtr, ytr, lambda, 7, 4)
+	for j := range he {
+		if d := math.Abs(he[j] - fixed[j]); d > 0.002*math.Max(math.Abs(fixed[j]), 0.05) {
+			t.Errorf("coefficient %d: HE %.5f, approximation's fixed point %.5f", j, he[j], fixed[j])
+		}
+	}
+	var sHE, sBase, yv []float64
+	for _, i := range b.ValRows {
+		x := standardisedRow(w, b.Part, p.Part, i)
+		var a, c float64
+		for j, v := range x {
+			a += he[j] * v
+			c += base[j] * v
+		}
+		sHE, sBase, yv = append(sHE, a), append(sBase, c), append(yv, w.label[i])
+	}
+	aHE, aBase := vlrtest.AUC(sHE, yv), vlrtest.AUC(sBase, yv)
+	t.Logf("weights HE %.5f, fixed point %.5f, exact LR %.5f; validation AUC HE %.5f, exact LR %.5f", he, fixed, base, aHE, aBase)
+	if math.Abs(aHE-aBase) > 0.005 {
+		t.Errorf("validation AUC: HE %.5f, exact LR %.5f", aHE, aBase)
+	}
+}
+
+// partnerOnlyFixedPoint solves, in plaintext, the objective the protocol
+// actually descends in a partner-only model: rows x = [partner…, 1], the
+// residual σ(b + u_P) replaced by Σ_a β_a(b)·u_P^a of the bank's table
+// (u_P clipped to ±r as the partner does), L2 λ on the partner weights.
+// Gradient descent to a gradient norm of 1e-10.
+func partnerOnlyFixedPoint(t *testing.T, x [][]float64, y []float64, lambda float64, degree int, r float64) []float64 {
+	t.Helper()
+	tab, err := vlr.NewCondTable(degree, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := len(x[0]) - 1
+	wt := make([]float64, p+1)
+	beta := make([]float64, degree+1)
+	g := make([]float64, p+1)
+	for range 20000 {
+		tab.Beta(wt[p], beta) // u_B is the intercept alone
+		clear(g)
+		for i, row := range x {
+			var u float64
+			for j := range p {
+				u += wt[j] * row[j]
+			}
+			u = math.Max(-r, math.Min(r, u))
+			var s float64
+			for a := degree; a >= 0; a-- {
+				s = s*u + beta[a]
+			}
+			for j, v := range row {
+				g[j] += v * (s - y[i]) / float64(len(x))
+			}
+		}
+		var norm float64
+		for j := range g {
+			if j < p {
+				g[j] += lambda * wt[j]
+			}
+			wt[j] -= g[j]
+			norm += g[j] * g[j]
+		}
+		if norm < 1e-20 {
+			return wt
+		}
+	}
+	t.Fatal("plaintext fixed point did not converge")
+	return nil
+}
+
+// TestTrainPartnerOnlyShape: a spec built in code (not parsed) with no bank
+// features but without partner_only is refused on both sides before any key
+// exists, so zero bank features always stem from an explicit partner_only.
+func TestTrainPartnerOnlyShape(t *testing.T) {
+	spec, err := ParseTrainSpec([]byte("label: y\npartner_only: true\npartner_features: [p0, p1]\nepochs: 2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.PartnerOnly = false
+	w := newTrainWorld(4, 200)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	bp, pp := newPipe()
+	if _, err := RunTrainBank(ctx, bp, TrainBankConfig{JobID: "j", Spec: spec, Label: w.label, Match: w.match}, nil); err == nil || !strings.Contains(err.Error(), "partner_only false") {
+		t.Errorf("bank: %v, want a partner_only error", err)
+	}
+	if len(bp.sent) != 0 {
+		t.Errorf("bank sent %d messages", len(bp.sent))
+	}
+	// The partner gets a hello for the same (code-built) spec and refuses.
+	if err := bp.Send(ctx, Msg{Step: "train.hello", Payload: mustJSON(t, trainHello{L: 200, Spec: spec.Digest(), Bank: 0, Partner: 2}), Last: true, Total: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = RunTrainPartner(ctx, pp, TrainPartnerConfig{JobID: "j", Spec: spec, Length: 200, Features: w.partner}, nil)
+	if !errors.Is(err, ErrTrainRefused) || !strings.Contains(err.Error(), "partner_only false") {
+		t.Errorf("partner: %v, want a refusal naming partner_only", err)
+	}
+	for _, m := range pp.sent {
+		if m.Step != "train.refused" {
+			t.Errorf("partner sent %s", m.Step)
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // TestTrainRefusals: the partner's job approval and either side's release
 // policy refuse with a reason both sides report; nothing is shared after
 // a refusal.
@@ -252,6 +430,9 @@ func TestTrainSpecErrors(t *testing.T) {
 		{"label: y\nbank_features: [a]\npartner_features: [b]\nlearning: 1\n", "field learning not found"},
 		{"bank_features: [a]\npartner_features: [b]\n", "field label"},
 		{"label: y\nbank_features: []\npartner_features: [b]\n", "field bank_features"},
+		{"label: y\npartner_features: [b]\n", "partner_only: true trains"},
+		{"label: y\npartner_only: true\nbank_features: [a]\npartner_features: [b]\n", "field bank_features: must be empty when partner_only is true"},
+		{"label: y\npartner_only: true\npartner_features: []\n", "field partner_features"},
 		{"label: y\nbank_features: [a]\npartner_features: [a]\n", "field partner_features"},
 		{"label: y\nbank_features: [a]\npartner_features: [b]\nvalidation_fraction: 1\n", "field validation_fraction"},
 		{"label: y\nbank_features: [a]\npartner_features: [b]\nearly_stopping: {patience: -2}\n", "field early_stopping.patience"},
@@ -265,5 +446,46 @@ func TestTrainSpecErrors(t *testing.T) {
 	s, err := ParseTrainSpec([]byte("label: y\nbank_features: [a]\npartner_features: [b]\nbatch: 100\nearly_stopping: {patience: 3}\n"))
 	if err != nil || s.Epochs != 30 || s.LearningRate != 1.5 || s.ValidationFraction != 0.2 || s.Batch != 100 || s.EarlyStopping.Patience != 3 {
 		t.Errorf("defaults: %+v %v", s, err)
+	}
+}
+
+// TestTrainSpecPartnerOnly: partner_only parses, is canonical (omitted,
+// null and [] bank_features give one digest) and is covered by the digest,
+// while the digest of a spec without it is the one it had before the field
+// existed (model cards store digests; older nodes compare them).
+func TestTrainSpecPartnerOnly(t *testing.T) {
+	parse := func(y string) *TrainSpec {
+		t.Helper()
+		s, err := ParseTrainSpec([]byte(y))
+		if err != nil {
+			t.Fatalf("%q: %v", y, err)
+		}
+		return s
+	}
+	s := parse("label: y\npartner_only: true\npartner_features: [b]\n")
+	if !s.PartnerOnly || s.BankFeatures == nil || len(s.BankFeatures) != 0 {
+		t.Errorf("partner-only spec: %+v", s)
+	}
+	if bank, partner := s.Columns(); !slices.Equal(bank, []string{"y"}) || !slices.Equal(partner, []string{"b"}) {
+		t.Errorf("columns: bank %v, partner %v", bank, partner)
+	}
+	for _, y := range []string{"label: y\npartner_only: true\nbank_features: []\npartner_features: [b]\n",
+		"label: y\npartner_only: true\nbank_features:\npartner_features: [b]\n"} {
+		if !bytes.Equal(parse(y).Digest(), s.Digest()) {
+			t.Errorf("%q: digest differs from the spec without bank_features", y)
+		}
+	}
+	flipped := *s
+	flipped.PartnerOnly = false
+	if bytes.Equal(flipped.Digest(), s.Digest()) {
+		t.Error("digest does not cover partner_only")
+	}
+	// Computed before partner_only existed.
+	old := parse("label: y\nbank_features: [a]\npartner_features: [b]\n")
+	if got := fmt.Sprintf("%x", old.Digest()); got != "fba868ca47165d2a87cb1a4e3a47d6836edf8b3fe3cad5b3bf1b06499a83160a" {
+		t.Errorf("digest of a spec without partner_only changed: %s", got)
+	}
+	if explicit := parse("label: y\npartner_only: false\nbank_features: [a]\npartner_features: [b]\n"); !bytes.Equal(explicit.Digest(), old.Digest()) {
+		t.Error("partner_only: false changes the digest")
 	}
 }

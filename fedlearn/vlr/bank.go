@@ -58,7 +58,10 @@ type EpochReport struct {
 // column-major over the L aligned positions (values at unmatched positions
 // are ignored), label[i] ∈ {0,1}, match[i] the match indicator;
 // partnerFeatures is the number of partner features of the job spec (the
-// size of the partner's release the bank will co-sign).
+// size of the partner's release the bank will co-sign). cols may be empty:
+// a partner-only model, where the bank contributes the label, the match
+// indicator and the intercept, and its release is the intercept gradient
+// and the validation-loss aggregate.
 func NewBank(s *fedlearn.Session, cfg Config, cols [][]float64, label []float64, match []bool, partnerFeatures int) (*Bank, error) {
 	if s == nil || s.Role() != fedlearn.Bank {
 		return nil, fmt.Errorf("%w: need a bank session", ErrConfig)
@@ -84,7 +87,7 @@ func NewBank(s *fedlearn.Session, cfg Config, cols [][]float64, label []float64,
 			}
 		}
 	}
-	if err := columnsLayout(x, L); err != nil {
+	if err := columnsLayout(x, L, 0); err != nil {
 		return nil, err
 	}
 	tab, err := NewCondTable(cfg.Degree, cfg.Range)

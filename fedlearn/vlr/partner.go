@@ -30,7 +30,8 @@ type Partner struct {
 // NewPartner prepares the partner side. cols are its raw features,
 // column-major over the L aligned positions; bankFeatures is the number of
 // bank features of the job spec (the bank's release then has bankFeatures+2
-// statistics: features, intercept, validation loss).
+// statistics: features, intercept, validation loss); 0 for a partner-only
+// model.
 func NewPartner(s *fedlearn.Session, cfg Config, cols [][]float64, bankFeatures int) (*Partner, error) {
 	if s == nil || s.Role() != fedlearn.Partner {
 		return nil, fmt.Errorf("%w: need a partner session", ErrConfig)
@@ -42,7 +43,7 @@ func NewPartner(s *fedlearn.Session, cfg Config, cols [][]float64, bankFeatures 
 		return nil, ErrConfig
 	}
 	L := len(cols[0])
-	if err := columnsLayout(cols, L); err != nil {
+	if err := columnsLayout(cols, L, 1); err != nil {
 		return nil, err
 	}
 	p := &Partner{sess: s, cfg: cfg, length: L, pBank: bankFeatures}

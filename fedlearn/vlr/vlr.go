@@ -226,9 +226,12 @@ func standardise(cols [][]float64, use []bool) (mean, sd []float64) {
 	return mean, sd
 }
 
-// columnsLayout validates a column-major matrix and returns (features, L).
-func columnsLayout(cols [][]float64, length int) error {
-	if len(cols) == 0 || len(cols) > 4096 {
+// columnsLayout validates a column-major matrix of at least minCols
+// columns of the given length. The bank passes 0 (a partner-only model: its
+// side is just the intercept), the partner 1 (without a feature it has no
+// gradient to learn and nothing to contribute).
+func columnsLayout(cols [][]float64, length, minCols int) error {
+	if len(cols) < minCols || len(cols) > 4096 {
 		return fmt.Errorf("%w: %d feature columns", ErrConfig, len(cols))
 	}
 	for _, c := range cols {

@@ -2,6 +2,7 @@ package vlr
 
 import (
 	"crypto/rand"
+	"errors"
 	"github.com/tandem-dev/tandem/fedlearn/vlr/vlrtest"
 	"math"
 	mrand "math/rand/v2"
@@ -85,6 +86,12 @@ func sessions(t testing.TB) (*fedlearn.Session, *fedlearn.Session) {
 // step runs one protocol step through both parties exactly as two nodes
 // would (messages are plain byte slices); it returns the wire bytes.
 func step(t testing.TB, b *Bank, p *Partner) (EpochReport, int) {
+	return stepInspect(t, b, p, nil)
+}
+
+// stepInspect is step with a look at both Results before any share is made
+// (inspect may be nil).
+func stepInspect(t testing.TB, b *Bank, p *Partner, inspect func(bres, pres []byte)) (EpochReport, int) {
 	terms, err := b.EncryptResidualTerms() // B1  bank → partner
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +107,9 @@ func step(t testing.TB, b *Bank, p *Partner) (EpochReport, int) {
 	pres, err := p.EvaluatePartnerGradient(terms) // P2  partner → bank
 	if err != nil {
 		t.Fatal(err)
+	}
+	if inspect != nil {
+		inspect(bres, pres)
 	}
 	bshare, err := b.ShareForPartner(pres) // B3  bank → partner
 	if err != nil {
@@ -195,6 +205,98 @@ func TestTrainingMatchesPlaintext(t *testing.T) {
 	aHE, aBase := vlrtest.AUC(sHE, yv), vlrtest.AUC(sBase, yv)
 	t.Logf("epochs %d, wire %.1f MB; worst coefficient rel error %.4f; AUC HE %.5f baseline %.5f",
 		len(b.History()), float64(wireBytes)/1e6, worst, aHE, aBase)
+	t.Logf("baseline %v", wBase)
+	t.Logf("HE       %v", wHE)
+	if math.Abs(aHE-aBase) > 0.005 {
+		t.Errorf("AUC HE %.5f vs baseline %.5f", aHE, aBase)
+	}
+}
+
+// A partner-only model (no bank features: the bank contributes the label,
+// the match indicator and the intercept) trains through the same protocol
+// and matches plaintext logistic regression on the partner's features plus
+// an intercept, under the rule of TestTrainingMatchesPlaintext. The label
+// also depends on bank features the model does not see, as it would in a
+// real partner-only job; the baseline is the same misspecified model.
+func TestPartnerOnlyMatchesPlaintext(t *testing.T) {
+	const L, pp, lambda = 5000, 4, 1e-3
+	data := genSynth(L, 3, pp, 0.7, 5)
+	bs, ps := sessions(t)
+	cfg := Config{L2: lambda, MaxEpochs: 30, Seed: 9}
+	// The partner still needs at least one feature: it is the only side
+	// with a gradient to learn.
+	if _, err := NewPartner(ps, cfg, nil, 0); !errors.Is(err, ErrConfig) {
+		t.Fatalf("partner without features: %v, want ErrConfig", err)
+	}
+	b, err := NewBank(bs, cfg, nil, data.label, data.match, pp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPartner(ps, cfg, data.partner, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inspect := func(bres, pres []byte) {
+		// The partner co-signs only the intercept gradient and the
+		// validation-loss aggregate.
+		if n, err := ps.ResultCount(bres); err != nil || n != 2 {
+			t.Fatalf("bank result: %d statistics (%v), want 2", n, err)
+		}
+		if n, err := bs.ResultCount(pres); err != nil || n != pp {
+			t.Fatalf("partner result: %d statistics (%v), want %d", n, err, pp)
+		}
+	}
+	var reps []EpochReport
+	for !b.Done() {
+		rep, _ := stepInspect(t, b, p, inspect)
+		reps = append(reps, rep)
+		inspect = nil
+	}
+	if len(reps) != 30 {
+		t.Errorf("%d steps, want 30 (MaxEpochs, full batch)", len(reps))
+	}
+	// The validation loss must be a real, decreasing aggregate, not the
+	// zero of a missing statistic.
+	first, last := reps[0].ValLoss, reps[len(reps)-1].ValLoss
+	if !(last > 0.3 && last < first) {
+		t.Errorf("validation loss %.5f → %.5f, want a positive loss that decreased", first, last)
+	}
+	wb := b.Weights()
+	if mean, sd := b.Standardisation(); len(wb) != 1 || len(mean) != 0 || len(sd) != 0 {
+		t.Fatalf("bank side: weights %v, %d means, %d sds; want the intercept only", wb, len(mean), len(sd))
+	}
+	xtr := joined(b, p, b.TrainRows()) // partner features…, 1
+	ytr := make([]float64, len(xtr))
+	for r, i := range b.TrainRows() {
+		ytr[r] = data.label[i]
+	}
+	wBase := vlrtest.PlainLR(xtr, ytr, lambda)
+	wHE := append(p.Weights(), wb[0])
+	worst := 0.0
+	for j := range wHE {
+		d := math.Abs(wHE[j] - wBase[j])
+		if math.Abs(wBase[j]) > 0.05 {
+			rel := d / math.Abs(wBase[j])
+			worst = math.Max(worst, rel)
+			if rel > 0.01 {
+				t.Errorf("coef %d: HE %.5f baseline %.5f (rel %.4f)", j, wHE[j], wBase[j], rel)
+			}
+		} else if d > 0.0005 {
+			t.Errorf("small coef %d: HE %.5f baseline %.5f", j, wHE[j], wBase[j])
+		}
+	}
+	xv := joined(b, p, b.ValRows())
+	yv := make([]float64, len(xv))
+	sHE, sBase := make([]float64, len(xv)), make([]float64, len(xv))
+	for r, i := range b.ValRows() {
+		yv[r] = data.label[i]
+		for j, v := range xv[r] {
+			sHE[r] += wHE[j] * v
+			sBase[r] += wBase[j] * v
+		}
+	}
+	aHE, aBase := vlrtest.AUC(sHE, yv), vlrtest.AUC(sBase, yv)
+	t.Logf("val loss %.5f → %.5f; worst coefficient rel error %.4f; AUC HE %.5f baseline %.5f", first, last, worst, aHE, aBase)
 	t.Logf("baseline %v", wBase)
 	t.Logf("HE       %v", wHE)
 	if math.Abs(aHE-aBase) > 0.005 {
