@@ -115,7 +115,7 @@ type jobManager struct {
 func newJobManager(n *Node) *jobManager {
 	return &jobManager{
 		n: n, cancels: map[string]context.CancelFunc{}, changed: map[string]chan struct{}{},
-		kinds: map[string]jobKind{"ping": pingKind{}, "psi": psiKind{}, "stats": statsKind{}, "train": trainKind{}},
+		kinds: map[string]jobKind{"ping": pingKind{}, "psi": psiKind{}, "stats": statsKind{}, "train": trainKind{}, "score": scoreKind{}},
 	}
 }
 

@@ -44,7 +44,7 @@ func (n *Node) submitJob(ctx context.Context, req *tandemv1.SubmitJobRequest, ro
 	p := &tandemv1.JobProposal{
 		JobId: newJobID(), Kind: req.Kind, Initiator: n.cfg.Name, Responder: req.Peer, AgreementId: agr.Agreement.Id,
 		Nonce: make([]byte, 16), CreatedUnix: now.Unix(), ExpiresUnix: now.Add(time.Duration(n.cfg.ProposalTTLSeconds) * time.Second).Unix(),
-		Psi: req.Psi, Ping: req.Ping, Stats: req.Stats, Train: req.Train,
+		Psi: req.Psi, Ping: req.Ping, Stats: req.Stats, Train: req.Train, Score: req.Score,
 	}
 	if _, err := rand.Read(p.Nonce); err != nil {
 		return nil, err
@@ -127,6 +127,8 @@ func (n *Node) prepareProposal(p *tandemv1.JobProposal) error {
 		return n.prepareStats(p)
 	case "train":
 		return n.prepareTrain(p)
+	case "score":
+		return n.prepareScore(p)
 	}
 	return nil
 }
@@ -210,6 +212,9 @@ func (n *Node) checkResponderInputs(p *tandemv1.JobProposal) error {
 	}
 	if p.Kind == "train" {
 		return n.checkTrainResponder(p)
+	}
+	if p.Kind == "score" {
+		return n.checkScoreResponder(p)
 	}
 	return nil
 }

@@ -209,7 +209,7 @@ func (n *Node) loadTrainInputs(j *jobRun) (*trainInputs, error) {
 
 // alignedFeatures reads feature columns onto the alignment, missing values
 // replaced by the column mean over the rows in mask (all rows if nil).
-func alignedFeatures(ctx context.Context, in *trainInputs, cols []string, mask []bool) ([][]float64, error) {
+func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask []bool) ([][]float64, error) {
 	feats := make([][]float64, len(cols))
 	for k, col := range cols {
 		v, p, err := alignedColumn(ctx, in, col)
@@ -224,10 +224,10 @@ func alignedFeatures(ctx context.Context, in *trainInputs, cols []string, mask [
 
 // alignedColumn reads a numeric column of this node's dataset onto the L
 // positions: values and presence (false at positions without a row).
-func alignedColumn(ctx context.Context, in *trainInputs, col string) ([]float64, []bool, error) {
+func alignedColumn(ctx context.Context, in *alignedInputs, col string) ([]float64, []bool, error) {
 	vals, present, err := dataset.Column(ctx, in.dspec, col)
 	if err != nil {
-		return nil, nil, fmt.Errorf("node: train: column %s of dataset %s: %w", col, in.ds.Spec.Name, err)
+		return nil, nil, fmt.Errorf("node: column %s of dataset %s: %w", col, in.ds.Spec.Name, err)
 	}
 	L := int(in.al.Length)
 	v, p := make([]float64, L), make([]bool, L)
@@ -269,7 +269,7 @@ func (trainKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 		return nil, err
 	}
 	L := int(in.al.Length)
-	label, lp, err := alignedColumn(ctx, in, in.spec.Label)
+	label, lp, err := alignedColumn(ctx, &in.alignedInputs, in.spec.Label)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +286,7 @@ func (trainKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 		}
 		match[pos] = true
 	}
-	feats, err := alignedFeatures(ctx, in, in.spec.BankFeatures, match)
+	feats, err := alignedFeatures(ctx, &in.alignedInputs, in.spec.BankFeatures, match)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +333,7 @@ func (trainKind) respond(ctx context.Context, j *jobRun) (any, error) {
 	if uint64(len(in.al.Positions)) != in.al.Length {
 		return nil, fmt.Errorf("node: train: alignment maps %d of %d positions", len(in.al.Positions), in.al.Length)
 	}
-	feats, err := alignedFeatures(ctx, in, in.spec.PartnerFeatures, nil)
+	feats, err := alignedFeatures(ctx, &in.alignedInputs, in.spec.PartnerFeatures, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ import (
 // trainAgreement grants the bank's label and features and the partner's
 // two behaviour features (not category).
 const trainAgreement = `purpose: card cross-sell model
-job_kinds: [ping, psi, train]
+job_kinds: [ping, psi, train, score]
 datasets:
   - party: bank
     dataset: customers
@@ -342,6 +342,8 @@ func TestTrainEndToEnd(t *testing.T) {
 		t.Errorf("validation AUC: split model %.5f, plaintext %.5f (|Δ| > 0.005)", aHE, aBase)
 	}
 
+	checkScoreJob(t, bank, partner, psiJob, bres.ModelID, bp, pp, bcsv, pcsv, pairs, aHE)
+
 	// One release audit record per gradient release on each side.
 	if got := auditKinds(t, bank, id)["release"]; got != 40 || bres.Releases != 40 {
 		t.Errorf("bank release records: %d (result says %d), want 40", got, bres.Releases)
@@ -382,6 +384,81 @@ func TestTrainEndToEnd(t *testing.T) {
 				t.Errorf("partner state has key %q: %.300s", k, d)
 			}
 		}
+	}
+}
+
+// checkScoreJob runs a score job with the trained split model over the
+// PSI job and checks it against plaintext scoring of the joined CSVs: the
+// bank's scores.csv holds exactly its matched rows, each with the score of
+// the two stored parts; the bands partition them; the validation AUC is
+// the one of the held-out rows; the partner learns the count only and
+// records one release per batch.
+func checkScoreJob(t *testing.T, bank, partner *testNode, psiJob, modelID string, bp, pp ModelPart, bcsv, pcsv *trainCSV, pairs [][2]int, valAUC float64) {
+	t.Helper()
+	js, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "score", Peer: "partner-a",
+		Score: &tandemv1.ScoreParams{PsiJobId: psiJob, ModelId: modelID, Bands: 10}})
+	if err != nil || js.State != stateAccepted {
+		t.Fatalf("SubmitJob(score): %v %v", js, err)
+	}
+	bj := finalJob(t, bank.analyst, js.Id, 60*time.Second)
+	pj := finalJob(t, partner.analyst, js.Id, 30*time.Second)
+	if bj.State != stateSucceeded || pj.State != stateSucceeded {
+		t.Fatalf("score job: bank %s (%s), partner %s (%s)", bj.State, bj.Reason, pj.State, pj.Reason)
+	}
+	var br, pr ScoreJobResult
+	json.Unmarshal(bj.ResultJson, &br)
+	json.Unmarshal(pj.ResultJson, &pr)
+	if br.Scored != len(pairs) || pr.Scored != br.Scored || pr.Output != "" || len(br.Bands) != 10 || br.ValidationAUC == nil {
+		t.Fatalf("score results: bank %s; partner %s", bj.ResultJson, pj.ResultJson)
+	}
+	want := map[string]float64{}
+	for _, p := range pairs {
+		z := partScore(bp, bcsv, p[0]) + partScore(pp, pcsv, p[1])
+		want[strconv.Itoa(p[0])] = 1 / (1 + math.Exp(-z))
+	}
+	recs := readCSV(t, br.Output)
+	hdr := recs[0]
+	iRow, iScore, iBand := slices.Index(hdr, "row"), slices.Index(hdr, "score"), slices.Index(hdr, "band")
+	if iRow < 0 || iScore < 0 || iBand < 0 || len(recs)-1 != len(pairs) {
+		t.Fatalf("scores.csv: header %v, %d rows for %d matched", hdr, len(recs)-1, len(pairs))
+	}
+	bandRows := map[string]int{}
+	for _, r := range recs[1:] {
+		w, ok := want[r[iRow]]
+		got, err := strconv.ParseFloat(r[iScore], 64)
+		if !ok || err != nil || math.Abs(got-w) > 2e-6 {
+			t.Fatalf("scores.csv row %s: score %s, plaintext %v (matched %v)", r[iRow], r[iScore], w, ok)
+		}
+		bandRows[r[iBand]]++
+	}
+	total := 0
+	for _, b := range br.Bands {
+		if bandRows[strconv.Itoa(b.Band)] != b.Rows || b.MinScore > b.MaxScore {
+			t.Errorf("band %+v: %d rows in the file", b, bandRows[strconv.Itoa(b.Band)])
+		}
+		total += b.Rows
+	}
+	if total != len(pairs) || br.Bands[0].MinScore < br.Bands[9].MaxScore {
+		t.Errorf("bands %+v", br.Bands)
+	}
+	if math.Abs(*br.ValidationAUC-valAUC) > 1e-4 {
+		t.Errorf("score job validation AUC %.5f, plaintext scoring of the parts %.5f", *br.ValidationAUC, valAUC)
+	}
+	t.Logf("score job: %d rows, validation AUC %.5f over %d rows, %d releases, bank sent %d B, partner %d B",
+		br.Scored, *br.ValidationAUC, br.ValidationN, pr.Releases, br.BytesSent, pr.BytesSent)
+	if got := auditKinds(t, partner, js.Id)["release"]; got != pr.Releases || got < 1 {
+		t.Errorf("partner release records: %d, result says %d", got, pr.Releases)
+	}
+	var v any
+	json.Unmarshal(pj.ResultJson, &v)
+	if n := jsonShape(v, map[string]bool{}); n > 0 {
+		t.Errorf("partner's score result holds an array of %d values: %s", n, pj.ResultJson)
+	}
+	// A model the partner does not hold is refused at the proposal.
+	js, err = bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "score", Peer: "partner-a",
+		Score: &tandemv1.ScoreParams{PsiJobId: psiJob, ModelId: "mdl-missing"}})
+	if err == nil && js.State == stateAccepted {
+		t.Errorf("score with an unknown model accepted: %v", js)
 	}
 }
 

@@ -96,6 +96,7 @@ type ScorePartnerConfig struct {
 type ScoreBankResult struct {
 	Partial []float64
 	Scored  int
+	Batches int // message rounds (one masked release of ≤ 16 chunks each)
 }
 
 // ScorePartnerResult: what the partner may know about the job.
@@ -149,6 +150,7 @@ func runScoreBank(ctx context.Context, t Transport, cfg ScoreBankConfig, progres
 		return nil, err
 	}
 	out := make([]int64, L)
+	batches := 0
 	ct := 64 + 2*sess.N()*8*8
 	for b, lo := 0, 0; lo < chunks; b, lo = b+1, lo+scoreBatch {
 		hi := min(lo+scoreBatch, chunks)
@@ -171,11 +173,12 @@ func runScoreBank(ctx context.Context, t Transport, cfg ScoreBankConfig, progres
 		if err := sess.DecryptMasked(rels, sent, out); err != nil {
 			return nil, fmt.Errorf("protocol: score: partner's release: %w", err)
 		}
+		batches++
 		if progress != nil {
 			progress("scoring", float64(hi)/float64(chunks))
 		}
 	}
-	res := &ScoreBankResult{Partial: make([]float64, L)}
+	res := &ScoreBankResult{Partial: make([]float64, L), Batches: batches}
 	for i, v := range out {
 		if cfg.Mask[i] {
 			res.Partial[i] = float64(v) / (1 << ScoreScaleBits)

@@ -38,7 +38,8 @@ Jobs:
   psi export JOB --out FILE.csv
   stats --psi-job ID --spec stats.yaml [--peer N] [--wait]   (statistics over a PSI alignment)
   stats show JOB
-  train --psi-job ID --spec model.yaml [--peer N] [--wait] [--json]   (vertical logistic regression)
+  train --psi-job ID --spec model.yaml [--partner-only] [--peer N] [--wait] [--json]   (vertical logistic regression)
+  score --model ID --psi-job ID [--bands N] [--peer N] [--wait] [--json]   (scores of the matched rows, to scores.csv)
   model list | model show ID | model export ID --out FILE.json   (this node's part of a split model)
   job list | job status ID | job result ID | job cancel ID | job watch ID
 Audit:
@@ -108,6 +109,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdTrain(ctx, g, rest)
 	case "model":
 		return cmdModel(ctx, g, rest)
+	case "score":
+		return cmdScore(ctx, g, rest)
 	case "testnet":
 		return cmdTestnet(ctx, g, rest)
 	case "demo":

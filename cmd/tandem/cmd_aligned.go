@@ -19,9 +19,13 @@ type alignedJobArgs struct {
 
 // parseAlignedJob parses --psi-job, --spec (checked locally with check
 // before anything is sent), --peer (default: the PSI job's peer),
-// --agreement, --wait and --json.
-func parseAlignedJob(ctx context.Context, g *globals, kind, specHelp, waitHelp string, args []string, check func([]byte) error) (*alignedJobArgs, error) {
+// --agreement, --wait and --json; extra, if not nil, registers the kind's
+// own flags.
+func parseAlignedJob(ctx context.Context, g *globals, kind, specHelp, waitHelp string, args []string, check func([]byte) error, extra func(*flag.FlagSet)) (*alignedJobArgs, error) {
 	fs := flag.NewFlagSet(kind, flag.ContinueOnError)
+	if extra != nil {
+		extra(fs)
+	}
 	psiJob := fs.String("psi-job", "", "the PSI job whose alignment to use")
 	specFile := fs.String("spec", "", specHelp)
 	peer := fs.String("peer", "", "peer node name (default: the PSI job's peer)")
@@ -37,6 +41,12 @@ func parseAlignedJob(ctx context.Context, g *globals, kind, specHelp, waitHelp s
 	spec, err := os.ReadFile(*specFile)
 	if err != nil {
 		return nil, err
+	}
+	if kind == "train" && partnerOnlyFlag(fs) {
+		// --partner-only is the spec's partner_only: true (a later key
+		// in the YAML mapping would be a duplicate, so refuse a spec
+		// that already sets it to false).
+		spec = append(append(spec, '\n'), []byte("partner_only: true\n")...)
 	}
 	if err := check(spec); err != nil {
 		return nil, err
@@ -54,4 +64,10 @@ func parseAlignedJob(ctx context.Context, g *globals, kind, specHelp, waitHelp s
 		*peer = j.Peer
 	}
 	return &alignedJobArgs{psiJob: *psiJob, peer: *peer, agreement: *agreement, spec: spec, wait: *wait}, nil
+}
+
+// partnerOnlyFlag reports whether the train flag --partner-only was set.
+func partnerOnlyFlag(fs *flag.FlagSet) bool {
+	f := fs.Lookup("partner-only")
+	return f != nil && f.Value.String() == "true"
 }

@@ -35,7 +35,7 @@ func cmdStats(ctx context.Context, g *globals, args []string) error {
 		"wait for the job to end and print the statistics", args, func(b []byte) error {
 			_, err := protocol.ParseStatsSpec(b)
 			return err
-		})
+		}, nil)
 	if err != nil {
 		return err
 	}

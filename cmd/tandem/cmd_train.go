@@ -18,7 +18,7 @@ import (
 
 // cmdTrain submits a training job over a PSI job's alignment:
 //
-//	tandem train --psi-job ID --spec model.yaml [--peer N] [--wait] [--json]
+//	tandem train --psi-job ID --spec model.yaml [--partner-only] [--peer N] [--wait] [--json]
 //
 // With --wait the progress shows the epoch and the bank's validation loss.
 func cmdTrain(ctx context.Context, g *globals, args []string) error {
@@ -26,6 +26,8 @@ func cmdTrain(ctx context.Context, g *globals, args []string) error {
 		"wait for the job to end (progress with per-epoch validation loss)", args, func(b []byte) error {
 			_, err := protocol.ParseTrainSpec(b)
 			return err
+		}, func(fs *flag.FlagSet) {
+			fs.Bool("partner-only", false, "train a model over the partner's features only (the bank gives its label; spec partner_only: true)")
 		})
 	if err != nil {
 		return err

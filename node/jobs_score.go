@@ -1,0 +1,369 @@
+package node
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+
+	"github.com/tandem-dev/tandem/audit"
+	"github.com/tandem-dev/tandem/node/dataset"
+	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
+	"github.com/tandem-dev/tandem/protocol"
+)
+
+// scoreKind scores the bank's matched rows of a PSI job with a split model
+// trained between the same two nodes (issue 6): the partner computes its
+// partial predictor over all aligned positions from its own part, the
+// bank receives it only at its matched positions (protocol/score.go, a
+// masked release the partner's policy approves and records), adds its own
+// part and writes the scores next to its own row keys. The partner learns
+// how many rows were scored, never which.
+type scoreKind struct{}
+
+// ScoreJobResult is what `job result` shows for a score job.
+type ScoreJobResult struct {
+	ModelID string `json:"model_id"`
+	PSIJob  string `json:"psi_job"`
+	Side    string `json:"side"`
+	Dataset string `json:"dataset"`
+	Length  int    `json:"alignment_length"`
+	Scored  int    `json:"scored"`
+	// Partner only: positions whose partial predictor was clipped to the
+	// model's clip range.
+	Clipped int `json:"clipped,omitempty"`
+	// Bank only.
+	Output        string      `json:"output,omitempty"` // CSV: row, id columns, score[, band]
+	MeanScore     float64     `json:"mean_score,omitempty"`
+	Bands         []ScoreBand `json:"bands,omitempty"`
+	ValidationAUC *float64    `json:"validation_auc,omitempty"` // on the model's held-out rows, when scored
+	ValidationN   int         `json:"validation_rows,omitempty"`
+	Releases      int         `json:"releases"`
+	BytesSent     int64       `json:"bytes_sent"`
+	Transcript    string      `json:"transcript_digest"`
+}
+
+// ScoreBand is one equal-count band of the scored rows (band 1 holds the
+// highest scores).
+type ScoreBand struct {
+	Band     int     `json:"band"`
+	Rows     int     `json:"rows"`
+	MinScore float64 `json:"min_score"`
+	MaxScore float64 `json:"max_score"`
+}
+
+const maxScoreBands = 100
+
+func (n *Node) prepareScore(p *tandemv1.JobProposal) error {
+	if p.Score == nil || p.Score.PsiJobId == "" || p.Score.ModelId == "" {
+		return fmt.Errorf("%w: score needs --psi-job and --model", errInvalid)
+	}
+	if p.Score.Bands < 0 || p.Score.Bands > maxScoreBands {
+		return fmt.Errorf("%w: --bands must be 0..%d", errInvalid, maxScoreBands)
+	}
+	if _, _, err := n.alignmentJob(p, "score", p.Score.PsiJobId, "initiator", p.Responder); err != nil {
+		return fmt.Errorf("%w: %v", errInvalid, err)
+	}
+	if _, err := n.scoreModel(p.Score.ModelId, "bank", p.Responder); err != nil {
+		return fmt.Errorf("%w: %v", errInvalid, err)
+	}
+	return nil
+}
+
+func (n *Node) checkScoreResponder(p *tandemv1.JobProposal) error {
+	if p.Score == nil {
+		return errors.New("score parameters missing")
+	}
+	if _, _, err := n.alignmentJob(p, "score", p.Score.PsiJobId, "responder", p.Initiator); err != nil {
+		return err
+	}
+	_, err := n.scoreModel(p.Score.ModelId, "partner", p.Initiator)
+	return err
+}
+
+// scoreModel finds this node's part of a model trained with peer.
+func (n *Node) scoreModel(id, side, peer string) (*storedModel, error) {
+	m, err := n.model(id)
+	if err != nil {
+		return nil, fmt.Errorf("model %s is not known on %s", id, n.cfg.Name)
+	}
+	if m.Side != side || m.Card.Peer != peer {
+		return nil, fmt.Errorf("model %s was trained with %s as the %s side; this score job needs %s with %s", id, m.Card.Peer, m.Side, side, peer)
+	}
+	return m, nil
+}
+
+// partialScores computes Σ_j w_j·(x_j − mean_j)/sd_j over the L positions
+// for the model part's features (a missing value counts as the mean). It
+// returns the values and the positions this node has a row for.
+func partialScores(ctx context.Context, in *alignedInputs, part ModelPart) ([]float64, error) {
+	L := int(in.al.Length)
+	u := make([]float64, L)
+	for k, col := range part.Features {
+		v, p, err := alignedColumn(ctx, in, col)
+		if err != nil {
+			return nil, err
+		}
+		for i := range L {
+			if p[i] {
+				u[i] += part.Weights[k] * (v[i] - part.Mean[k]) / part.SD[k]
+			}
+		}
+	}
+	if part.Intercept != nil {
+		for i := range u {
+			u[i] += *part.Intercept
+		}
+	}
+	return u, nil
+}
+
+func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
+	n := j.n
+	j.progress("loading", 0)
+	in, err := n.loadAligned(j, "score", j.prop.Score.PsiJobId)
+	if err != nil {
+		return nil, err
+	}
+	m, err := n.scoreModel(j.prop.Score.ModelId, "bank", j.rec.Peer)
+	if err != nil {
+		return nil, fmt.Errorf("node: score: %w", err)
+	}
+	uB, err := partialScores(ctx, &in, m.Part)
+	if err != nil {
+		return nil, err
+	}
+	L := int(in.al.Length)
+	mask := make([]bool, L)
+	for _, pos := range in.al.Positions {
+		mask[pos] = true
+	}
+	res, err := protocol.RunScoreBank(ctx, j.t, protocol.ScoreBankConfig{JobID: j.rec.ID, ModelID: m.ID, Mask: mask}, j.progress)
+	if err != nil {
+		return nil, err
+	}
+	// One scored row per matched position: (dataset row, score).
+	type scored struct {
+		row   int64
+		score float64
+	}
+	rows := make([]scored, len(in.al.Positions))
+	var sum float64
+	for i, pos := range in.al.Positions {
+		s := 1 / (1 + math.Exp(-(uB[pos] + res.Partial[pos])))
+		rows[i] = scored{int64(in.al.Rows[i]), s}
+		sum += s
+	}
+	out := &ScoreJobResult{ModelID: m.ID, PSIJob: in.psiRec.ID, Side: "bank", Dataset: in.ds.Spec.Name, Length: L, Scored: res.Scored,
+		Releases: res.Batches, BytesSent: j.t.BytesSent(), Transcript: fmt.Sprintf("%x", j.t.Digest())}
+	if len(rows) > 0 {
+		out.MeanScore = sum / float64(len(rows))
+	}
+	// Bands by rank (band 1 = highest scores); ties broken by row.
+	band := map[int64]int{}
+	if B := int(j.prop.Score.Bands); B > 0 && len(rows) > 0 {
+		byScore := slices.Clone(rows)
+		sort.Slice(byScore, func(a, b int) bool {
+			if byScore[a].score != byScore[b].score {
+				return byScore[a].score > byScore[b].score
+			}
+			return byScore[a].row < byScore[b].row
+		})
+		for r, s := range byScore {
+			b := r*B/len(byScore) + 1
+			band[s.row] = b
+			if len(out.Bands) < b {
+				out.Bands = append(out.Bands, ScoreBand{Band: b, MinScore: s.score, MaxScore: s.score})
+			}
+			sb := &out.Bands[b-1]
+			sb.Rows++
+			sb.MinScore = min(sb.MinScore, s.score)
+		}
+	}
+	sort.Slice(rows, func(a, b int) bool { return rows[a].row < rows[b].row })
+	scoreOf := make(map[int64]float64, len(rows))
+	keys := make([]int64, len(rows))
+	for i, r := range rows {
+		scoreOf[r.row], keys[i] = r.score, r.row
+	}
+	dir, err := n.jobDir(j.rec.ID)
+	if err != nil {
+		return nil, err
+	}
+	out.Output = filepath.Join(dir, "scores.csv")
+	if err := writeScores(ctx, in.dspec, keys, scoreOf, band, out.Output); err != nil {
+		return nil, fmt.Errorf("node: score: writing %s: %w", out.Output, err)
+	}
+	if auc, nv, ok := validationAUC(ctx, &in, m, scoreOf); ok {
+		out.ValidationAUC, out.ValidationN = &auc, nv
+	}
+	return out, nil
+}
+
+// writeScores writes row, the dataset's id columns, score and band (when
+// bands were asked for) for the scored rows, atomically (tmp + rename).
+func writeScores(ctx context.Context, spec dataset.Spec, rows []int64, score map[int64]float64, band map[int64]int, path string) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	cw := csv.NewWriter(f)
+	hdr := []string{"row"}
+	for _, c := range spec.IDs {
+		hdr = append(hdr, c.Column)
+	}
+	hdr = append(hdr, "score")
+	if len(band) > 0 {
+		hdr = append(hdr, "band")
+	}
+	cw.Write(hdr)
+	err = dataset.Rows(ctx, spec, rows, func(row int64, r map[string]string) error {
+		line := []string{strconv.FormatInt(row, 10)}
+		for _, c := range spec.IDs {
+			line = append(line, r[c.Column])
+		}
+		line = append(line, strconv.FormatFloat(score[row], 'f', 6, 64))
+		if len(band) > 0 {
+			line = append(line, strconv.Itoa(band[row]))
+		}
+		return cw.Write(line)
+	})
+	cw.Flush()
+	if err == nil {
+		err = cw.Error()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// validationAUC is the AUC of the scores on the model's held-out rows that
+// were scored and carry a 0/1 label (the bank's own data).
+func validationAUC(ctx context.Context, in *alignedInputs, m *storedModel, score map[int64]float64) (float64, int, bool) {
+	if len(m.ValidationRows) == 0 || m.Card.Training.Dataset != in.ds.Spec.Name {
+		return 0, 0, false
+	}
+	label, present, err := dataset.Column(ctx, in.dspec, m.Card.Label)
+	if err != nil {
+		return 0, 0, false
+	}
+	var s, y []float64
+	for _, r := range m.ValidationRows {
+		sc, ok := score[r]
+		if !ok || r >= int64(len(label)) || !present[r] || (label[r] != 0 && label[r] != 1) {
+			continue
+		}
+		s, y = append(s, sc), append(y, label[r])
+	}
+	auc, ok := rocAUC(s, y)
+	return auc, len(s), ok
+}
+
+// rocAUC is the Mann–Whitney AUC with ties counted half.
+func rocAUC(score, label []float64) (float64, bool) {
+	idx := make([]int, len(score))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return score[idx[a]] < score[idx[b]] })
+	var pos, neg, rankSum float64
+	for i := 0; i < len(idx); {
+		j := i
+		for j < len(idx) && score[idx[j]] == score[idx[i]] {
+			j++
+		}
+		avg := float64(i+j+1) / 2 // ranks i+1..j
+		for k := i; k < j; k++ {
+			if label[idx[k]] == 1 {
+				pos++
+				rankSum += avg
+			} else {
+				neg++
+			}
+		}
+		i = j
+	}
+	if pos == 0 || neg == 0 {
+		return 0, false
+	}
+	return (rankSum - pos*(pos+1)/2) / (pos * neg), true
+}
+
+func (scoreKind) respond(ctx context.Context, j *jobRun) (any, error) {
+	n := j.n
+	j.progress("loading", 0)
+	in, err := n.loadAligned(j, "score", j.prop.Score.PsiJobId)
+	if err != nil {
+		return nil, err
+	}
+	L := int(in.al.Length)
+	if len(in.al.Positions) != L {
+		return nil, fmt.Errorf("node: score: alignment maps %d of %d positions", len(in.al.Positions), L)
+	}
+	m, err := n.scoreModel(j.prop.Score.ModelId, "partner", j.rec.Peer)
+	if err != nil {
+		return nil, fmt.Errorf("node: score: %w", err)
+	}
+	u, err := partialScores(ctx, &in, m.Part)
+	if err != nil {
+		return nil, err
+	}
+	clipped := 0
+	if r := m.Part.ClipRange; r > 0 {
+		// The model was trained on the clipped partial predictor.
+		for i, v := range u {
+			if math.Abs(v) > r {
+				u[i] = math.Copysign(r, v)
+				clipped++
+			}
+		}
+	}
+	approve := func(ctx context.Context) error {
+		a := in.agr.Agreement
+		if !slices.Contains(a.JobKinds, "score") {
+			return n.trainRefused(ctx, j, fmt.Sprintf("agreement %s does not allow score jobs", a.Id))
+		}
+		granted, ok := grantColumns(a, n.cfg.Name, in.ds.Spec.Name)
+		for _, c := range m.Part.Features {
+			if !ok || !slices.Contains(granted, c) {
+				return n.trainRefused(ctx, j, fmt.Sprintf("column %s of dataset %s is not granted by agreement %s", c, in.ds.Spec.Name, a.Id))
+			}
+		}
+		return nil
+	}
+	releases := 0
+	onRelease := func(ctx context.Context, r protocol.ScoreRelease) error {
+		e := audit.Entry{Kind: audit.KindRelease, JobID: j.rec.ID, AgreementID: j.rec.AgreementID, Peer: j.rec.Peer,
+			Actor: audit.Actor{Kind: audit.ActorNode, Name: n.cfg.Name}, DatasetDigests: []string{in.ds.Profile.Digest},
+			Release: &audit.Release{To: j.rec.Peer, Values: uint64(r.Positions), Digest: hex.EncodeToString(r.Digest),
+				Checks: []string{"agreement_kind=score", "model_columns", "masked_by_peer", "share_guard"}},
+			Detail: map[string]string{"release": fmt.Sprint(r.Batch), "model": m.ID, "first_position": fmt.Sprint(r.FirstPos),
+				"statistics": "partial_predictor"}}
+		key := audit.IdemKey{Job: j.rec.ID, Event: fmt.Sprintf("release/%d", r.Batch), Attempt: uint32(j.rec.Attempt)}
+		if _, _, err := n.audit.Append(context.WithoutCancel(ctx), peerLog(j.rec.Peer), key, e); err != nil {
+			return fmt.Errorf("node: audit: %w", err)
+		}
+		releases++
+		return nil
+	}
+	res, err := protocol.RunScorePartner(ctx, j.t, protocol.ScorePartnerConfig{JobID: j.rec.ID, ModelID: m.ID, Partial: u,
+		Approve: approve, OnRelease: onRelease}, j.progress)
+	if err != nil {
+		return nil, err
+	}
+	return &ScoreJobResult{ModelID: m.ID, PSIJob: in.psiRec.ID, Side: "partner", Dataset: in.ds.Spec.Name, Length: L,
+		Scored: res.Scored, Clipped: clipped + res.Clipped, Releases: releases, BytesSent: j.t.BytesSent(), Transcript: fmt.Sprintf("%x", j.t.Digest())}, nil
+}
