@@ -188,7 +188,7 @@ func partnerColumns(kind string) (features, attrs string) {
 // granted feature columns.
 const DefaultAgreement = `# Testnet default agreement.
 purpose: "Credit-card acquisition and cross-sell sizing on shared customers (testnet)"
-job_kinds: [ping, psi, stats, train]
+job_kinds: [ping, psi, stats, train, score]
 datasets:
   - {party: %[1]s, dataset: customers, columns: [phone, id_no, has_card, income, age, tenure_months, city_tier]}
   - {party: %[2]s, dataset: users, columns: [phone, id_no, %[3]s]}
