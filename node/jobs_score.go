@@ -268,38 +268,8 @@ func validationAUC(ctx context.Context, in *alignedInputs, m *storedModel, score
 		}
 		s, y = append(s, sc), append(y, label[r])
 	}
-	auc, ok := rocAUC(s, y)
-	return auc, len(s), ok
-}
-
-// rocAUC is the Mann–Whitney AUC with ties counted half.
-func rocAUC(score, label []float64) (float64, bool) {
-	idx := make([]int, len(score))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.Slice(idx, func(a, b int) bool { return score[idx[a]] < score[idx[b]] })
-	var pos, neg, rankSum float64
-	for i := 0; i < len(idx); {
-		j := i
-		for j < len(idx) && score[idx[j]] == score[idx[i]] {
-			j++
-		}
-		avg := float64(i+j+1) / 2 // ranks i+1..j
-		for k := i; k < j; k++ {
-			if label[idx[k]] == 1 {
-				pos++
-				rankSum += avg
-			} else {
-				neg++
-			}
-		}
-		i = j
-	}
-	if pos == 0 || neg == 0 {
-		return 0, false
-	}
-	return (rankSum - pos*(pos+1)/2) / (pos * neg), true
+	auc := protocol.AUC(s, y)
+	return auc, len(s), !math.IsNaN(auc)
 }
 
 func (scoreKind) respond(ctx context.Context, j *jobRun) (any, error) {

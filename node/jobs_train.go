@@ -53,6 +53,7 @@ type ModelPart struct {
 type ModelMetric struct {
 	Epoch    int      `json:"epoch"`
 	ValLoss  *float64 `json:"validation_loss,omitempty"`
+	ValAUC   *float64 `json:"validation_auc,omitempty"` // spec validation_auc
 	GradNorm float64  `json:"grad_norm"`
 }
 
@@ -304,6 +305,10 @@ func (trainKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 				v := s.ValLoss
 				m.ValLoss = &v
 			}
+			if !math.IsNaN(s.ValAUC) {
+				a := s.ValAUC
+				m.ValAUC = &a
+			}
 			metrics = append(metrics, m)
 		}
 	}
@@ -391,6 +396,8 @@ func (n *Node) trainReleasePolicy(j *jobRun, in *trainInputs, to string) (func(c
 		want = append(slices.Clone(in.spec.BankFeatures), "(intercept)", "(validation_loss)")
 	}
 	checks := []string{"agreement_columns", "gradient_length=" + fmt.Sprint(len(want)), fmt.Sprintf("max_releases=%d", maxReleases), "share_guard"}
+	valBatches := 0
+	maxValBatches := in.spec.Epochs * ((L+8191)/8192 + 15) / 16 // ≤ one masked query per epoch
 	policy := func(ctx context.Context, r protocol.TrainRelease) error {
 		a := in.agr.Agreement
 		if !slices.Contains(a.JobKinds, "train") {
@@ -398,6 +405,19 @@ func (n *Node) trainReleasePolicy(j *jobRun, in *trainInputs, to string) (func(c
 		}
 		if err := checkTrainColumns(a, j.prop, in.psiP, in.spec); err != nil {
 			return n.trainRefused(ctx, j, err.Error())
+		}
+		if slices.Equal(r.Statistics, []string{protocol.ValidationPartial}) {
+			// Per-row values at the bank's held-out positions: the leakage
+			// of scoring those rows, so the agreement must allow scoring.
+			switch {
+			case to != "bank" || r.To != "bank" || !in.spec.ValidationAUC:
+				return n.trainRefused(ctx, j, "validation partial predictors requested without validation_auc in the signed spec")
+			case !slices.Contains(a.JobKinds, "score"):
+				return n.trainRefused(ctx, j, fmt.Sprintf("agreement %s does not allow score jobs, which validation_auc needs", a.Id))
+			case valBatches >= maxValBatches:
+				return n.trainRefused(ctx, j, fmt.Sprintf("more than %d validation releases", maxValBatches))
+			}
+			return nil
 		}
 		if r.To != to || !slices.Equal(r.Statistics, want) {
 			return n.trainRefused(ctx, j, fmt.Sprintf("release of %v to %s is not the %s gradient of the spec", r.Statistics, r.To, to))
@@ -414,10 +434,21 @@ func (n *Node) trainReleasePolicy(j *jobRun, in *trainInputs, to string) (func(c
 			Detail: map[string]string{"release": fmt.Sprint(r.Step), "epoch": fmt.Sprint(r.Epoch + 1), "gradient_of": to,
 				"statistics": strings.Join(r.Statistics, ",")}}
 		key := audit.IdemKey{Job: j.rec.ID, Event: fmt.Sprintf("release/%d", r.Step), Attempt: uint32(j.rec.Attempt)}
+		validation := slices.Equal(r.Statistics, []string{protocol.ValidationPartial})
+		if validation {
+			key.Event = fmt.Sprintf("validation-release/%d/%d", r.Step, r.Batch)
+			e.Release.Values = 0 // per-row values at the bank's held-out positions; the count is the bank's
+			e.Release.Checks = []string{"agreement_kind=score", "spec_validation_auc", "masked_by_peer", "share_guard"}
+			e.Detail["batch"] = fmt.Sprint(r.Batch)
+		}
 		if _, _, err := n.audit.Append(context.WithoutCancel(ctx), peerLog(j.rec.Peer), key, e); err != nil {
 			return fmt.Errorf("node: audit: %w", err)
 		}
-		*count++
+		if validation {
+			valBatches++
+		} else {
+			*count++
+		}
 		return nil
 	}
 	return policy, onRelease, count

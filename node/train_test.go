@@ -39,6 +39,7 @@ validation_fraction: 0.25
 batch: 0
 seed: 5
 early_stopping: {patience: 0}
+validation_auc: true
 `
 
 // trainCSV is a CSV file as numeric columns by name (NaN = missing) plus
@@ -348,8 +349,18 @@ func TestTrainEndToEnd(t *testing.T) {
 	if got := auditKinds(t, bank, id)["release"]; got != 40 || bres.Releases != 40 {
 		t.Errorf("bank release records: %d (result says %d), want 40", got, bres.Releases)
 	}
-	if got := auditKinds(t, partner, id)["release"]; got != 40 || pres.Releases != 40 {
-		t.Errorf("partner release records: %d (result says %d), want 40", got, pres.Releases)
+	// The partner also records one validation release per epoch (one batch
+	// of masked partial predictors at L = 2500).
+	if got := auditKinds(t, partner, id)["release"]; got != 80 || pres.Releases != 40 {
+		t.Errorf("partner release records: %d (result says %d gradient releases), want 40 + 40 validation", got, pres.Releases)
+	}
+	if a := bres.Metrics[39].ValAUC; a == nil || math.Abs(*a-aHE) > 1e-3 {
+		t.Errorf("last epoch's validation AUC %v, final parts scored in plaintext %.5f", a, aHE)
+	}
+	for _, m := range pres.Metrics {
+		if m.ValAUC != nil {
+			t.Errorf("partner learnt a validation AUC: %+v", m)
+		}
 	}
 
 	// The partner's stored state: no label values, no match indicator.

@@ -149,34 +149,9 @@ func runScoreBank(ctx context.Context, t Transport, cfg ScoreBankConfig, progres
 	if err := c.ckgStep(ctx, sess, "score.ckg"); err != nil {
 		return nil, err
 	}
-	out := make([]int64, L)
-	batches := 0
-	ct := 64 + 2*sess.N()*8*8
-	for b, lo := 0, 0; lo < chunks; b, lo = b+1, lo+scoreBatch {
-		hi := min(lo+scoreBatch, chunks)
-		msgs, err := sess.EncryptMask(cfg.Mask, lo, hi)
-		if err != nil {
-			return nil, err
-		}
-		sent := make(map[int][32]byte, len(msgs))
-		for i, m := range msgs {
-			sent[lo+i] = fedlearn.MaskDigest(m)
-		}
-		in, err := c.exchange(ctx, "score.mask", joinBlobs(msgs), "score.rel", 64+(hi-lo)*(ct+64))
-		if err != nil {
-			return nil, err
-		}
-		rels, err := splitBlobs(in, hi-lo)
-		if err != nil {
-			return nil, err
-		}
-		if err := sess.DecryptMasked(rels, sent, out); err != nil {
-			return nil, fmt.Errorf("protocol: score: partner's release: %w", err)
-		}
-		batches++
-		if progress != nil {
-			progress("scoring", float64(hi)/float64(chunks))
-		}
+	out, batches, err := c.maskedQuery(ctx, sess, cfg.Mask, "score.mask", "score.rel", progress)
+	if err != nil {
+		return nil, err
 	}
 	res := &ScoreBankResult{Partial: make([]float64, L), Batches: batches}
 	for i, v := range out {
@@ -226,52 +201,16 @@ func RunScorePartner(ctx context.Context, t Transport, cfg ScorePartnerConfig, p
 		return nil, err
 	}
 	res := &ScorePartnerResult{Length: L}
-	u := make([]int64, L)
-	for i, v := range cfg.Partial {
-		if math.IsNaN(v) {
-			return nil, fmt.Errorf("protocol: score: partial predictor is NaN at a position")
-		}
-		if math.Abs(v) > ScoreClip {
-			v = math.Copysign(ScoreClip, v)
-			res.Clipped++
-		}
-		u[i] = int64(math.Round(v * (1 << ScoreScaleBits)))
+	u, clipped, err := fixedPoint(cfg.Partial)
+	if err != nil {
+		return nil, err
 	}
-	ct := 64 + 2*sess.N()*8*8
-	for b, lo := 0, 0; lo < h.Chunks; b, lo = b+1, lo+scoreBatch {
-		hi := min(lo+scoreBatch, h.Chunks)
-		in, err := c.recvBlob(ctx, "score.mask", 64+(hi-lo)*(ct+64))
-		if err != nil {
-			return nil, err
-		}
-		msgs, err := splitBlobs(in, hi-lo)
-		if err != nil {
-			return nil, err
-		}
-		for i, m := range msgs {
-			if k, err := fedlearn.MaskChunkIndex(m); err != nil || k != lo+i {
-				return nil, fmt.Errorf("%w: score.mask batch %d holds chunk %d at %d", ErrUnexpected, b, k, lo+i)
-			}
-		}
-		if cfg.OnRelease != nil {
-			d := sha256.Sum256(in)
-			rel := ScoreRelease{Batch: b, FirstPos: lo * sess.N(), Positions: min(hi*sess.N(), L) - lo*sess.N(), Digest: d[:]}
-			if err := cfg.OnRelease(ctx, rel); err != nil {
-				return nil, err
-			}
-		}
-		rels, err := sess.MaskedRelease(msgs, u)
-		if err != nil {
-			return nil, fmt.Errorf("protocol: score: %w", err)
-		}
-		if err := c.sendBlob(ctx, "score.rel", joinBlobs(rels)); err != nil {
-			return nil, err
-		}
-		res.Batches++
-		if progress != nil {
-			progress("scoring", float64(hi)/float64(h.Chunks))
-		}
+	res.Clipped = clipped
+	batches, err := c.maskedAnswer(ctx, sess, u, "score.mask", "score.rel", cfg.OnRelease, progress)
+	if err != nil {
+		return nil, err
 	}
+	res.Batches = batches
 	var done scoreDone
 	if err := c.recvJSON(ctx, "score.done", &done); err != nil {
 		return nil, err
@@ -284,6 +223,107 @@ func RunScorePartner(ctx context.Context, t Transport, cfg ScorePartnerConfig, p
 		return nil, err
 	}
 	return res, nil
+}
+
+// maskedQuery is the bank's side of a masked release over the channel:
+// it streams Enc(mask) in batches of ≤ scoreBatch chunks under maskStep and
+// decrypts the answers received under relStep. It returns m_i·u_i (fixed
+// point) for every position and the number of batches.
+func (c *trainChannel) maskedQuery(ctx context.Context, sess *fedlearn.Session, mask []bool, maskStep, relStep string, progress func(string, float64)) ([]int64, int, error) {
+	chunks := sess.MaskedChunks(len(mask))
+	out := make([]int64, len(mask))
+	ct := 64 + 2*sess.N()*8*8
+	batches := 0
+	for lo := 0; lo < chunks; lo += scoreBatch {
+		hi := min(lo+scoreBatch, chunks)
+		msgs, err := sess.EncryptMask(mask, lo, hi)
+		if err != nil {
+			return nil, 0, err
+		}
+		sent := make(map[int][32]byte, len(msgs))
+		for i, m := range msgs {
+			sent[lo+i] = fedlearn.MaskDigest(m)
+		}
+		in, err := c.exchange(ctx, maskStep, joinBlobs(msgs), relStep, 64+(hi-lo)*(ct+64))
+		if err != nil {
+			return nil, 0, err
+		}
+		rels, err := splitBlobs(in, hi-lo)
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := sess.DecryptMasked(rels, sent, out); err != nil {
+			return nil, 0, fmt.Errorf("protocol: %s: partner's release: %w", relStep, err)
+		}
+		batches++
+		if progress != nil {
+			progress("scoring", float64(hi)/float64(chunks))
+		}
+	}
+	return out, batches, nil
+}
+
+// maskedAnswer is the partner's side: for each batch of mask chunks (in
+// order) it runs onRelease (policy and audit; an error aborts without a
+// release) and answers with MaskedRelease of u.
+func (c *trainChannel) maskedAnswer(ctx context.Context, sess *fedlearn.Session, u []int64, maskStep, relStep string,
+	onRelease func(context.Context, ScoreRelease) error, progress func(string, float64)) (int, error) {
+	chunks := sess.MaskedChunks(len(u))
+	ct := 64 + 2*sess.N()*8*8
+	batches := 0
+	for b, lo := 0, 0; lo < chunks; b, lo = b+1, lo+scoreBatch {
+		hi := min(lo+scoreBatch, chunks)
+		in, err := c.recvBlob(ctx, maskStep, 64+(hi-lo)*(ct+64))
+		if err != nil {
+			return 0, err
+		}
+		msgs, err := splitBlobs(in, hi-lo)
+		if err != nil {
+			return 0, err
+		}
+		for i, m := range msgs {
+			if k, err := fedlearn.MaskChunkIndex(m); err != nil || k != lo+i {
+				return 0, fmt.Errorf("%w: %s batch %d holds chunk %d at %d", ErrUnexpected, maskStep, b, k, lo+i)
+			}
+		}
+		if onRelease != nil {
+			d := sha256.Sum256(in)
+			rel := ScoreRelease{Batch: b, FirstPos: lo * sess.N(), Positions: min(hi*sess.N(), len(u)) - lo*sess.N(), Digest: d[:]}
+			if err := onRelease(ctx, rel); err != nil {
+				return 0, err
+			}
+		}
+		rels, err := sess.MaskedRelease(msgs, u)
+		if err != nil {
+			return 0, fmt.Errorf("protocol: %s: %w", relStep, err)
+		}
+		if err := c.sendBlob(ctx, relStep, joinBlobs(rels)); err != nil {
+			return 0, err
+		}
+		batches++
+		if progress != nil {
+			progress("scoring", float64(hi)/float64(chunks))
+		}
+	}
+	return batches, nil
+}
+
+// fixedPoint converts u (logit units) to the masked-release fixed point,
+// clipping |u| to ScoreClip; it returns the number of clipped values.
+func fixedPoint(u []float64) ([]int64, int, error) {
+	out := make([]int64, len(u))
+	clipped := 0
+	for i, v := range u {
+		if math.IsNaN(v) {
+			return nil, 0, fmt.Errorf("protocol: partial predictor is NaN at a position")
+		}
+		if math.Abs(v) > ScoreClip {
+			v = math.Copysign(ScoreClip, v)
+			clipped++
+		}
+		out[i] = int64(math.Round(v * (1 << ScoreScaleBits)))
+	}
+	return out, clipped, nil
 }
 
 // scoreChannel is the training channel (sequence numbers per step, pieces

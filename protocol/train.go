@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -51,6 +52,10 @@ import (
 // indicator, the bank's weights or the validation loss; the bank never
 // learns a partner row, u_P per row or the partner's weights.
 
+// ValidationPartial names the release of the partner's partial predictor
+// at the bank's held-out positions (spec validation_auc).
+const ValidationPartial = "(validation_partial_predictor)"
+
 // ErrTrainRefused is returned on both sides when a party's policy refuses
 // the job or a gradient release. The job fails; the refused release was
 // not shared.
@@ -60,6 +65,9 @@ var ErrTrainRefused = errors.New("protocol: training release refused by policy")
 // of the peer's Result, which lets the peer decrypt exactly its gradient.
 type TrainRelease struct {
 	Step, Epoch int
+	// Batch numbers the batches of a validation-AUC release (Statistics =
+	// [ValidationPartial]); 0 for gradient releases.
+	Batch       int
 	To          string   // "bank" or "partner": the receiver
 	Statistics  []string // what the receiver decrypts, in order
 	Digest      []byte   // SHA-256 of the Result being shared
@@ -72,6 +80,7 @@ type TrainEpoch struct {
 	Epoch      int     `json:"epoch"`
 	Step       int     `json:"step"`
 	ValLoss    float64 `json:"-"`
+	ValAUC     float64 `json:"-"` // NaN unless the spec asks for validation_auc (bank only)
 	GradNorm   float64 `json:"grad_norm"`
 	EndOfEpoch bool    `json:"end_of_epoch"`
 	Stop       bool    `json:"stop"`
@@ -422,14 +431,23 @@ func RunTrainBank(ctx context.Context, t Transport, cfg TrainBankConfig, progres
 		if err := c.sendJSON(ctx, "train.step", trainStep{Step: step, Epoch: rep.Epoch, EndOfEpoch: rep.EndOfEpoch, Stop: rep.Stop}); err != nil {
 			return nil, err
 		}
-		te := TrainEpoch{Epoch: rep.Epoch, Step: step, ValLoss: rep.ValLoss, GradNorm: rep.GradNorm, EndOfEpoch: rep.EndOfEpoch, Stop: rep.Stop}
+		te := TrainEpoch{Epoch: rep.Epoch, Step: step, ValLoss: rep.ValLoss, ValAUC: math.NaN(), GradNorm: rep.GradNorm, EndOfEpoch: rep.EndOfEpoch, Stop: rep.Stop}
+		if rep.EndOfEpoch && spec.ValidationAUC {
+			if te.ValAUC, err = validationAUC(ctx, c, sess, b, cfg); err != nil {
+				return nil, err
+			}
+		}
 		res.Steps = append(res.Steps, te)
 		if cfg.OnStep != nil {
 			cfg.OnStep(te)
 		}
 		if rep.EndOfEpoch {
 			epoch++
-			progress(fmt.Sprintf("epoch %d/%d val_loss %.5f", epoch, spec.Epochs, rep.ValLoss), 0.05+0.9*float64(epoch)/float64(spec.Epochs))
+			msg := fmt.Sprintf("epoch %d/%d val_loss %.5f", epoch, spec.Epochs, rep.ValLoss)
+			if !math.IsNaN(te.ValAUC) {
+				msg += fmt.Sprintf(" val_auc %.4f", te.ValAUC)
+			}
+			progress(msg, 0.05+0.9*float64(epoch)/float64(spec.Epochs))
 		}
 	}
 	res.Epochs = epoch
@@ -560,7 +578,12 @@ func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, p
 		if st.Step != step || st.Epoch != epoch || st.Epoch >= spec.Epochs {
 			return nil, fmt.Errorf("%w: train.step %d of epoch %d, expected step %d of epoch %d", ErrUnexpected, st.Step, st.Epoch, step, epoch)
 		}
-		te := TrainEpoch{Epoch: st.Epoch, Step: step, ValLoss: math.NaN(), GradNorm: math.Sqrt(norm), EndOfEpoch: st.EndOfEpoch, Stop: st.Stop}
+		if st.EndOfEpoch && spec.ValidationAUC {
+			if err := answerValidation(ctx, c, sess, p, cfg, st.Step, st.Epoch); err != nil {
+				return nil, err
+			}
+		}
+		te := TrainEpoch{Epoch: st.Epoch, Step: step, ValLoss: math.NaN(), ValAUC: math.NaN(), GradNorm: math.Sqrt(norm), EndOfEpoch: st.EndOfEpoch, Stop: st.Stop}
 		res.Steps = append(res.Steps, te)
 		if cfg.OnStep != nil {
 			cfg.OnStep(te)
@@ -585,4 +608,74 @@ func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, p
 	res.Part = TrainModelPart{Features: slices.Clone(spec.PartnerFeatures), Weights: p.Weights(), Mean: slices.Clone(mean), SD: slices.Clone(sd)}
 	progress("done", 1)
 	return res, nil
+}
+
+// validationAUC (bank, end of an epoch, spec validation_auc) learns the
+// partner's current partial predictor at the held-out positions by a
+// masked release and returns the AUC of u_B + u_P there (the partner's
+// fixed point, 2^-20, cannot change the ranking beyond ties).
+func validationAUC(ctx context.Context, c *trainChannel, sess *fedlearn.Session, b *vlr.Bank, cfg TrainBankConfig) (float64, error) {
+	val := b.ValRows()
+	mask := make([]bool, len(cfg.Match))
+	for _, i := range val {
+		mask[i] = true
+	}
+	uP, _, err := c.maskedQuery(ctx, sess, mask, "train.vmask", "train.vrel", nil)
+	if err != nil {
+		return 0, err
+	}
+	uB := b.UB()
+	score, y := make([]float64, len(val)), make([]float64, len(val))
+	for k, i := range val {
+		score[k] = uB[i] + float64(uP[i])/(1<<ScoreScaleBits)
+		y[k] = cfg.Label[i]
+	}
+	return AUC(score, y), nil
+}
+
+// answerValidation (partner) answers the bank's validation-AUC query with
+// its current clipped partial predictor; each batch is approved by its
+// policy and recorded before the release.
+func answerValidation(ctx context.Context, c *trainChannel, sess *fedlearn.Session, p *vlr.Partner, cfg TrainPartnerConfig, step, epoch int) error {
+	u, _, err := fixedPoint(p.UP())
+	if err != nil {
+		return err
+	}
+	onBatch := func(ctx context.Context, r ScoreRelease) error {
+		rel := TrainRelease{Step: step, Epoch: epoch, Batch: r.Batch, To: "bank", Statistics: []string{ValidationPartial}, Digest: r.Digest}
+		return c.approve(ctx, cfg.Policy, cfg.OnRelease, rel)
+	}
+	_, err = c.maskedAnswer(ctx, sess, u, "train.vmask", "train.vrel", onBatch, nil)
+	return err
+}
+
+// AUC is the Mann–Whitney area under the ROC curve of score against 0/1
+// labels y, ties counted half; NaN without both classes.
+func AUC(score, y []float64) float64 {
+	idx := make([]int, len(score))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(score[a], score[b]) })
+	var pos, neg, rankSum float64
+	for i := 0; i < len(idx); {
+		j := i
+		for j < len(idx) && score[idx[j]] == score[idx[i]] {
+			j++
+		}
+		avg := float64(i+j+1) / 2
+		for k := i; k < j; k++ {
+			if y[idx[k]] == 1 {
+				pos++
+				rankSum += avg
+			} else {
+				neg++
+			}
+		}
+		i = j
+	}
+	if pos == 0 || neg == 0 {
+		return math.NaN()
+	}
+	return (rankSum - pos*(pos+1)/2) / (pos * neg)
 }

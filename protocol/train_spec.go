@@ -33,6 +33,7 @@ import (
 //	degree: 7                             # residual polynomial (advanced)
 //	clip_range: 4                         # partner clips |u_P| ≤ R (advanced)
 //	partner_only: false                   # true: no bank features (see below)
+//	validation_auc: false                 # true: AUC on the held-out rows every epoch
 //
 // Features are standardised by their owner (bank: over its matched rows;
 // partner: over all aligned positions); missing values are imputed with the
@@ -63,6 +64,12 @@ type TrainSpec struct {
 	// cards store it, and a node of the previous version still agrees on
 	// such specs), while true and false never collide.
 	PartnerOnly bool `yaml:"partner_only" json:"partner_only,omitempty"`
+	// ValidationAUC asks for the validation AUC after every epoch: the
+	// partner releases its current partial predictor at the bank's
+	// held-out positions only (a masked release, as in scoring; the
+	// partner's policy requires an agreement that allows score jobs).
+	// omitempty for the same digest reason as PartnerOnly.
+	ValidationAUC bool `yaml:"validation_auc" json:"validation_auc,omitempty"`
 }
 
 // EarlyStopping stops training after Patience epochs without a relative

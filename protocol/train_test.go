@@ -489,3 +489,70 @@ func TestTrainSpecPartnerOnly(t *testing.T) {
 		t.Error("partner_only: false changes the digest")
 	}
 }
+
+// With validation_auc the bank gets the validation AUC after every epoch
+// from a masked release of the partner's current partial predictor at its
+// held-out positions only; the last epoch's AUC is the one of the final
+// parts (scored in plaintext here), each validation batch passes the
+// partner's policy and audit hook, and a partner policy that refuses it
+// stops the job.
+func TestTrainValidationAUC(t *testing.T) {
+	w := newTrainWorld(1, 3000)
+	spec := strings.Replace(trainSpecYAML, "epochs: 25", "epochs: 6\nvalidation_auc: true", 1)
+	run := runTrain(t, w, spec, nil, nil, nil)
+	if run.berr != nil || run.perr != nil {
+		t.Fatalf("bank: %v; partner: %v", run.berr, run.perr)
+	}
+	b, p := run.bank, run.partner
+	var aucs []float64
+	for _, s := range b.Steps {
+		if s.EndOfEpoch {
+			if math.IsNaN(s.ValAUC) {
+				t.Fatalf("epoch %d: no validation AUC", s.Epoch)
+			}
+			aucs = append(aucs, s.ValAUC)
+		}
+	}
+	for _, s := range p.Steps {
+		if !math.IsNaN(s.ValAUC) {
+			t.Fatalf("the partner learnt a validation AUC at epoch %d", s.Epoch)
+		}
+	}
+	he := append(append(slices.Clone(b.Part.Weights), p.Part.Weights...), *b.Part.Intercept)
+	var sc, yv []float64
+	for _, i := range b.ValRows {
+		var a float64
+		for j, v := range standardisedRow(w, b.Part, p.Part, i) {
+			a += he[j] * v
+		}
+		sc, yv = append(sc, a), append(yv, w.label[i])
+	}
+	want := vlrtest.AUC(sc, yv)
+	t.Logf("validation AUC per epoch %.4f; final parts in plaintext %.5f", aucs, want)
+	if len(aucs) != 6 || math.Abs(aucs[5]-want) > 1e-3 {
+		t.Fatalf("validation AUC per epoch %v, final parts %v", aucs, want)
+	}
+	valReleases := 0
+	for _, r := range run.audits {
+		if slices.Equal(r.Statistics, []string{ValidationPartial}) {
+			if r.To != "bank" {
+				t.Errorf("validation release to %s", r.To)
+			}
+			valReleases++
+		}
+	}
+	if valReleases != 6 { // one batch per epoch at L = 3000
+		t.Errorf("%d validation releases audited, want 6", valReleases)
+	}
+
+	refuse := func(_ context.Context, r TrainRelease) error {
+		if slices.Equal(r.Statistics, []string{ValidationPartial}) {
+			return errors.New("no per-row releases under this agreement")
+		}
+		return nil
+	}
+	run = runTrain(t, w, spec, nil, refuse, nil)
+	if !errors.Is(run.berr, ErrTrainRefused) || !errors.Is(run.perr, ErrTrainRefused) {
+		t.Fatalf("refused validation release: bank %v, partner %v", run.berr, run.perr)
+	}
+}

@@ -206,6 +206,7 @@ learning_rate: 1.0
 l2: 0.001
 validation_fraction: 0.2
 seed: 7
+validation_auc: true
 `
 	t0 = time.Now()
 	tj, err := runJob(ctx, bc, &tandemv1.SubmitJobRequest{Kind: "train", Peer: st.Nodes[1].Name, Train: &tandemv1.TrainParams{PsiJobId: firstPSI, SpecYaml: []byte(model)}})
@@ -216,7 +217,7 @@ seed: 7
 	if err := json.Unmarshal(tj.ResultJson, &tr); err != nil {
 		return fmt.Errorf("demo: train result: %v", err)
 	}
-	var first, last float64
+	var first, last, firstAUC, lastAUC float64
 	for _, m := range tr.Metrics {
 		if m.ValLoss != nil {
 			if first == 0 {
@@ -224,9 +225,16 @@ seed: 7
 			}
 			last = *m.ValLoss
 		}
+		if m.ValAUC != nil {
+			if firstAUC == 0 {
+				firstAUC = *m.ValAUC
+			}
+			lastAUC = *m.ValAUC
+		}
 	}
-	fmt.Fprintf(out, "   model %s: %d epochs (%s), validation log-loss %.4f → %.4f, %d gradient releases, %.1f MB sent by the bank, %.1fs\n",
-		tr.ModelID, tr.Epochs, tr.Stopped, first, last, tr.Releases, float64(tr.BytesSent)/1e6, time.Since(t0).Seconds())
+	fmt.Fprintf(out, "   model %s: %d epochs (%s), validation log-loss %.4f → %.4f, validation AUC %.4f → %.4f\n",
+		tr.ModelID, tr.Epochs, tr.Stopped, first, last, firstAUC, lastAUC)
+	fmt.Fprintf(out, "   %d gradient releases, %.1f MB sent by the bank, %.1fs\n", tr.Releases, float64(tr.BytesSent)/1e6, time.Since(t0).Seconds())
 
 	step("6. federated scoring: the bank scores its shared customers (the partner's part arrives only for them, under encryption)")
 	t0 = time.Now()
