@@ -89,7 +89,11 @@ func TestPSIResumeFromCheckpoint(t *testing.T) {
 				if res.Intersection != int64(len(want)) {
 					t.Fatalf("intersection after resume: got %d, want %d", res.Intersection, len(want))
 				}
-				if cut > 3 && res.ResumedChunks == 0 {
+				// In count mode only the responder's element stream resumes
+				// (its tag order is not reproducible); whether any of its
+				// chunks arrived before the cut depends on scheduling, so the
+				// check is for the modes that resume both streams.
+				if cut > 3 && reveal != psi.RevealCount && res.ResumedChunks == 0 {
 					t.Errorf("resumed run redid every chunk; want it to continue from the checkpoint")
 				}
 				if reveal == psi.RevealCount {
