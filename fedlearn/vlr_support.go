@@ -3,6 +3,10 @@ package fedlearn
 import (
 	"fmt"
 	"math"
+	"math/bits"
+	"time"
+
+	"github.com/tuneinsight/lattigo/v6/core/rlwe"
 )
 
 // Helpers used by the vertical logistic regression package (fedlearn/vlr).
@@ -102,3 +106,121 @@ func (s *Session) VectorInfo(chunks [][]byte) (length int, cmax uint64, err erro
 // PlaintextHalf returns t/2: every released statistic must stay strictly below it
 // in absolute value.
 func (s *Session) PlaintextHalf() uint64 { return s.tHalf }
+
+// ColumnFunc fills dst (length L) with the integer plaintext column that
+// multiplies encrypted vector a for output j. InnerProductsSum calls it
+// concurrently for different (a, j).
+type ColumnFunc func(a, j int, dst []int64)
+
+// InnerProductsSum is the fused evaluator kernel: for every output j it
+// returns an encryption of Σ_a ⟨vectors[a], col(a, j)⟩ as one LWE ciphertext
+// (a Result of nOut statistics). Unlike InnerProducts followed by
+// AddResults, the terms are accumulated in the NTT domain and each output
+// is re-randomised and extracted once, and no term is ever a separate
+// ciphertext. Checks, per output: Σ_a ‖col_{a,j}‖₁·cmax_a < t/2 exactly
+// (the sum cannot wrap) and the noise budget of Σ_a ‖col_{a,j}‖₂²
+// (ErrOverflow, ErrNoiseBudget).
+func (s *Session) InnerProductsSum(vectors [][][]byte, nOut int, col ColumnFunc) ([]byte, error) {
+	if s.pk == nil {
+		return nil, ErrState
+	}
+	if len(vectors) == 0 || nOut < 1 || nOut > maxResults {
+		return nil, fmt.Errorf("fedlearn: %d vectors × %d outputs out of range", len(vectors), nOut)
+	}
+	evs := make([]*encVector, len(vectors))
+	for a, chunks := range vectors {
+		ev, err := s.parseVector(chunks)
+		if err != nil {
+			return nil, err
+		}
+		if a > 0 && ev.length != evs[0].length {
+			return nil, fmt.Errorf("fedlearn: vectors of lengths %d and %d", evs[0].length, ev.length)
+		}
+		evs[a] = ev
+	}
+	length, chunks := evs[0].length, len(evs[0].cts)
+	nmod := len(s.moduli)
+	lweLen := 8 * nmod * (s.n + 1)
+	out := make([]byte, headerLen+4+nOut*lweLen)
+	copy(out, magic[:])
+	out[4] = msgResult
+	putU32(out[headerLen:], uint32(nOut))
+	body := out[headerLen+4:]
+	errs := make([]error, nOut)
+	parallel(nOut, func(next func() (int, bool)) {
+		enc := rlwe.NewEncryptor(s.params, s.pk)
+		zero := rlwe.NewCiphertext(s.params, 1, s.level)
+		acc := rlwe.NewCiphertext(s.params, 1, s.level)
+		buf := s.ringQ.NewPoly()
+		c := make([]int64, length)
+		for j, ok := next(); ok; j, ok = next() {
+			for _, p := range acc.Value {
+				for _, row := range p.Coeffs {
+					clear(row)
+				}
+			}
+			var sumHi, sumLo uint64
+			var l2 float64
+			lazy := 0
+			for a, ev := range evs {
+				t0 := time.Now()
+				col(a, j, c)
+				var l1, over uint64
+				for _, x := range c {
+					var carry uint64
+					l1, carry = bits.Add64(l1, absU(x), 0)
+					over |= carry
+					l2 += float64(x) * float64(x)
+				}
+				hi, lo := bits.Mul64(l1, ev.cmax)
+				var carry uint64
+				sumLo, carry = bits.Add64(sumLo, lo, 0)
+				sumHi += hi + carry
+				if over != 0 || sumHi != 0 || sumLo >= s.tHalf {
+					errs[j] = fmt.Errorf("output %d: %w", j, ErrOverflow)
+					break
+				}
+				for k := range chunks {
+					if !s.encodeChunk(c, k, buf) {
+						continue
+					}
+					s.ringQ.MulCoeffsMontgomeryLazyThenAddLazy(ev.cts[k].Value[0], buf, acc.Value[0])
+					s.ringQ.MulCoeffsMontgomeryLazyThenAddLazy(ev.cts[k].Value[1], buf, acc.Value[1])
+					if lazy++; lazy == lazyTerms {
+						s.ringQ.Reduce(acc.Value[0], acc.Value[0])
+						s.ringQ.Reduce(acc.Value[1], acc.Value[1])
+						lazy = 0
+					}
+				}
+				since(t0, &s.prof.encode)
+			}
+			if errs[j] != nil {
+				continue
+			}
+			if err := s.CheckNoiseBudget(l2); err != nil {
+				errs[j] = fmt.Errorf("output %d: %w", j, err)
+				continue
+			}
+			t0 := time.Now()
+			s.ringQ.Reduce(acc.Value[0], acc.Value[0])
+			s.ringQ.Reduce(acc.Value[1], acc.Value[1])
+			s.ringQ.MForm(acc.Value[0], acc.Value[0])
+			s.ringQ.MForm(acc.Value[1], acc.Value[1])
+			if err := enc.EncryptZero(zero); err != nil {
+				panic(err)
+			}
+			s.ringQ.Add(acc.Value[0], zero.Value[0], acc.Value[0])
+			s.ringQ.Add(acc.Value[1], zero.Value[1], acc.Value[1])
+			s.ringQ.INTT(acc.Value[0], acc.Value[0])
+			s.ringQ.INTT(acc.Value[1], acc.Value[1])
+			s.extractLWE(acc, body[j*lweLen:])
+			since(t0, &s.prof.reduce)
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -3,7 +3,7 @@ package vlr
 import (
 	"fmt"
 	"math"
-	"math/bits"
+	"sync"
 
 	"github.com/tandem-dev/tandem/fedlearn"
 )
@@ -42,12 +42,16 @@ func evaluate(s *fedlearn.Session, vecs [][][]byte, scales []int, nOut, length i
 		l1[a], l2[a], amax[a] = make([]float64, nOut), make([]float64, nOut), make([]float64, nOut)
 		for j := range nOut {
 			col(a, j, buf)
+			var s1, s2, m float64
 			for _, x := range buf {
 				ax := math.Abs(x)
-				l1[a][j] += ax
-				l2[a][j] += x * x
-				amax[a][j] = math.Max(amax[a][j], ax)
+				s1 += ax
+				s2 += x * x
+				if ax > m { // not math.Max: no NaN here, and it is a call on amd64
+					m = ax
+				}
 			}
+			l1[a][j], l2[a][j], amax[a][j] = s1, s2, m
 		}
 	}
 	tHalf := float64(s.PlaintextHalf())
@@ -76,55 +80,26 @@ func evaluate(s *fedlearn.Session, vecs [][][]byte, scales []int, nOut, length i
 		}
 		S[j] = int(math.Floor(best))
 	}
-	// Pass 2: integer columns per term, kernel, exact checks, sum.
-	results := make([][]byte, terms)
-	exactL1 := make([][]uint64, nOut)
-	exactL2 := make([]float64, nOut)
-	for j := range exactL1 {
-		exactL1[j] = make([]uint64, terms)
-	}
-	for a := range terms {
-		cols := make([][]int64, nOut)
-		for j := range nOut {
-			col(a, j, buf)
-			f := math.Exp2(float64(S[j] - scales[a]))
-			c := make([]int64, length)
-			var n1 uint64
-			for i, x := range buf {
-				v := int64(math.Round(x * f))
-				c[i] = v
-				if v < 0 {
-					n1 += uint64(-v)
-				} else {
-					n1 += uint64(v)
-				}
-				exactL2[j] += float64(v) * float64(v)
+	// Pass 2: the fused kernel rounds each column at its output's scale,
+	// checks the exact L1 bound and noise budget of the sum over terms,
+	// and accumulates all terms of an output before one re-randomisation.
+	bufs := sync.Pool{New: func() any { return make([]float64, length) }}
+	sum, err := s.InnerProductsSum(vecs, nOut, func(a, j int, dst []int64) {
+		fb := bufs.Get().([]float64)
+		defer bufs.Put(fb)
+		col(a, j, fb)
+		f := math.Exp2(float64(S[j] - scales[a]))
+		for i, x := range fb {
+			// Round half away from zero without math.Round's bit fiddling;
+			// the kernel checks the bounds on the integers it gets.
+			v := x * f
+			if v < 0 {
+				dst[i] = -int64(0.5 - v)
+			} else {
+				dst[i] = int64(v + 0.5)
 			}
-			exactL1[j][a] = n1
-			cols[j] = c
 		}
-		r, err := s.InnerProducts([][][]byte{vecs[a]}, cols)
-		if err != nil {
-			return nil, nil, err
-		}
-		results[a] = r
-	}
-	for j := range nOut {
-		var hi, lo uint64
-		for a := range terms {
-			h, l := bits.Mul64(exactL1[j][a], cmaxU[a])
-			var c uint64
-			lo, c = bits.Add64(lo, l, 0)
-			hi += h + c
-		}
-		if hi != 0 || lo >= s.PlaintextHalf() {
-			return nil, nil, fmt.Errorf("output %d: %w", j, fedlearn.ErrOverflow)
-		}
-		if err := s.CheckNoiseBudget(exactL2[j]); err != nil {
-			return nil, nil, fmt.Errorf("output %d: %w", j, err)
-		}
-	}
-	sum, err := s.AddResults(results...)
+	})
 	if err != nil {
 		return nil, nil, err
 	}

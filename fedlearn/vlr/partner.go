@@ -136,23 +136,23 @@ func (p *Partner) EvaluatePartnerGradient(bankTerms []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: bank terms for step %d with %d vectors", ErrMalformed, bv.step, len(bv.chunks))
 	}
 	p.ensureU()
-	pow := make([]float64, p.length)
-	curA := -1
-	col := func(a, j int, dst []float64) {
-		if a != curA { // u_P^a, recomputed when a changes (evaluate walks a in order per pass)
-			for i := range pow {
-				pow[i] = 1
-			}
-			for range a {
-				for i, u := range p.uP {
-					pow[i] *= u
-				}
-			}
-			curA = a
+	// u_P^a for a = 0…D, computed once: the kernel asks for columns
+	// x_j⊙u_P^a concurrently and in any order.
+	pows := make([][]float64, p.cfg.Degree+1)
+	pows[0] = make([]float64, p.length)
+	for i := range pows[0] {
+		pows[0][i] = 1
+	}
+	for a := 1; a < len(pows); a++ {
+		pows[a] = make([]float64, p.length)
+		for i, u := range p.uP {
+			pows[a][i] = pows[a-1][i] * u
 		}
-		xj := p.x[j]
+	}
+	col := func(a, j int, dst []float64) {
+		xj, pw := p.x[j], pows[a]
 		for i := range dst {
-			dst[i] = xj[i] * pow[i]
+			dst[i] = xj[i] * pw[i]
 		}
 	}
 	res, S, err := evaluate(p.sess, bv.chunks, bv.scales, len(p.x), p.length, col)
