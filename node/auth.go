@@ -35,6 +35,7 @@ var methodRoles = map[string][]string{
 	"AuditShow":        {"compliance"},
 	"ListModels":       {"analyst", "compliance"},
 	"GetModel":         {"analyst", "compliance"},
+	"ScoreLocal":       {"analyst"},
 }
 
 type roleKey struct{}

@@ -166,39 +166,20 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 	if len(rows) > 0 {
 		out.MeanScore = sum / float64(len(rows))
 	}
-	// Bands by rank (band 1 = highest scores); ties broken by row.
-	band := map[int64]int{}
-	if B := int(j.prop.Score.Bands); B > 0 && len(rows) > 0 {
-		byScore := slices.Clone(rows)
-		sort.Slice(byScore, func(a, b int) bool {
-			if byScore[a].score != byScore[b].score {
-				return byScore[a].score > byScore[b].score
-			}
-			return byScore[a].row < byScore[b].row
-		})
-		for r, s := range byScore {
-			b := r*B/len(byScore) + 1
-			band[s.row] = b
-			if len(out.Bands) < b {
-				out.Bands = append(out.Bands, ScoreBand{Band: b, MinScore: s.score, MaxScore: s.score})
-			}
-			sb := &out.Bands[b-1]
-			sb.Rows++
-			sb.MinScore = min(sb.MinScore, s.score)
-		}
-	}
 	sort.Slice(rows, func(a, b int) bool { return rows[a].row < rows[b].row })
+	keys, scores := make([]int64, len(rows)), make([]float64, len(rows))
 	scoreOf := make(map[int64]float64, len(rows))
-	keys := make([]int64, len(rows))
 	for i, r := range rows {
-		scoreOf[r.row], keys[i] = r.score, r.row
+		keys[i], scores[i], scoreOf[r.row] = r.row, r.score, r.score
 	}
+	bands, table := assignBands(scores, int(j.prop.Score.Bands))
+	out.Bands = table
 	dir, err := n.jobDir(j.rec.ID)
 	if err != nil {
 		return nil, err
 	}
 	out.Output = filepath.Join(dir, "scores.csv")
-	if err := writeScores(ctx, in.dspec, keys, scoreOf, band, out.Output); err != nil {
+	if err := writeScores(ctx, in.dspec, keys, scores, bands, out.Output); err != nil {
 		return nil, fmt.Errorf("node: score: writing %s: %w", out.Output, err)
 	}
 	if auc, nv, ok := validationAUC(ctx, &in, m, scoreOf); ok {
@@ -207,9 +188,36 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 	return out, nil
 }
 
+// assignBands gives each score its equal-count band (band 1 = highest
+// scores; ties by position) and the band table; nil, nil for B = 0.
+func assignBands(scores []float64, B int) ([]int, []ScoreBand) {
+	if B <= 0 || len(scores) == 0 {
+		return nil, nil
+	}
+	order := make([]int, len(scores))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return scores[order[a]] > scores[order[b]] })
+	bands := make([]int, len(scores))
+	var table []ScoreBand
+	for r, i := range order {
+		b := r*B/len(order) + 1
+		bands[i] = b
+		if len(table) < b {
+			table = append(table, ScoreBand{Band: b, MinScore: scores[i], MaxScore: scores[i]})
+		}
+		sb := &table[b-1]
+		sb.Rows++
+		sb.MinScore = min(sb.MinScore, scores[i])
+	}
+	return bands, table
+}
+
 // writeScores writes row, the dataset's id columns, score and band (when
-// bands were asked for) for the scored rows, atomically (tmp + rename).
-func writeScores(ctx context.Context, spec dataset.Spec, rows []int64, score map[int64]float64, band map[int64]int, path string) error {
+// bands is not nil) for rows (strictly increasing; scores and bands
+// aligned with it), atomically (tmp + rename).
+func writeScores(ctx context.Context, spec dataset.Spec, rows []int64, scores []float64, bands []int, path string) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -222,18 +230,22 @@ func writeScores(ctx context.Context, spec dataset.Spec, rows []int64, score map
 		hdr = append(hdr, c.Column)
 	}
 	hdr = append(hdr, "score")
-	if len(band) > 0 {
+	if bands != nil {
 		hdr = append(hdr, "band")
 	}
 	cw.Write(hdr)
+	k := 0
 	err = dataset.Rows(ctx, spec, rows, func(row int64, r map[string]string) error {
+		for rows[k] != row { // Rows visits rows in order
+			k++
+		}
 		line := []string{strconv.FormatInt(row, 10)}
 		for _, c := range spec.IDs {
 			line = append(line, r[c.Column])
 		}
-		line = append(line, strconv.FormatFloat(score[row], 'f', 6, 64))
-		if len(band) > 0 {
-			line = append(line, strconv.Itoa(band[row]))
+		line = append(line, strconv.FormatFloat(scores[k], 'f', 6, 64))
+		if bands != nil {
+			line = append(line, strconv.Itoa(bands[k]))
 		}
 		return cw.Write(line)
 	})

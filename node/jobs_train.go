@@ -27,7 +27,9 @@ import (
 type trainKind struct{}
 
 // ModelPart is one node's part of a split model: its features, weights in
-// standardised units and the standardisation. Scoring a row on this side:
+// standardised units and the standardisation. The partner's part of a
+// partner-only model also carries the intercept: it is then a whole model
+// the partner can score its own users with (`model score`). Scoring a row on this side:
 // s = Σ_j w_j·(x_j − mean_j)/sd_j (+ intercept on the bank), a missing
 // value counting as the mean (standardised 0); the partner's part is
 // clipped to ±clip_range before it is added to the bank's.
@@ -418,6 +420,9 @@ func (n *Node) trainReleasePolicy(j *jobRun, in *trainInputs, to string) (func(c
 				return n.trainRefused(ctx, j, fmt.Sprintf("more than %d validation releases", maxValBatches))
 			}
 			return nil
+		}
+		if to == "partner" && in.spec.PartnerOnly && slices.Equal(r.Statistics, []string{"(intercept)"}) {
+			return nil // the end of a partner-only job: the partner gets the whole model
 		}
 		if r.To != to || !slices.Equal(r.Statistics, want) {
 			return n.trainRefused(ctx, j, fmt.Sprintf("release of %v to %s is not the %s gradient of the spec", r.Statistics, r.To, to))

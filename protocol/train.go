@@ -42,7 +42,8 @@ import (
 //	   B: ApplyGradient (vlr B4, validation loss, early stopping)
 //	   P: ApplyGradient (vlr P4)
 //	   B→P train.step#s {epoch, end_of_epoch, stop}
-//	4. B→P train.done, P→B train.done
+//	4. B→P train.done, P→B train.done (partner-only model: the bank's
+//	   message carries its intercept, a release approved by its policy)
 //
 // What each side learns beyond its input: its own gradient per step (and
 // the bank the validation-loss aggregate), the public metadata of the vlr
@@ -160,6 +161,13 @@ type trainHello struct {
 	Spec    []byte `json:"spec_digest"`
 	Bank    int    `json:"bank_features"`
 	Partner int    `json:"partner_features"`
+}
+
+// trainDone ends a training job; for a partner-only model the bank's
+// message carries its intercept, so the partner holds the whole model.
+type trainDone struct {
+	N         int64    `json:"n"`
+	Intercept *float64 `json:"intercept,omitempty"`
 }
 
 type trainStep struct {
@@ -455,16 +463,27 @@ func RunTrainBank(ctx context.Context, t Transport, cfg TrainBankConfig, progres
 	if epoch < spec.Epochs {
 		res.Stopped = "early_stopping"
 	}
-	if err := c.sendJSON(ctx, "train.done", psiDone{N: int64(len(res.Steps))}); err != nil {
-		return nil, err
-	}
-	var ack psiDone
-	if err := c.recvJSON(ctx, "train.done", &ack); err != nil {
-		return nil, err
-	}
 	w := b.Weights()
 	mean, sd := b.Standardisation()
 	ic := w[pB]
+	done := trainDone{N: int64(len(res.Steps))}
+	if spec.PartnerOnly {
+		// A partner-only model is the partner's to use: it gets the
+		// intercept, the bank's whole part (one release, approved and
+		// recorded like the gradients).
+		rel := TrainRelease{Step: len(res.Steps), Epoch: epoch, To: "partner", Statistics: []string{"(intercept)"}, Digest: digestOf([]byte(fmt.Sprint(ic)))}
+		if err := c.approve(ctx, cfg.Policy, cfg.OnRelease, rel); err != nil {
+			return nil, err
+		}
+		done.Intercept = &ic
+	}
+	if err := c.sendJSON(ctx, "train.done", done); err != nil {
+		return nil, err
+	}
+	var ack trainDone
+	if err := c.recvJSON(ctx, "train.done", &ack); err != nil {
+		return nil, err
+	}
 	res.Part = TrainModelPart{Features: slices.Clone(spec.BankFeatures), Weights: w[:pB], Intercept: &ic, Mean: slices.Clone(mean), SD: slices.Clone(sd)}
 	progress("done", 1)
 	return res, nil
@@ -597,15 +616,21 @@ func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, p
 		}
 	}
 	res.Epochs = epoch
-	var done psiDone
+	var done trainDone
 	if err := c.recvJSON(ctx, "train.done", &done); err != nil {
 		return nil, err
 	}
-	if err := c.sendJSON(ctx, "train.done", psiDone{N: int64(len(res.Steps))}); err != nil {
+	switch {
+	case spec.PartnerOnly && (done.Intercept == nil || math.IsNaN(*done.Intercept) || math.IsInf(*done.Intercept, 0)):
+		return nil, fmt.Errorf("%w: partner-only model without a finite intercept", ErrUnexpected)
+	case !spec.PartnerOnly && done.Intercept != nil:
+		return nil, fmt.Errorf("%w: intercept sent for a split model", ErrUnexpected)
+	}
+	if err := c.sendJSON(ctx, "train.done", trainDone{N: int64(len(res.Steps))}); err != nil {
 		return nil, err
 	}
 	mean, sd := p.Standardisation()
-	res.Part = TrainModelPart{Features: slices.Clone(spec.PartnerFeatures), Weights: p.Weights(), Mean: slices.Clone(mean), SD: slices.Clone(sd)}
+	res.Part = TrainModelPart{Features: slices.Clone(spec.PartnerFeatures), Weights: p.Weights(), Intercept: done.Intercept, Mean: slices.Clone(mean), SD: slices.Clone(sd)}
 	progress("done", 1)
 	return res, nil
 }

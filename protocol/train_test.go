@@ -231,13 +231,21 @@ func TestTrainPartnerOnly(t *testing.T) {
 	if hello.Bank != 0 || hello.Partner != 2 {
 		t.Errorf("hello announces %d bank and %d partner features, want 0 and 2", hello.Bank, hello.Partner)
 	}
-	if len(run.audits) != 2*len(b.Steps) {
-		t.Errorf("releases audited: %d, want %d", len(run.audits), 2*len(b.Steps))
+	// 2 gradient releases per step, plus the bank's intercept handed to the
+	// partner at the end (the partner then holds the whole model).
+	if len(run.audits) != 2*len(b.Steps)+1 {
+		t.Errorf("releases audited: %d, want %d", len(run.audits), 2*len(b.Steps)+1)
 	}
-	for _, r := range run.audits {
+	if p.Part.Intercept == nil || *p.Part.Intercept != *b.Part.Intercept {
+		t.Errorf("partner's intercept %v, bank's %v", p.Part.Intercept, *b.Part.Intercept)
+	}
+	for k, r := range run.audits {
 		want := []string{"p0", "p1"}
 		if r.To == "bank" {
 			want = []string{"(intercept)", "(validation_loss)"}
+		}
+		if k == len(run.audits)-1 {
+			want = []string{"(intercept)"}
 		}
 		if !slices.Equal(r.Statistics, want) {
 			t.Errorf("release %d to %s: %v, want %v", r.Step, r.To, r.Statistics, want)

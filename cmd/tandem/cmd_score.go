@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"path/filepath"
 
+	"github.com/tandem-dev/tandem/node"
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
 )
 
@@ -47,4 +51,46 @@ func cmdScore(ctx context.Context, g *globals, args []string) error {
 	}
 	return submit(ctx, g, &tandemv1.SubmitJobRequest{Kind: "score", Peer: *peer, AgreementId: *agreement,
 		Score: &tandemv1.ScoreParams{PsiJobId: *psiJob, ModelId: *model, Bands: int32(*bands)}}, *wait)
+}
+
+// cmdModelScore scores this node's own dataset with a whole model it holds
+// (the partner's part of a partner-only model), locally:
+//
+//	tandem model score ID --dataset D --out FILE.csv [--bands N] [--json]
+func cmdModelScore(ctx context.Context, g *globals, args []string) error {
+	fs := flag.NewFlagSet("model score", flag.ContinueOnError)
+	ds := fs.String("dataset", "", "this node's dataset to score")
+	out := fs.String("out", "", "CSV to write: row, id columns, score[, band]")
+	bands := fs.Int("bands", 0, "equal-count score bands (band 1 = highest scores); 0 = none")
+	fs.BoolVar(&g.json, "json", g.json, "JSON output")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *ds == "" || *out == "" {
+		return fmt.Errorf("model score: want ID --dataset D --out FILE")
+	}
+	abs, err := filepath.Abs(*out)
+	if err != nil {
+		return err
+	}
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	resp, err := c.ScoreLocal(ctx, &tandemv1.ScoreLocalRequest{ModelId: pos[0], Dataset: *ds, Out: abs, Bands: int32(*bands)})
+	if err != nil {
+		return rpcErr(err)
+	}
+	var res node.LocalScoreResult
+	if err := json.Unmarshal(resp.ResultJson, &res); err != nil {
+		return err
+	}
+	return g.emit(res, func(w io.Writer) {
+		fmt.Fprintf(w, "scored %d rows of %s with model %s (mean score %.4f, %d clipped) → %s\n", res.Rows, res.Dataset, res.ModelID, res.MeanScore, res.Clipped, res.Out)
+		for _, b := range res.Bands {
+			fmt.Fprintf(w, "  band %d: %d rows, score %.4f–%.4f\n", b.Band, b.Rows, b.MinScore, b.MaxScore)
+		}
+	})
 }

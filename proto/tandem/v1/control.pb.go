@@ -1867,6 +1867,134 @@ func (x *ExportMatchesResponse) GetRows() int64 {
 	return 0
 }
 
+type ScoreLocalRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModelId       string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Dataset       string                 `protobuf:"bytes,2,opt,name=dataset,proto3" json:"dataset,omitempty"`
+	Out           string                 `protobuf:"bytes,3,opt,name=out,proto3" json:"out,omitempty"`      // absolute path of the CSV to write (row, id columns, score[, band])
+	Bands         int32                  `protobuf:"varint,4,opt,name=bands,proto3" json:"bands,omitempty"` // equal-count score bands, band 1 = highest; 0 = none
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScoreLocalRequest) Reset() {
+	*x = ScoreLocalRequest{}
+	mi := &file_tandem_v1_control_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScoreLocalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScoreLocalRequest) ProtoMessage() {}
+
+func (x *ScoreLocalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tandem_v1_control_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScoreLocalRequest.ProtoReflect.Descriptor instead.
+func (*ScoreLocalRequest) Descriptor() ([]byte, []int) {
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ScoreLocalRequest) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *ScoreLocalRequest) GetDataset() string {
+	if x != nil {
+		return x.Dataset
+	}
+	return ""
+}
+
+func (x *ScoreLocalRequest) GetOut() string {
+	if x != nil {
+		return x.Out
+	}
+	return ""
+}
+
+func (x *ScoreLocalRequest) GetBands() int32 {
+	if x != nil {
+		return x.Bands
+	}
+	return 0
+}
+
+type ScoreLocalResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Out           string                 `protobuf:"bytes,1,opt,name=out,proto3" json:"out,omitempty"`
+	Rows          int64                  `protobuf:"varint,2,opt,name=rows,proto3" json:"rows,omitempty"`
+	ResultJson    []byte                 `protobuf:"bytes,3,opt,name=result_json,json=resultJson,proto3" json:"result_json,omitempty"` // node.LocalScoreResult
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScoreLocalResponse) Reset() {
+	*x = ScoreLocalResponse{}
+	mi := &file_tandem_v1_control_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScoreLocalResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScoreLocalResponse) ProtoMessage() {}
+
+func (x *ScoreLocalResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tandem_v1_control_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScoreLocalResponse.ProtoReflect.Descriptor instead.
+func (*ScoreLocalResponse) Descriptor() ([]byte, []int) {
+	return file_tandem_v1_control_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ScoreLocalResponse) GetOut() string {
+	if x != nil {
+		return x.Out
+	}
+	return ""
+}
+
+func (x *ScoreLocalResponse) GetRows() int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *ScoreLocalResponse) GetResultJson() []byte {
+	if x != nil {
+		return x.ResultJson
+	}
+	return nil
+}
+
 var File_tandem_v1_control_proto protoreflect.FileDescriptor
 
 const file_tandem_v1_control_proto_rawDesc = "" +
@@ -1994,7 +2122,17 @@ const file_tandem_v1_control_proto_rawDesc = "" +
 	"\x03out\x18\x02 \x01(\tR\x03out\"=\n" +
 	"\x15ExportMatchesResponse\x12\x10\n" +
 	"\x03out\x18\x01 \x01(\tR\x03out\x12\x12\n" +
-	"\x04rows\x18\x02 \x01(\x03R\x04rows2\xe5\v\n" +
+	"\x04rows\x18\x02 \x01(\x03R\x04rows\"p\n" +
+	"\x11ScoreLocalRequest\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x18\n" +
+	"\adataset\x18\x02 \x01(\tR\adataset\x12\x10\n" +
+	"\x03out\x18\x03 \x01(\tR\x03out\x12\x14\n" +
+	"\x05bands\x18\x04 \x01(\x05R\x05bands\"[\n" +
+	"\x12ScoreLocalResponse\x12\x10\n" +
+	"\x03out\x18\x01 \x01(\tR\x03out\x12\x12\n" +
+	"\x04rows\x18\x02 \x01(\x03R\x04rows\x12\x1f\n" +
+	"\vresult_json\x18\x03 \x01(\fR\n" +
+	"resultJson2\xb0\f\n" +
 	"\x0eControlService\x12=\n" +
 	"\x06Status\x12\x18.tandem.v1.StatusRequest\x1a\x19.tandem.v1.StatusResponse\x129\n" +
 	"\aAddPeer\x12\x19.tandem.v1.AddPeerRequest\x1a\x13.tandem.v1.PeerInfo\x12F\n" +
@@ -2019,7 +2157,9 @@ const file_tandem_v1_control_proto_rawDesc = "" +
 	"\tAuditShow\x12\x1b.tandem.v1.AuditShowRequest\x1a\x1c.tandem.v1.AuditShowResponse\x12I\n" +
 	"\n" +
 	"ListModels\x12\x1c.tandem.v1.ListModelsRequest\x1a\x1d.tandem.v1.ListModelsResponse\x12<\n" +
-	"\bGetModel\x12\x1a.tandem.v1.GetModelRequest\x1a\x14.tandem.v1.ModelInfoB7Z5github.com/tandem-dev/tandem/proto/tandem/v1;tandemv1b\x06proto3"
+	"\bGetModel\x12\x1a.tandem.v1.GetModelRequest\x1a\x14.tandem.v1.ModelInfo\x12I\n" +
+	"\n" +
+	"ScoreLocal\x12\x1c.tandem.v1.ScoreLocalRequest\x1a\x1d.tandem.v1.ScoreLocalResponseB7Z5github.com/tandem-dev/tandem/proto/tandem/v1;tandemv1b\x06proto3"
 
 var (
 	file_tandem_v1_control_proto_rawDescOnce sync.Once
@@ -2033,7 +2173,7 @@ func file_tandem_v1_control_proto_rawDescGZIP() []byte {
 	return file_tandem_v1_control_proto_rawDescData
 }
 
-var file_tandem_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_tandem_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_tandem_v1_control_proto_goTypes = []any{
 	(*ListModelsRequest)(nil),       // 0: tandem.v1.ListModelsRequest
 	(*ListModelsResponse)(nil),      // 1: tandem.v1.ListModelsResponse
@@ -2068,26 +2208,28 @@ var file_tandem_v1_control_proto_goTypes = []any{
 	(*GetJobRequest)(nil),           // 30: tandem.v1.GetJobRequest
 	(*ExportMatchesRequest)(nil),    // 31: tandem.v1.ExportMatchesRequest
 	(*ExportMatchesResponse)(nil),   // 32: tandem.v1.ExportMatchesResponse
-	(*AgreementRecord)(nil),         // 33: tandem.v1.AgreementRecord
-	(*PsiParams)(nil),               // 34: tandem.v1.PsiParams
-	(*PingParams)(nil),              // 35: tandem.v1.PingParams
-	(*StatsParams)(nil),             // 36: tandem.v1.StatsParams
-	(*TrainParams)(nil),             // 37: tandem.v1.TrainParams
-	(*ScoreParams)(nil),             // 38: tandem.v1.ScoreParams
-	(*JobState)(nil),                // 39: tandem.v1.JobState
+	(*ScoreLocalRequest)(nil),       // 33: tandem.v1.ScoreLocalRequest
+	(*ScoreLocalResponse)(nil),      // 34: tandem.v1.ScoreLocalResponse
+	(*AgreementRecord)(nil),         // 35: tandem.v1.AgreementRecord
+	(*PsiParams)(nil),               // 36: tandem.v1.PsiParams
+	(*PingParams)(nil),              // 37: tandem.v1.PingParams
+	(*StatsParams)(nil),             // 38: tandem.v1.StatsParams
+	(*TrainParams)(nil),             // 39: tandem.v1.TrainParams
+	(*ScoreParams)(nil),             // 40: tandem.v1.ScoreParams
+	(*JobState)(nil),                // 41: tandem.v1.JobState
 }
 var file_tandem_v1_control_proto_depIdxs = []int32{
 	3,  // 0: tandem.v1.ListModelsResponse.models:type_name -> tandem.v1.ModelInfo
 	7,  // 1: tandem.v1.AuditTailResponse.entries:type_name -> tandem.v1.AuditEntry
 	14, // 2: tandem.v1.ListPeersResponse.peers:type_name -> tandem.v1.PeerInfo
 	18, // 3: tandem.v1.ListDatasetsResponse.datasets:type_name -> tandem.v1.DatasetInfo
-	33, // 4: tandem.v1.ListAgreementsResponse.agreements:type_name -> tandem.v1.AgreementRecord
-	34, // 5: tandem.v1.SubmitJobRequest.psi:type_name -> tandem.v1.PsiParams
-	35, // 6: tandem.v1.SubmitJobRequest.ping:type_name -> tandem.v1.PingParams
-	36, // 7: tandem.v1.SubmitJobRequest.stats:type_name -> tandem.v1.StatsParams
-	37, // 8: tandem.v1.SubmitJobRequest.train:type_name -> tandem.v1.TrainParams
-	38, // 9: tandem.v1.SubmitJobRequest.score:type_name -> tandem.v1.ScoreParams
-	39, // 10: tandem.v1.ListJobsResponse.jobs:type_name -> tandem.v1.JobState
+	35, // 4: tandem.v1.ListAgreementsResponse.agreements:type_name -> tandem.v1.AgreementRecord
+	36, // 5: tandem.v1.SubmitJobRequest.psi:type_name -> tandem.v1.PsiParams
+	37, // 6: tandem.v1.SubmitJobRequest.ping:type_name -> tandem.v1.PingParams
+	38, // 7: tandem.v1.SubmitJobRequest.stats:type_name -> tandem.v1.StatsParams
+	39, // 8: tandem.v1.SubmitJobRequest.train:type_name -> tandem.v1.TrainParams
+	40, // 9: tandem.v1.SubmitJobRequest.score:type_name -> tandem.v1.ScoreParams
+	41, // 10: tandem.v1.ListJobsResponse.jobs:type_name -> tandem.v1.JobState
 	11, // 11: tandem.v1.ControlService.Status:input_type -> tandem.v1.StatusRequest
 	13, // 12: tandem.v1.ControlService.AddPeer:input_type -> tandem.v1.AddPeerRequest
 	15, // 13: tandem.v1.ControlService.ListPeers:input_type -> tandem.v1.ListPeersRequest
@@ -2109,29 +2251,31 @@ var file_tandem_v1_control_proto_depIdxs = []int32{
 	4,  // 29: tandem.v1.ControlService.AuditShow:input_type -> tandem.v1.AuditShowRequest
 	0,  // 30: tandem.v1.ControlService.ListModels:input_type -> tandem.v1.ListModelsRequest
 	2,  // 31: tandem.v1.ControlService.GetModel:input_type -> tandem.v1.GetModelRequest
-	12, // 32: tandem.v1.ControlService.Status:output_type -> tandem.v1.StatusResponse
-	14, // 33: tandem.v1.ControlService.AddPeer:output_type -> tandem.v1.PeerInfo
-	16, // 34: tandem.v1.ControlService.ListPeers:output_type -> tandem.v1.ListPeersResponse
-	18, // 35: tandem.v1.ControlService.AddDataset:output_type -> tandem.v1.DatasetInfo
-	20, // 36: tandem.v1.ControlService.ListDatasets:output_type -> tandem.v1.ListDatasetsResponse
-	18, // 37: tandem.v1.ControlService.GetDataset:output_type -> tandem.v1.DatasetInfo
-	33, // 38: tandem.v1.ControlService.ProposeAgreement:output_type -> tandem.v1.AgreementRecord
-	33, // 39: tandem.v1.ControlService.DecideAgreement:output_type -> tandem.v1.AgreementRecord
-	25, // 40: tandem.v1.ControlService.ListAgreements:output_type -> tandem.v1.ListAgreementsResponse
-	33, // 41: tandem.v1.ControlService.GetAgreement:output_type -> tandem.v1.AgreementRecord
-	39, // 42: tandem.v1.ControlService.SubmitJob:output_type -> tandem.v1.JobState
-	29, // 43: tandem.v1.ControlService.ListJobs:output_type -> tandem.v1.ListJobsResponse
-	39, // 44: tandem.v1.ControlService.GetJob:output_type -> tandem.v1.JobState
-	39, // 45: tandem.v1.ControlService.CancelJob:output_type -> tandem.v1.JobState
-	39, // 46: tandem.v1.ControlService.WatchJob:output_type -> tandem.v1.JobState
-	32, // 47: tandem.v1.ControlService.ExportMatches:output_type -> tandem.v1.ExportMatchesResponse
-	8,  // 48: tandem.v1.ControlService.AuditTail:output_type -> tandem.v1.AuditTailResponse
-	10, // 49: tandem.v1.ControlService.AuditExport:output_type -> tandem.v1.AuditExportResponse
-	5,  // 50: tandem.v1.ControlService.AuditShow:output_type -> tandem.v1.AuditShowResponse
-	1,  // 51: tandem.v1.ControlService.ListModels:output_type -> tandem.v1.ListModelsResponse
-	3,  // 52: tandem.v1.ControlService.GetModel:output_type -> tandem.v1.ModelInfo
-	32, // [32:53] is the sub-list for method output_type
-	11, // [11:32] is the sub-list for method input_type
+	33, // 32: tandem.v1.ControlService.ScoreLocal:input_type -> tandem.v1.ScoreLocalRequest
+	12, // 33: tandem.v1.ControlService.Status:output_type -> tandem.v1.StatusResponse
+	14, // 34: tandem.v1.ControlService.AddPeer:output_type -> tandem.v1.PeerInfo
+	16, // 35: tandem.v1.ControlService.ListPeers:output_type -> tandem.v1.ListPeersResponse
+	18, // 36: tandem.v1.ControlService.AddDataset:output_type -> tandem.v1.DatasetInfo
+	20, // 37: tandem.v1.ControlService.ListDatasets:output_type -> tandem.v1.ListDatasetsResponse
+	18, // 38: tandem.v1.ControlService.GetDataset:output_type -> tandem.v1.DatasetInfo
+	35, // 39: tandem.v1.ControlService.ProposeAgreement:output_type -> tandem.v1.AgreementRecord
+	35, // 40: tandem.v1.ControlService.DecideAgreement:output_type -> tandem.v1.AgreementRecord
+	25, // 41: tandem.v1.ControlService.ListAgreements:output_type -> tandem.v1.ListAgreementsResponse
+	35, // 42: tandem.v1.ControlService.GetAgreement:output_type -> tandem.v1.AgreementRecord
+	41, // 43: tandem.v1.ControlService.SubmitJob:output_type -> tandem.v1.JobState
+	29, // 44: tandem.v1.ControlService.ListJobs:output_type -> tandem.v1.ListJobsResponse
+	41, // 45: tandem.v1.ControlService.GetJob:output_type -> tandem.v1.JobState
+	41, // 46: tandem.v1.ControlService.CancelJob:output_type -> tandem.v1.JobState
+	41, // 47: tandem.v1.ControlService.WatchJob:output_type -> tandem.v1.JobState
+	32, // 48: tandem.v1.ControlService.ExportMatches:output_type -> tandem.v1.ExportMatchesResponse
+	8,  // 49: tandem.v1.ControlService.AuditTail:output_type -> tandem.v1.AuditTailResponse
+	10, // 50: tandem.v1.ControlService.AuditExport:output_type -> tandem.v1.AuditExportResponse
+	5,  // 51: tandem.v1.ControlService.AuditShow:output_type -> tandem.v1.AuditShowResponse
+	1,  // 52: tandem.v1.ControlService.ListModels:output_type -> tandem.v1.ListModelsResponse
+	3,  // 53: tandem.v1.ControlService.GetModel:output_type -> tandem.v1.ModelInfo
+	34, // 54: tandem.v1.ControlService.ScoreLocal:output_type -> tandem.v1.ScoreLocalResponse
+	33, // [33:55] is the sub-list for method output_type
+	11, // [11:33] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
 	11, // [11:11] is the sub-list for extension extendee
 	0,  // [0:11] is the sub-list for field type_name
@@ -2149,7 +2293,7 @@ func file_tandem_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tandem_v1_control_proto_rawDesc), len(file_tandem_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

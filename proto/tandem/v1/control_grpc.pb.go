@@ -40,6 +40,7 @@ const (
 	ControlService_AuditShow_FullMethodName        = "/tandem.v1.ControlService/AuditShow"
 	ControlService_ListModels_FullMethodName       = "/tandem.v1.ControlService/ListModels"
 	ControlService_GetModel_FullMethodName         = "/tandem.v1.ControlService/GetModel"
+	ControlService_ScoreLocal_FullMethodName       = "/tandem.v1.ControlService/ScoreLocal"
 )
 
 // ControlServiceClient is the client API for ControlService service.
@@ -80,6 +81,9 @@ type ControlServiceClient interface {
 	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
 	// GetModel returns this node's part of one model with its model card.
 	GetModel(ctx context.Context, in *GetModelRequest, opts ...grpc.CallOption) (*ModelInfo, error)
+	// ScoreLocal scores this node's own dataset with a whole model it holds
+	// (the partner's part of a partner-only model) and writes a CSV.
+	ScoreLocal(ctx context.Context, in *ScoreLocalRequest, opts ...grpc.CallOption) (*ScoreLocalResponse, error)
 }
 
 type controlServiceClient struct {
@@ -309,6 +313,16 @@ func (c *controlServiceClient) GetModel(ctx context.Context, in *GetModelRequest
 	return out, nil
 }
 
+func (c *controlServiceClient) ScoreLocal(ctx context.Context, in *ScoreLocalRequest, opts ...grpc.CallOption) (*ScoreLocalResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ScoreLocalResponse)
+	err := c.cc.Invoke(ctx, ControlService_ScoreLocal_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServiceServer is the server API for ControlService service.
 // All implementations must embed UnimplementedControlServiceServer
 // for forward compatibility.
@@ -347,6 +361,9 @@ type ControlServiceServer interface {
 	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)
 	// GetModel returns this node's part of one model with its model card.
 	GetModel(context.Context, *GetModelRequest) (*ModelInfo, error)
+	// ScoreLocal scores this node's own dataset with a whole model it holds
+	// (the partner's part of a partner-only model) and writes a CSV.
+	ScoreLocal(context.Context, *ScoreLocalRequest) (*ScoreLocalResponse, error)
 	mustEmbedUnimplementedControlServiceServer()
 }
 
@@ -419,6 +436,9 @@ func (UnimplementedControlServiceServer) ListModels(context.Context, *ListModels
 }
 func (UnimplementedControlServiceServer) GetModel(context.Context, *GetModelRequest) (*ModelInfo, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetModel not implemented")
+}
+func (UnimplementedControlServiceServer) ScoreLocal(context.Context, *ScoreLocalRequest) (*ScoreLocalResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ScoreLocal not implemented")
 }
 func (UnimplementedControlServiceServer) mustEmbedUnimplementedControlServiceServer() {}
 func (UnimplementedControlServiceServer) testEmbeddedByValue()                        {}
@@ -812,6 +832,24 @@ func _ControlService_GetModel_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlService_ScoreLocal_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ScoreLocalRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).ScoreLocal(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_ScoreLocal_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).ScoreLocal(ctx, req.(*ScoreLocalRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControlService_ServiceDesc is the grpc.ServiceDesc for ControlService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -898,6 +936,10 @@ var ControlService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetModel",
 			Handler:    _ControlService_GetModel_Handler,
+		},
+		{
+			MethodName: "ScoreLocal",
+			Handler:    _ControlService_ScoreLocal_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

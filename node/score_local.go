@@ -1,0 +1,100 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"path/filepath"
+
+	"github.com/tandem-dev/tandem/node/dataset"
+	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
+)
+
+// Local scoring (issue 6, use case 2): a partner that holds a whole model
+// (its part of a partner-only model carries the intercept) scores its own
+// users on its own machine, e.g. to invite them to the bank's offer through
+// its own channel with a consent step. Nothing leaves the node; the export
+// is an audit record.
+
+// LocalScoreResult is what ScoreLocal reports.
+type LocalScoreResult struct {
+	ModelID   string      `json:"model_id"`
+	Dataset   string      `json:"dataset"`
+	Out       string      `json:"out"`
+	Rows      int64       `json:"rows"`
+	Clipped   int         `json:"clipped"` // rows whose partial predictor hit the model's clip range
+	MeanScore float64     `json:"mean_score"`
+	Bands     []ScoreBand `json:"bands,omitempty"`
+}
+
+func (n *Node) scoreLocal(ctx context.Context, req *tandemv1.ScoreLocalRequest, role string) (*LocalScoreResult, error) {
+	if !filepath.IsAbs(req.Out) {
+		return nil, fmt.Errorf("%w: --out must be an absolute path", errInvalid)
+	}
+	if req.Bands < 0 || req.Bands > maxScoreBands {
+		return nil, fmt.Errorf("%w: --bands must be 0..%d", errInvalid, maxScoreBands)
+	}
+	m, err := n.model(req.ModelId)
+	if err != nil {
+		return nil, err
+	}
+	if m.Part.Intercept == nil || (m.Side == "bank" && len(m.Card.PartnerFeatures) > 0) {
+		return nil, fmt.Errorf("%w: model %s: this node holds only its part of a split model; score shared customers with `tandem score` on the bank", errInvalid, m.ID)
+	}
+	ds, err := n.dataset(req.Dataset)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := ds.Spec.spec()
+	if err != nil {
+		return nil, err
+	}
+	rows := ds.Profile.Rows
+	u := make([]float64, rows)
+	for k, col := range m.Part.Features {
+		v, present, err := dataset.Column(ctx, spec, col)
+		if err != nil {
+			return nil, fmt.Errorf("node: model score: column %s of dataset %s: %w", col, ds.Spec.Name, err)
+		}
+		for i := range u {
+			if i < len(v) && present[i] && !math.IsNaN(v[i]) && !math.IsInf(v[i], 0) {
+				u[i] += m.Part.Weights[k] * (v[i] - m.Part.Mean[k]) / m.Part.SD[k]
+			}
+		}
+	}
+	res := &LocalScoreResult{ModelID: m.ID, Dataset: ds.Spec.Name, Out: req.Out, Rows: rows}
+	keys, scores := make([]int64, rows), make([]float64, rows)
+	var sum float64
+	for i, x := range u {
+		if r := m.Part.ClipRange; r > 0 && math.Abs(x) > r {
+			x = math.Copysign(r, x) // as in training
+			res.Clipped++
+		}
+		keys[i], scores[i] = int64(i), 1/(1+math.Exp(-(x+*m.Part.Intercept)))
+		sum += scores[i]
+	}
+	if rows > 0 {
+		res.MeanScore = sum / float64(rows)
+	}
+	bands, table := assignBands(scores, int(req.Bands))
+	res.Bands = table
+	if err := writeScores(ctx, spec, keys, scores, bands, req.Out); err != nil {
+		return nil, fmt.Errorf("node: model score: writing %s: %w", req.Out, err)
+	}
+	n.record(ctx, event{Kind: "export", Actor: "operator:" + role,
+		Detail: fmt.Sprintf("local scores model=%s dataset=%s rows=%d to %s", m.ID, ds.Spec.Name, rows, req.Out)})
+	return res, nil
+}
+
+func (s *controlServer) ScoreLocal(ctx context.Context, req *tandemv1.ScoreLocalRequest) (*tandemv1.ScoreLocalResponse, error) {
+	res, err := s.n.scoreLocal(ctx, req, callerRole(ctx))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &tandemv1.ScoreLocalResponse{Out: res.Out, Rows: res.Rows, ResultJson: b}, nil
+}
