@@ -68,10 +68,10 @@ type TrainRelease struct {
 	Step, Epoch int
 	// Batch numbers the batches of a validation-AUC release (Statistics =
 	// [ValidationPartial]); 0 for gradient releases.
-	Batch       int
-	To          string   // "bank" or "partner": the receiver
-	Statistics  []string // what the receiver decrypts, in order
-	Digest      []byte   // SHA-256 of the Result being shared
+	Batch      int
+	To         string   // "bank" or "partner": the receiver
+	Statistics []string // what the receiver decrypts, in order
+	Digest     []byte   // SHA-256 of the Result being shared
 }
 
 // TrainEpoch is one step's report. ValLoss is the bank's validation loss
