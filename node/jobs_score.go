@@ -45,7 +45,10 @@ type ScoreJobResult struct {
 	Bands         []ScoreBand `json:"bands,omitempty"`
 	ValidationAUC *float64    `json:"validation_auc,omitempty"` // on the model's held-out rows, when scored
 	ValidationN   int         `json:"validation_rows,omitempty"`
-	Releases      int         `json:"releases"`
+	// Acquisition mode (partner-only model): per band of the partner's
+	// own scores, its users and how many of them are the bank's customers.
+	PartnerBands []PartnerBand `json:"partner_bands,omitempty"`
+	Releases     int           `json:"releases"`
 	BytesSent     int64       `json:"bytes_sent"`
 	Transcript    string      `json:"transcript_digest"`
 }
@@ -59,7 +62,25 @@ type ScoreBand struct {
 	MaxScore float64 `json:"max_score"`
 }
 
+// PartnerBand is one band of a partner-only model's scores over the
+// partner's users (band 1 = highest), as the bank learns it: counts only.
+// Counts below the agreement's minimum cell size k are suppressed (null),
+// and then so is the other count of the band (it would give it away).
+type PartnerBand struct {
+	Band         int    `json:"band"`
+	Users        *int64 `json:"partner_users"`
+	Customers    *int64 `json:"bank_customers"`
+	NotCustomers *int64 `json:"not_bank_customers"`
+	Suppressed   bool   `json:"suppressed,omitempty"`
+}
+
 const maxScoreBands = 100
+
+// partnerOnly reports whether a stored model part belongs to a partner-only
+// model (no bank features).
+func (m *storedModel) partnerOnly() bool {
+	return len(m.Card.BankFeatures) == 0 && len(m.Card.PartnerFeatures) > 0
+}
 
 func (n *Node) prepareScore(p *tandemv1.JobProposal) error {
 	if p.Score == nil || p.Score.PsiJobId == "" || p.Score.ModelId == "" {
@@ -71,8 +92,12 @@ func (n *Node) prepareScore(p *tandemv1.JobProposal) error {
 	if _, _, err := n.alignmentJob(p, "score", p.Score.PsiJobId, "initiator", p.Responder); err != nil {
 		return fmt.Errorf("%w: %v", errInvalid, err)
 	}
-	if _, err := n.scoreModel(p.Score.ModelId, "bank", p.Responder); err != nil {
+	m, err := n.scoreModel(p.Score.ModelId, "bank", p.Responder)
+	if err != nil {
 		return fmt.Errorf("%w: %v", errInvalid, err)
+	}
+	if m.partnerOnly() && p.Score.Bands < 1 {
+		return fmt.Errorf("%w: model %s is partner-only (the partner holds the whole model and scores its users itself): ask for per-band counts with --bands", errInvalid, m.ID)
 	}
 	return nil
 }
@@ -136,14 +161,17 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: score: %w", err)
 	}
-	uB, err := partialScores(ctx, &in, m.Part)
-	if err != nil {
-		return nil, err
-	}
 	L := int(in.al.Length)
 	mask := make([]bool, L)
 	for _, pos := range in.al.Positions {
 		mask[pos] = true
+	}
+	if m.partnerOnly() {
+		return partnerBandsBank(ctx, j, &in, m, mask)
+	}
+	uB, err := partialScores(ctx, &in, m.Part)
+	if err != nil {
+		return nil, err
 	}
 	res, err := protocol.RunScoreBank(ctx, j.t, protocol.ScoreBankConfig{JobID: j.rec.ID, ModelID: m.ID, Mask: mask}, j.progress)
 	if err != nil {
@@ -299,19 +327,9 @@ func (scoreKind) respond(ctx context.Context, j *jobRun) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: score: %w", err)
 	}
-	u, err := partialScores(ctx, &in, m.Part)
+	u, clipped, err := partnerPartial(ctx, &in, m.Part)
 	if err != nil {
 		return nil, err
-	}
-	clipped := 0
-	if r := m.Part.ClipRange; r > 0 {
-		// The model was trained on the clipped partial predictor.
-		for i, v := range u {
-			if math.Abs(v) > r {
-				u[i] = math.Copysign(r, v)
-				clipped++
-			}
-		}
 	}
 	approve := func(ctx context.Context) error {
 		a := in.agr.Agreement
@@ -341,11 +359,78 @@ func (scoreKind) respond(ctx context.Context, j *jobRun) (any, error) {
 		releases++
 		return nil
 	}
-	res, err := protocol.RunScorePartner(ctx, j.t, protocol.ScorePartnerConfig{JobID: j.rec.ID, ModelID: m.ID, Partial: u,
-		Approve: approve, OnRelease: onRelease}, j.progress)
+	cfg := protocol.ScorePartnerConfig{JobID: j.rec.ID, ModelID: m.ID, Partial: u, Approve: approve, OnRelease: onRelease}
+	if m.partnerOnly() {
+		// Acquisition mode: the partner's own scores (whole model) band its
+		// users; only per-band counts leave, under encryption.
+		if j.prop.Score.Bands < 1 {
+			return nil, fmt.Errorf("node: score: model %s is partner-only: the bank may ask for --bands counts only", m.ID)
+		}
+		scores := make([]float64, L)
+		for i, v := range u {
+			scores[i] = v + *m.Part.Intercept
+		}
+		cfg.Bands, _ = assignBands(scores, int(j.prop.Score.Bands))
+		cfg.Partial = nil
+	}
+	res, err := protocol.RunScorePartner(ctx, j.t, cfg, j.progress)
 	if err != nil {
 		return nil, err
 	}
 	return &ScoreJobResult{ModelID: m.ID, PSIJob: in.psiRec.ID, Side: "partner", Dataset: in.ds.Spec.Name, Length: L,
 		Scored: res.Scored, Clipped: clipped + res.Clipped, Releases: releases, BytesSent: j.t.BytesSent(), Transcript: fmt.Sprintf("%x", j.t.Digest())}, nil
+}
+
+// partnerPartial is the partner's partial predictor over all L positions,
+// clipped to the model's clip range as in training.
+func partnerPartial(ctx context.Context, in *alignedInputs, part ModelPart) ([]float64, int, error) {
+	intercept := part.Intercept
+	part.Intercept = nil // added by the caller where the model is whole
+	u, err := partialScores(ctx, in, part)
+	part.Intercept = intercept
+	if err != nil {
+		return nil, 0, err
+	}
+	clipped := 0
+	if r := part.ClipRange; r > 0 {
+		for i, v := range u {
+			if math.Abs(v) > r {
+				u[i] = math.Copysign(r, v)
+				clipped++
+			}
+		}
+	}
+	return u, clipped, nil
+}
+
+// partnerBandsBank runs the acquisition mode on the bank: it learns per
+// band of the partner's scores the partner's users and how many are its
+// customers, with the agreement's minimum cell size applied.
+func partnerBandsBank(ctx context.Context, j *jobRun, in *alignedInputs, m *storedModel, mask []bool) (any, error) {
+	B := int(j.prop.Score.Bands)
+	if B < 1 {
+		return nil, fmt.Errorf("node: score: model %s is partner-only (the partner holds the whole model): ask for per-band counts with --bands", m.ID)
+	}
+	res, err := protocol.RunScoreBank(ctx, j.t, protocol.ScoreBankConfig{JobID: j.rec.ID, ModelID: m.ID, Mask: mask, PartnerBands: B}, j.progress)
+	if err != nil {
+		return nil, err
+	}
+	k := in.agr.Agreement.GetMinCellSize()
+	out := &ScoreJobResult{ModelID: m.ID, PSIJob: in.psiRec.ID, Side: "bank", Dataset: in.ds.Spec.Name, Length: len(mask),
+		Releases: res.Batches, BytesSent: j.t.BytesSent(), Transcript: fmt.Sprintf("%x", j.t.Digest())}
+	for b := range B {
+		users, cust := res.BandUsers[b], res.BandShared[b]
+		not := users - cust
+		pb := PartnerBand{Band: b + 1}
+		if cust < k || not < k {
+			pb.Suppressed = true
+			if users >= k {
+				pb.Users = &users
+			}
+		} else {
+			pb.Users, pb.Customers, pb.NotCustomers = &users, &cust, &not
+		}
+		out.PartnerBands = append(out.PartnerBands, pb)
+	}
+	return out, nil
 }

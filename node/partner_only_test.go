@@ -75,10 +75,88 @@ func TestPartnerOnlyModelAndLocalScoring(t *testing.T) {
 	if got := auditKinds(t, partner, "")["export"]; got < 1 {
 		t.Errorf("local scoring left no export record on the partner")
 	}
+	checkPartnerBands(t, bank, partner, psiJob, tr.ModelID, pp, truth.BankFile, pcsv)
 	if _, err := bank.analyst.ScoreLocal(t.Context(), &tandemv1.ScoreLocalRequest{ModelId: tr.ModelID, Dataset: "customers", Out: filepath.Join(t.TempDir(), "x.csv")}); err == nil {
 		t.Error("the bank scored locally with an intercept-only part")
 	}
 	if _, err := partner.analyst.ScoreLocal(t.Context(), &tandemv1.ScoreLocalRequest{ModelId: tr.ModelID, Dataset: "users", Out: "relative.csv"}); err == nil {
 		t.Error("relative --out accepted")
+	}
+}
+
+// checkPartnerBands: a score job with a partner-only model gives the bank
+// per-band counts only (the partner's users per band of its own scores, and
+// how many of them are bank customers), matching a plaintext banding of the
+// partner's rows and the plaintext join; no per-row output on the bank.
+func checkPartnerBands(t *testing.T, bank, partner *testNode, psiJob, modelID string, pp ModelPart, bankFile string, pcsv *trainCSV) {
+	t.Helper()
+	if js, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "score", Peer: "partner-a",
+		Score: &tandemv1.ScoreParams{PsiJobId: psiJob, ModelId: modelID}}); err == nil && js.State == stateAccepted {
+		t.Fatalf("per-row scoring of a partner-only model accepted: %v", js)
+	}
+	const B = 4
+	js, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "score", Peer: "partner-a",
+		Score: &tandemv1.ScoreParams{PsiJobId: psiJob, ModelId: modelID, Bands: B}})
+	if err != nil || js.State != stateAccepted {
+		t.Fatalf("SubmitJob(score --bands): %v %v", js, err)
+	}
+	bj := finalJob(t, bank.analyst, js.Id, 60*time.Second)
+	pj := finalJob(t, partner.analyst, js.Id, 30*time.Second)
+	if bj.State != stateSucceeded || pj.State != stateSucceeded {
+		t.Fatalf("score --bands: bank %s (%s), partner %s (%s)", bj.State, bj.Reason, pj.State, pj.Reason)
+	}
+	var res ScoreJobResult
+	json.Unmarshal(bj.ResultJson, &res)
+	if res.Output != "" || len(res.PartnerBands) != B {
+		t.Fatalf("bank result %s", bj.ResultJson)
+	}
+	// Plaintext: band the partner's rows by score, count joined rows.
+	bcsv := loadTrainCSV(t, bankFile, []string{"has_card"})
+	shared := map[int]bool{}
+	for _, pr := range joinRows(bcsv, pcsv) {
+		shared[pr[1]] = true
+	}
+	order := make([]int, pcsv.rows)
+	score := make([]float64, pcsv.rows)
+	for r := range order {
+		order[r], score[r] = r, partScore(pp, pcsv, r)
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		switch {
+		case score[a] > score[b]:
+			return -1
+		case score[a] < score[b]:
+			return 1
+		}
+		return 0
+	})
+	users, cust := make([]int64, B), make([]int64, B)
+	for k, r := range order {
+		b := k * B / len(order)
+		users[b]++
+		if shared[r] {
+			cust[b]++
+		}
+	}
+	var sumCust int64
+	for b, pb := range res.PartnerBands {
+		if pb.Suppressed || pb.Users == nil || pb.Customers == nil || *pb.Users != users[b] {
+			t.Fatalf("band %d: %+v, plaintext users %d", b+1, pb, users[b])
+		}
+		// Rows with equal scores (both features missing) may fall on either
+		// side of a band boundary; allow a handful.
+		if d := *pb.Customers - cust[b]; d < -5 || d > 5 || *pb.NotCustomers != *pb.Users-*pb.Customers {
+			t.Errorf("band %d: %d customers, plaintext %d", b+1, *pb.Customers, cust[b])
+		}
+		sumCust += *pb.Customers
+	}
+	if sumCust != int64(len(shared)) {
+		t.Errorf("customers over all bands %d, plaintext join %d", sumCust, len(shared))
+	}
+	t.Logf("partner bands: %s", bj.ResultJson)
+	var v any
+	json.Unmarshal(pj.ResultJson, &v)
+	if n := jsonShape(v, map[string]bool{}); n > 0 {
+		t.Errorf("partner's result holds an array: %s", pj.ResultJson)
 	}
 }

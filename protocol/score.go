@@ -74,6 +74,11 @@ type ScoreBankConfig struct {
 	// Mask selects the positions to score (the bank's matched rows); its
 	// length is L.
 	Mask []bool
+	// PartnerBands > 0 selects the acquisition mode of a partner-only
+	// model: the partner bands its own users by its whole model and the
+	// bank learns, per band, only the partner's user count and how many of
+	// them are its customers (Mask) — no score leaves the partner.
+	PartnerBands int
 }
 
 // ScorePartnerConfig parameterises the partner side.
@@ -84,6 +89,10 @@ type ScorePartnerConfig struct {
 	Rand    io.Reader
 	// Partial is u_P over all L positions (logit units).
 	Partial []float64
+	// Bands, in the acquisition mode (partner-only model), is the band
+	// (1…B) of each of the L positions by the partner's own scores;
+	// Partial is then unused.
+	Bands []int
 	// Approve runs before any key exists; an error refuses the job.
 	Approve func(ctx context.Context) error
 	// OnRelease runs before each batch is answered (audit record); an
@@ -97,6 +106,10 @@ type ScoreBankResult struct {
 	Partial []float64
 	Scored  int
 	Batches int // message rounds (one masked release of ≤ 16 chunks each)
+	// Acquisition mode: per band, the partner's users and those of them
+	// that are the bank's customers (an exact count, decrypted from one
+	// policy-approved release).
+	BandUsers, BandShared []int64
 }
 
 // ScorePartnerResult: what the partner may know about the job.
@@ -111,6 +124,11 @@ type scoreHello struct {
 	L       int    `json:"length"`
 	ModelID string `json:"model_id"`
 	Chunks  int    `json:"chunks"`
+	Bands   int    `json:"partner_bands,omitempty"` // acquisition mode
+}
+
+type scoreBandTotals struct {
+	Users []int64 `json:"users"`
 }
 
 type scoreDone struct {
@@ -139,7 +157,7 @@ func runScoreBank(ctx context.Context, t Transport, cfg ScoreBankConfig, progres
 	}
 	c := newScoreChannel(t)
 	chunks := sess.MaskedChunks(L)
-	if err := c.sendJSON(ctx, "score.hello", scoreHello{L: L, ModelID: cfg.ModelID, Chunks: chunks}); err != nil {
+	if err := c.sendJSON(ctx, "score.hello", scoreHello{L: L, ModelID: cfg.ModelID, Chunks: chunks, Bands: cfg.PartnerBands}); err != nil {
 		return nil, err
 	}
 	var ack struct{}
@@ -148,6 +166,9 @@ func runScoreBank(ctx context.Context, t Transport, cfg ScoreBankConfig, progres
 	}
 	if err := c.ckgStep(ctx, sess, "score.ckg"); err != nil {
 		return nil, err
+	}
+	if cfg.PartnerBands > 0 {
+		return bandCountsBank(ctx, c, sess, cfg)
 	}
 	out, batches, err := c.maskedQuery(ctx, sess, cfg.Mask, "score.mask", "score.rel", progress)
 	if err != nil {
@@ -177,6 +198,9 @@ func RunScorePartner(ctx context.Context, t Transport, cfg ScorePartnerConfig, p
 		return nil, err
 	}
 	L := len(cfg.Partial)
+	if cfg.Bands != nil {
+		L = len(cfg.Bands)
+	}
 	sess, err := fedlearn.NewSession(fedlearn.Partner, cfg.Params, scoreSeed(cfg.JobID), cfg.Rand)
 	if err != nil {
 		return nil, err
@@ -188,6 +212,8 @@ func RunScorePartner(ctx context.Context, t Transport, cfg ScorePartnerConfig, p
 		return nil, c.refuseScore(ctx, fmt.Sprintf("model %s is not the job's model %s", h.ModelID, cfg.ModelID))
 	case h.Chunks != sess.MaskedChunks(L):
 		return nil, c.refuseScore(ctx, fmt.Sprintf("%d chunks for %d positions", h.Chunks, L))
+	case (h.Bands > 0) != (cfg.Bands != nil):
+		return nil, c.refuseScore(ctx, "the bank asks for per-row scores of a partner-only model, or for band counts of a split model")
 	}
 	if cfg.Approve != nil {
 		if err := cfg.Approve(ctx); err != nil {
@@ -201,6 +227,12 @@ func RunScorePartner(ctx context.Context, t Transport, cfg ScorePartnerConfig, p
 		return nil, err
 	}
 	res := &ScorePartnerResult{Length: L}
+	if cfg.Bands != nil {
+		if err := bandCountsPartner(ctx, c, sess, cfg, h.Bands); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 	u, clipped, err := fixedPoint(cfg.Partial)
 	if err != nil {
 		return nil, err
@@ -223,6 +255,115 @@ func RunScorePartner(ctx context.Context, t Transport, cfg ScorePartnerConfig, p
 		return nil, err
 	}
 	return res, nil
+}
+
+// bandCountsBank (acquisition mode, bank): Enc(match indicator) in
+// coefficient packing to the partner, which returns one inner product per
+// band (Σ_i m_i·[band_i = b]) with its release share, and its user count
+// per band in the clear.
+func bandCountsBank(ctx context.Context, c *scoreChannel, sess *fedlearn.Session, cfg ScoreBankConfig) (*ScoreBankResult, error) {
+	m := make([]int64, len(cfg.Mask))
+	for i, b := range cfg.Mask {
+		if b {
+			m[i] = 1
+		}
+	}
+	chunks, err := sess.EncryptVector(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.sendBlob(ctx, "score.match", joinBlobs(chunks)); err != nil {
+		return nil, err
+	}
+	var tot scoreBandTotals
+	if err := c.recvJSON(ctx, "score.bands", &tot); err != nil {
+		return nil, err
+	}
+	B := cfg.PartnerBands
+	result, err := c.recvBlob(ctx, "score.bres", 64+B*8*4*(sess.N()+1))
+	if err != nil {
+		return nil, err
+	}
+	share, err := c.recvBlob(ctx, "score.bshare", 4096+B*64)
+	if err != nil {
+		return nil, err
+	}
+	shared, err := sess.Decrypt(result, share)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: score: band counts: %w", err)
+	}
+	if len(tot.Users) != B || len(shared) != B {
+		return nil, fmt.Errorf("%w: %d band totals and %d counts for %d bands", ErrUnexpected, len(tot.Users), len(shared), B)
+	}
+	for b := range B {
+		if shared[b] < 0 || tot.Users[b] < shared[b] {
+			return nil, fmt.Errorf("%w: band %d: %d customers among %d users", ErrUnexpected, b+1, shared[b], tot.Users[b])
+		}
+	}
+	if err := c.sendJSON(ctx, "score.done", scoreDone{}); err != nil {
+		return nil, err
+	}
+	var ack struct{}
+	if err := c.recvJSON(ctx, "score.done", &ack); err != nil {
+		return nil, err
+	}
+	return &ScoreBankResult{BandUsers: tot.Users, BandShared: shared, Batches: 1}, nil
+}
+
+// bandCountsPartner is the partner's side: the inner products of the
+// bank's encrypted indicator with its band indicator columns, released to
+// the bank after OnRelease (policy and audit), plus its users per band.
+func bandCountsPartner(ctx context.Context, c *scoreChannel, sess *fedlearn.Session, cfg ScorePartnerConfig, B int) error {
+	L := len(cfg.Bands)
+	users := make([]int64, B)
+	cols := make([][]int64, B)
+	for b := range cols {
+		cols[b] = make([]int64, L)
+	}
+	for i, b := range cfg.Bands {
+		if b < 1 || b > B {
+			return fmt.Errorf("protocol: score: band %d at a position, want 1..%d", b, B)
+		}
+		cols[b-1][i] = 1
+		users[b-1]++
+	}
+	n := sess.MaskedChunks(L)
+	in, err := c.recvBlob(ctx, "score.match", 64+n*(64+2*sess.N()*8*8))
+	if err != nil {
+		return err
+	}
+	chunks, err := splitBlobs(in, n)
+	if err != nil {
+		return err
+	}
+	result, err := sess.InnerProducts([][][]byte{chunks}, cols)
+	if err != nil {
+		return fmt.Errorf("protocol: score: band counts: %w", err)
+	}
+	if cfg.OnRelease != nil {
+		d := sha256.Sum256(result)
+		if err := cfg.OnRelease(ctx, ScoreRelease{Positions: L, Digest: d[:]}); err != nil {
+			return err
+		}
+	}
+	share, err := sess.ReleaseShare(result, fedlearn.Bank)
+	if err != nil {
+		return fmt.Errorf("protocol: score: %w", err)
+	}
+	if err := c.sendJSON(ctx, "score.bands", scoreBandTotals{Users: users}); err != nil {
+		return err
+	}
+	if err := c.sendBlob(ctx, "score.bres", result); err != nil {
+		return err
+	}
+	if err := c.sendBlob(ctx, "score.bshare", share); err != nil {
+		return err
+	}
+	var done scoreDone
+	if err := c.recvJSON(ctx, "score.done", &done); err != nil {
+		return err
+	}
+	return c.sendJSON(ctx, "score.done", struct{}{})
 }
 
 // maskedQuery is the bank's side of a masked release over the channel:

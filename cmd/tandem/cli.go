@@ -40,7 +40,8 @@ Jobs:
   stats show JOB
   train --psi-job ID --spec model.yaml [--partner-only] [--peer N] [--wait] [--json]   (vertical logistic regression)
   score --model ID --psi-job ID [--bands N] [--peer N] [--wait] [--json]   (scores of the matched rows, to scores.csv)
-  model list | model show ID | model export ID --out FILE.json   (this node's part of a split model)
+  model score ID --dataset D --out FILE.csv [--bands N]   (local scoring with a whole model: partner-only models on the partner)
+  model list | model show ID | model export ID --out FILE [--format json|pmml]   (this node's part of a split model)
   job list | job status ID | job result ID | job cancel ID | job watch ID
 Audit:
   audit tail [--follow] [--job ID] [--log L] | audit show SEQ [--log L]

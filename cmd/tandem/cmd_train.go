@@ -46,15 +46,22 @@ type modelDoc struct {
 //
 //	tandem model list [--json]
 //	tandem model show ID [--json]
-//	tandem model export ID --out part.json   (this node's part only)
+//	tandem model export ID --out part.json [--format json|pmml]   (this node's part only)
+//
+// The export format is --format, else pmml for an --out ending in .pmml or
+// .xml, else json (see pmml.go for the PMML of a part).
 func cmdModel(ctx context.Context, g *globals, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("model: want list, show ID or export ID --out FILE")
 	}
 	sub, args := args[0], args[1:]
+	if sub == "score" {
+		return cmdModelScore(ctx, g, args)
+	}
 	fs := flag.NewFlagSet("model "+sub, flag.ContinueOnError)
 	fs.BoolVar(&g.json, "json", g.json, "JSON output")
 	out := fs.String("out", "", "file to write (export)")
+	format := fs.String("format", "", "export format: json or pmml (default: pmml for a .pmml or .xml --out, else json)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -106,15 +113,25 @@ func cmdModel(ctx context.Context, g *globals, args []string) error {
 			if *out == "" {
 				return fmt.Errorf("model export: want --out FILE")
 			}
-			b, err := json.MarshalIndent(d, "", "  ")
+			f, err := exportFormat(*format, *out)
 			if err != nil {
 				return err
 			}
-			if err := os.WriteFile(*out, append(b, '\n'), 0o600); err != nil {
+			var b []byte
+			if f == "pmml" {
+				b, err = modelPMML(d)
+			} else {
+				b, err = json.MarshalIndent(d, "", "  ")
+				b = append(b, '\n')
+			}
+			if err != nil {
 				return err
 			}
-			return g.emit(map[string]any{"model": m.Id, "side": m.Side, "out": *out}, func(w io.Writer) {
-				fmt.Fprintf(w, "wrote the %s part of model %s to %s\n", m.Side, m.Id, *out)
+			if err := os.WriteFile(*out, b, 0o600); err != nil {
+				return err
+			}
+			return g.emit(map[string]any{"model": m.Id, "side": m.Side, "out": *out, "format": f}, func(w io.Writer) {
+				fmt.Fprintf(w, "wrote the %s part of model %s to %s (%s)\n", m.Side, m.Id, *out, f)
 			})
 		}
 		if g.json {
