@@ -49,8 +49,8 @@ type ScoreJobResult struct {
 	// own scores, its users and how many of them are the bank's customers.
 	PartnerBands []PartnerBand `json:"partner_bands,omitempty"`
 	Releases     int           `json:"releases"`
-	BytesSent     int64       `json:"bytes_sent"`
-	Transcript    string      `json:"transcript_digest"`
+	BytesSent    int64         `json:"bytes_sent"`
+	Transcript   string        `json:"transcript_digest"`
 }
 
 // ScoreBand is one equal-count band of the scored rows (band 1 holds the
