@@ -9,7 +9,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 STATICCHECK_VERSION := v0.8.2
 TEST_TIMEOUT ?= 9m
 
-.PHONY: all build test check proto proto-tools demo bench bench-psi bench-audit bench-stats soak fmt clean
+.PHONY: all build test check proto proto-tools demo bench bench-psi bench-audit bench-stats bench-vlr bench-score soak fmt clean
 
 all: build
 
@@ -49,20 +49,30 @@ demo: build
 	./tandem demo
 
 ## bench: every benchmark recorded in BENCHMARKS.md.
-bench: bench-psi bench-audit bench-stats
+bench: bench-psi bench-audit bench-stats bench-vlr bench-score
 
 ## bench-psi: primitives and kernel, the in-process pipeline, and a two-node
-## loopback PSI with real processes (TANDEM_BENCH_N=1e6 for the full size).
+## loopback PSI with real processes at 1e6 x 1e6 (TANDEM_BENCH_N=1e5 for a
+## quick run, 1e7 for the memory figure: about 40 minutes).
 bench-psi:
 	$(GO) test -run '^$$' -bench 'Primitive|Kernel' -benchtime 2s -cpu 1 ./psi/
 	$(GO) test -run '^$$' -bench 'PSI/' -benchtime 1x ./protocol/
-	TANDEM_BENCH_N=$${TANDEM_BENCH_N:-1e5} $(GO) test -run '^$$' -bench 'PSILoopback' -benchtime 1x -timeout 120m ./cmd/tandem/
+	TANDEM_BENCH_N=$${TANDEM_BENCH_N:-1e6} $(GO) test -run '^$$' -bench 'PSILoopback' -benchtime 1x -timeout 120m ./cmd/tandem/
 
 bench-audit:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./audit/...
 
 bench-stats:
 	$(GO) test -run '^$$' -bench 'Stats|WOEIV|Paillier' -benchtime 1x -timeout 30m ./fedlearn/
+
+## bench-vlr: one training epoch at 1e5 and 1e6, and training to convergence.
+bench-vlr:
+	$(GO) test -run '^$$' -bench 'Epoch|TrainToConvergence' -benchtime 1x -timeout 30m ./fedlearn/vlr/
+
+## bench-score: the masked-release kernel and the score protocol at 1e6.
+bench-score:
+	$(GO) test -run '^$$' -bench 'MaskedRelease' -benchtime 3x ./fedlearn/
+	$(GO) test -run '^$$' -bench 'ScoreJob' -benchtime 3x ./protocol/
 
 ## soak: long crash-safety runs (kill -9 during appends, 200 iterations).
 soak:

@@ -130,25 +130,36 @@ func (s *Session) columnNorms(cols [][]int64) ([]uint64, error) {
 	maxNoiseLog := float64(s.p.FloodBits - s.p.MinSmudgeBits)
 	sigma := freshNoiseStd(s.n)
 	norms := make([]uint64, len(cols))
-	for j, col := range cols {
-		if len(col) != len(cols[0]) {
-			return nil, fmt.Errorf("fedlearn: columns of different lengths")
-		}
-		var l1 uint64
-		var l2 float64
-		for _, x := range col {
-			a := absU(x)
-			var carry uint64
-			l1, carry = bits.Add64(l1, a, 0)
-			if carry != 0 || a >= 1<<62 {
-				return nil, ErrOverflow
+	errs := make([]error, len(cols))
+	parallel(len(cols), func(next func() (int, bool)) {
+		for j, ok := next(); ok; j, ok = next() {
+			col := cols[j]
+			if len(col) != len(cols[0]) {
+				errs[j] = fmt.Errorf("fedlearn: columns of different lengths")
+				continue
 			}
-			l2 += float64(x) * float64(x)
+			var l1, over uint64
+			var l2 float64
+			for _, x := range col {
+				a := absU(x)
+				var carry uint64
+				l1, carry = bits.Add64(l1, a, 0)
+				over |= carry | a>>62
+				l2 += float64(x) * float64(x)
+			}
+			switch {
+			case over != 0:
+				errs[j] = ErrOverflow
+			case math.Log2(noiseTailFactor*sigma*math.Sqrt(l2+1)) > maxNoiseLog:
+				errs[j] = ErrNoiseBudget
+			}
+			norms[j] = l1
 		}
-		if math.Log2(noiseTailFactor*sigma*math.Sqrt(l2+1)) > maxNoiseLog {
-			return nil, ErrNoiseBudget
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
 		}
-		norms[j] = l1
 	}
 	return norms, nil
 }
@@ -157,14 +168,11 @@ func (s *Session) columnNorms(cols [][]int64) ([]uint64, error) {
 // (buf untouched) when the chunk is all zero.
 func (s *Session) encodeChunk(col []int64, k int, buf ring.Poly) bool {
 	x := col[k*s.n : min((k+1)*s.n, len(col))]
-	nonzero := false
+	var amax uint64
 	for _, xi := range x {
-		if xi != 0 {
-			nonzero = true
-			break
-		}
+		amax |= absU(xi) // an upper bound of max|x_i| within a factor 2
 	}
-	if !nonzero {
+	if amax == 0 {
 		return false
 	}
 	for i, qi := range s.moduli {
@@ -173,8 +181,19 @@ func (s *Session) encodeChunk(col []int64, k int, buf ring.Poly) bool {
 			clear(row)
 		}
 		row[0] = smallMod(x[0], qi)
-		for jj := 1; jj < len(x); jj++ {
-			row[s.n-jj] = smallMod(-x[jj], qi)
+		// P_k(X) = x_0 − Σ_{j≥1} x_j·X^(N−j): coefficient N−j holds −x_j.
+		tail := row[s.n-len(x)+1:]
+		last := len(tail) - 1
+		if amax < qi {
+			// |x_j| < q: −x_j mod q without a division or a branch.
+			for j, v := range x[1:] {
+				neg := -v
+				tail[last-j] = uint64(neg) + qi&uint64(neg>>63)
+			}
+		} else {
+			for j, v := range x[1:] {
+				tail[last-j] = smallMod(-v, qi)
+			}
 		}
 	}
 	// P stays out of Montgomery form: products carry a factor R^-1 that one
@@ -221,65 +240,84 @@ func (s *Session) innerProducts(vectors [][][]byte, length int, norms []uint64,
 	body := out[headerLen+4:]
 	chunks := len(evs[0].cts)
 
-	parallel(ncols, func(next func() (int, bool)) {
-		enc := rlwe.NewEncryptor(s.params, s.pk)
+	// Cache blocking: a worker takes colBlock columns at a time and walks
+	// the chunks once for the whole block, so each ciphertext chunk is read
+	// from memory once per block instead of once per column (the
+	// accumulators of a block, colBlock·vectors·2 polynomials, stay in L2).
+	blocks := (ncols + colBlock - 1) / colBlock
+	parallel(blocks, func(next func() (int, bool)) {
+		enc := s.mustZeroEncryptor()
 		zero := rlwe.NewCiphertext(s.params, 1, s.level)
 		buf := s.ringQ.NewPoly()
-		acc := make([]*rlwe.Ciphertext, len(evs))
-		for v := range acc {
-			acc[v] = rlwe.NewCiphertext(s.params, 1, s.level)
+		acc := make([][]*rlwe.Ciphertext, colBlock)
+		for b := range acc {
+			acc[b] = make([]*rlwe.Ciphertext, len(evs))
+			for v := range acc[b] {
+				acc[b][v] = rlwe.NewCiphertext(s.params, 1, s.level)
+			}
 		}
-		for j, ok := next(); ok; j, ok = next() {
-			for _, a := range acc {
-				for _, p := range a.Value {
-					for _, row := range p.Coeffs {
-						clear(row)
+		for blk, ok := next(); ok; blk, ok = next() {
+			j0, j1 := blk*colBlock, min((blk+1)*colBlock, ncols)
+			for _, av := range acc {
+				for _, a := range av {
+					for _, p := range a.Value {
+						for _, row := range p.Coeffs {
+							clear(row)
+						}
 					}
 				}
 			}
-			lazy := 0
+			lazy := make([]int, colBlock)
 			for k := range chunks {
-				pt, ok := src(j, k, buf)
-				if !ok {
-					continue
-				}
-				t1 := time.Now()
-				for v, ev := range evs {
-					s.ringQ.MulCoeffsMontgomeryLazyThenAddLazy(ev.cts[k].Value[0], pt, acc[v].Value[0])
-					s.ringQ.MulCoeffsMontgomeryLazyThenAddLazy(ev.cts[k].Value[1], pt, acc[v].Value[1])
-				}
-				// Lazy terms are < 2q; reduce before they could overflow.
-				if lazy++; lazy == lazyTerms {
-					for _, a := range acc {
-						s.ringQ.Reduce(a.Value[0], a.Value[0])
-						s.ringQ.Reduce(a.Value[1], a.Value[1])
+				for j := j0; j < j1; j++ {
+					pt, ok := src(j, k, buf)
+					if !ok {
+						continue
 					}
-					lazy = 0
+					t1 := time.Now()
+					for v, ev := range evs {
+						a := acc[j-j0][v]
+						s.ringQ.MulCoeffsMontgomeryLazyThenAddLazy(ev.cts[k].Value[0], pt, a.Value[0])
+						s.ringQ.MulCoeffsMontgomeryLazyThenAddLazy(ev.cts[k].Value[1], pt, a.Value[1])
+					}
+					// Lazy terms are < 2q; reduce before they could overflow.
+					if lazy[j-j0]++; lazy[j-j0] == lazyTerms {
+						for _, a := range acc[j-j0] {
+							s.ringQ.Reduce(a.Value[0], a.Value[0])
+							s.ringQ.Reduce(a.Value[1], a.Value[1])
+						}
+						lazy[j-j0] = 0
+					}
+					since(t1, &s.prof.multiply)
 				}
-				since(t1, &s.prof.multiply)
 			}
 			t0 := time.Now()
-			for v := range evs {
-				a := acc[v]
-				s.ringQ.Reduce(a.Value[0], a.Value[0])
-				s.ringQ.Reduce(a.Value[1], a.Value[1])
-				s.ringQ.MForm(a.Value[0], a.Value[0])
-				s.ringQ.MForm(a.Value[1], a.Value[1])
-				if err := enc.EncryptZero(zero); err != nil {
-					panic(err)
+			for j := j0; j < j1; j++ {
+				for v := range evs {
+					a := acc[j-j0][v]
+					s.ringQ.Reduce(a.Value[0], a.Value[0])
+					s.ringQ.Reduce(a.Value[1], a.Value[1])
+					s.ringQ.MForm(a.Value[0], a.Value[0])
+					s.ringQ.MForm(a.Value[1], a.Value[1])
+					if err := enc.EncryptZero(zero); err != nil {
+						panic(err)
+					}
+					s.ringQ.Add(a.Value[0], zero.Value[0], a.Value[0])
+					s.ringQ.Add(a.Value[1], zero.Value[1], a.Value[1])
+					s.ringQ.INTT(a.Value[0], a.Value[0])
+					s.ringQ.INTT(a.Value[1], a.Value[1])
+					dst := body[(v*ncols+j)*lweLen:]
+					s.extractLWE(a, dst)
 				}
-				s.ringQ.Add(a.Value[0], zero.Value[0], a.Value[0])
-				s.ringQ.Add(a.Value[1], zero.Value[1], a.Value[1])
-				s.ringQ.INTT(a.Value[0], a.Value[0])
-				s.ringQ.INTT(a.Value[1], a.Value[1])
-				dst := body[(v*ncols+j)*lweLen:]
-				s.extractLWE(a, dst)
 			}
 			since(t0, &s.prof.reduce)
 		}
 	})
 	return out, nil
 }
+
+// colBlock is the number of columns a worker accumulates together.
+const colBlock = 8
 
 // lazyTerms is the number of lazy products accumulated between reductions:
 // with q < 2^60 (Params allows primes up to 60 bits), a reduced value plus

@@ -231,7 +231,7 @@ func (s *Session) EncryptVector(v []int64) ([][]byte, error) {
 	t0 := time.Now()
 	defer since(t0, &s.prof.encrypt)
 	parallel(chunks, func(next func() (int, bool)) {
-		enc := rlwe.NewEncryptor(s.params, s.pk)
+		enc := s.mustZeroEncryptor()
 		ct := rlwe.NewCiphertext(s.params, 1, s.level)
 		pt := s.ringQ.NewPoly()
 		for k, ok := next(); ok; k, ok = next() {

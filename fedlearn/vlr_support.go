@@ -148,7 +148,7 @@ func (s *Session) InnerProductsSum(vectors [][][]byte, nOut int, col ColumnFunc)
 	body := out[headerLen+4:]
 	errs := make([]error, nOut)
 	parallel(nOut, func(next func() (int, bool)) {
-		enc := rlwe.NewEncryptor(s.params, s.pk)
+		enc := s.mustZeroEncryptor()
 		zero := rlwe.NewCiphertext(s.params, 1, s.level)
 		acc := rlwe.NewCiphertext(s.params, 1, s.level)
 		buf := s.ringQ.NewPoly()
