@@ -147,73 +147,95 @@ func (s *Session) InnerProductsSum(vectors [][][]byte, nOut int, col ColumnFunc)
 	putU32(out[headerLen:], uint32(nOut))
 	body := out[headerLen+4:]
 	errs := make([]error, nOut)
-	parallel(nOut, func(next func() (int, bool)) {
+	// Cache blocking as in innerProducts: a worker takes colBlock outputs
+	// and streams each term's ciphertext chunks once for all of them.
+	blocks := (nOut + colBlock - 1) / colBlock
+	parallel(blocks, func(next func() (int, bool)) {
 		enc := s.mustZeroEncryptor()
 		zero := rlwe.NewCiphertext(s.params, 1, s.level)
-		acc := rlwe.NewCiphertext(s.params, 1, s.level)
 		buf := s.ringQ.NewPoly()
-		c := make([]int64, length)
-		for j, ok := next(); ok; j, ok = next() {
-			for _, p := range acc.Value {
-				for _, row := range p.Coeffs {
-					clear(row)
+		acc := make([]*rlwe.Ciphertext, colBlock)
+		cols := make([][]int64, colBlock)
+		for b := range acc {
+			acc[b] = rlwe.NewCiphertext(s.params, 1, s.level)
+			cols[b] = make([]int64, length)
+		}
+		for blk, ok := next(); ok; blk, ok = next() {
+			j0, j1 := blk*colBlock, min((blk+1)*colBlock, nOut)
+			for _, a := range acc {
+				for _, p := range a.Value {
+					for _, row := range p.Coeffs {
+						clear(row)
+					}
 				}
 			}
-			var sumHi, sumLo uint64
-			var l2 float64
-			lazy := 0
+			sumHi, sumLo := make([]uint64, colBlock), make([]uint64, colBlock)
+			l2 := make([]float64, colBlock)
+			lazy := make([]int, colBlock)
 			for a, ev := range evs {
 				t0 := time.Now()
-				col(a, j, c)
-				var l1, over uint64
-				for _, x := range c {
-					var carry uint64
-					l1, carry = bits.Add64(l1, absU(x), 0)
-					over |= carry
-					l2 += float64(x) * float64(x)
-				}
-				hi, lo := bits.Mul64(l1, ev.cmax)
-				var carry uint64
-				sumLo, carry = bits.Add64(sumLo, lo, 0)
-				sumHi += hi + carry
-				if over != 0 || sumHi != 0 || sumLo >= s.tHalf {
-					errs[j] = fmt.Errorf("output %d: %w", j, ErrOverflow)
-					break
-				}
-				for k := range chunks {
-					if !s.encodeChunk(c, k, buf) {
+				for j := j0; j < j1; j++ {
+					b, c := j-j0, cols[j-j0]
+					if errs[j] != nil {
 						continue
 					}
-					s.ringQ.MulCoeffsMontgomeryLazyThenAddLazy(ev.cts[k].Value[0], buf, acc.Value[0])
-					s.ringQ.MulCoeffsMontgomeryLazyThenAddLazy(ev.cts[k].Value[1], buf, acc.Value[1])
-					if lazy++; lazy == lazyTerms {
-						s.ringQ.Reduce(acc.Value[0], acc.Value[0])
-						s.ringQ.Reduce(acc.Value[1], acc.Value[1])
-						lazy = 0
+					col(a, j, c)
+					var l1, over uint64
+					for _, x := range c {
+						var carry uint64
+						l1, carry = bits.Add64(l1, absU(x), 0)
+						over |= carry
+						l2[b] += float64(x) * float64(x)
+					}
+					hi, lo := bits.Mul64(l1, ev.cmax)
+					var carry uint64
+					sumLo[b], carry = bits.Add64(sumLo[b], lo, 0)
+					sumHi[b] += hi + carry
+					if over != 0 || sumHi[b] != 0 || sumLo[b] >= s.tHalf {
+						errs[j] = fmt.Errorf("output %d: %w", j, ErrOverflow)
+					}
+				}
+				for k := range chunks {
+					for j := j0; j < j1; j++ {
+						b := j - j0
+						if errs[j] != nil || !s.encodeChunk(cols[b], k, buf) {
+							continue
+						}
+						s.ringQ.MulCoeffsMontgomeryLazyThenAddLazy(ev.cts[k].Value[0], buf, acc[b].Value[0])
+						s.ringQ.MulCoeffsMontgomeryLazyThenAddLazy(ev.cts[k].Value[1], buf, acc[b].Value[1])
+						if lazy[b]++; lazy[b] == lazyTerms {
+							s.ringQ.Reduce(acc[b].Value[0], acc[b].Value[0])
+							s.ringQ.Reduce(acc[b].Value[1], acc[b].Value[1])
+							lazy[b] = 0
+						}
 					}
 				}
 				since(t0, &s.prof.encode)
 			}
-			if errs[j] != nil {
-				continue
-			}
-			if err := s.CheckNoiseBudget(l2); err != nil {
-				errs[j] = fmt.Errorf("output %d: %w", j, err)
-				continue
-			}
 			t0 := time.Now()
-			s.ringQ.Reduce(acc.Value[0], acc.Value[0])
-			s.ringQ.Reduce(acc.Value[1], acc.Value[1])
-			s.ringQ.MForm(acc.Value[0], acc.Value[0])
-			s.ringQ.MForm(acc.Value[1], acc.Value[1])
-			if err := enc.EncryptZero(zero); err != nil {
-				panic(err)
+			for j := j0; j < j1; j++ {
+				b := j - j0
+				if errs[j] != nil {
+					continue
+				}
+				if err := s.CheckNoiseBudget(l2[b]); err != nil {
+					errs[j] = fmt.Errorf("output %d: %w", j, err)
+					continue
+				}
+				a := acc[b]
+				s.ringQ.Reduce(a.Value[0], a.Value[0])
+				s.ringQ.Reduce(a.Value[1], a.Value[1])
+				s.ringQ.MForm(a.Value[0], a.Value[0])
+				s.ringQ.MForm(a.Value[1], a.Value[1])
+				if err := enc.EncryptZero(zero); err != nil {
+					panic(err)
+				}
+				s.ringQ.Add(a.Value[0], zero.Value[0], a.Value[0])
+				s.ringQ.Add(a.Value[1], zero.Value[1], a.Value[1])
+				s.ringQ.INTT(a.Value[0], a.Value[0])
+				s.ringQ.INTT(a.Value[1], a.Value[1])
+				s.extractLWE(a, body[j*lweLen:])
 			}
-			s.ringQ.Add(acc.Value[0], zero.Value[0], acc.Value[0])
-			s.ringQ.Add(acc.Value[1], zero.Value[1], acc.Value[1])
-			s.ringQ.INTT(acc.Value[0], acc.Value[0])
-			s.ringQ.INTT(acc.Value[1], acc.Value[1])
-			s.extractLWE(acc, body[j*lweLen:])
 			since(t0, &s.prof.reduce)
 		}
 	})
