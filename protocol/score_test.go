@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-func runScore(t *testing.T, mask []bool, partial []float64, approve func(context.Context) error, bankModel string) (*ScoreBankResult, *ScorePartnerResult, error, error, *pipe) {
+func runScore(t *testing.T, mask []bool, partial []float64, approve func(context.Context) error, bankModel string) (*ScoreBankResult, *ScorePartnerResult, *pipe, error, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -34,7 +34,7 @@ func runScore(t *testing.T, mask []bool, partial []float64, approve func(context
 	if pr.err == nil && releases != pr.r.Batches {
 		t.Fatalf("%d audit hooks for %d batches", releases, pr.r.Batches)
 	}
-	return br, pr.r, berr, pr.err, pp
+	return br, pr.r, pp, berr, pr.err
 }
 
 // The bank gets the partner's partial predictor exactly (to the fixed
@@ -56,7 +56,7 @@ func TestScoreMatchesPlaintext(t *testing.T) {
 			want++
 		}
 	}
-	br, pr, berr, perr, pp := runScore(t, mask, partial, nil, "mdl-1")
+	br, pr, pp, berr, perr := runScore(t, mask, partial, nil, "mdl-1")
 	if berr != nil || perr != nil {
 		t.Fatal(berr, perr)
 	}
@@ -106,11 +106,11 @@ func countFixedPoint(msgs []Msg, vals []float64) int {
 func TestScoreRefused(t *testing.T) {
 	L := 100
 	mask, partial := make([]bool, L), make([]float64, L)
-	_, _, berr, perr, _ := runScore(t, mask, partial, func(context.Context) error { return errors.New("agreement forbids scoring") }, "mdl-1")
+	_, _, _, berr, perr := runScore(t, mask, partial, func(context.Context) error { return errors.New("agreement forbids scoring") }, "mdl-1")
 	if !errors.Is(berr, ErrScoreRefused) || !strings.Contains(berr.Error(), "agreement forbids scoring") || !errors.Is(perr, ErrScoreRefused) {
 		t.Fatalf("bank: %v; partner: %v", berr, perr)
 	}
-	_, _, berr, perr, _ = runScore(t, mask, partial, nil, "mdl-other")
+	_, _, _, berr, perr = runScore(t, mask, partial, nil, "mdl-other")
 	if !errors.Is(berr, ErrScoreRefused) || !errors.Is(perr, ErrScoreRefused) {
 		t.Fatalf("wrong model: bank: %v; partner: %v", berr, perr)
 	}

@@ -83,10 +83,11 @@ func evaluate(s *fedlearn.Session, vecs [][][]byte, scales []int, nOut, length i
 	// Pass 2: the fused kernel rounds each column at its output's scale,
 	// checks the exact L1 bound and noise budget of the sum over terms,
 	// and accumulates all terms of an output before one re-randomisation.
-	bufs := sync.Pool{New: func() any { return make([]float64, length) }}
+	bufs := sync.Pool{New: func() any { b := make([]float64, length); return &b }}
 	sum, err := s.InnerProductsSum(vecs, nOut, func(a, j int, dst []int64) {
-		fb := bufs.Get().([]float64)
-		defer bufs.Put(fb)
+		pb := bufs.Get().(*[]float64)
+		defer bufs.Put(pb)
+		fb := *pb
 		col(a, j, fb)
 		f := math.Exp2(float64(S[j] - scales[a]))
 		for i, x := range fb {
