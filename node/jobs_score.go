@@ -264,8 +264,11 @@ func writeScores(ctx context.Context, spec dataset.Spec, rows []int64, scores []
 	cw.Write(hdr)
 	k := 0
 	err = dataset.Rows(ctx, spec, rows, func(row int64, r map[string]string) error {
-		for rows[k] != row { // Rows visits rows in order
+		for k < len(rows) && rows[k] != row { // Rows visits rows in order
 			k++
+		}
+		if k == len(rows) {
+			return fmt.Errorf("node: dataset returned row %d that was not asked for", row)
 		}
 		line := []string{strconv.FormatInt(row, 10)}
 		for _, c := range spec.IDs {
@@ -334,12 +337,12 @@ func (scoreKind) respond(ctx context.Context, j *jobRun) (any, error) {
 	approve := func(ctx context.Context) error {
 		a := in.agr.Agreement
 		if !slices.Contains(a.JobKinds, "score") {
-			return n.trainRefused(ctx, j, fmt.Sprintf("agreement %s does not allow score jobs", a.Id))
+			return n.releaseRefused(ctx, j, fmt.Sprintf("agreement %s does not allow score jobs", a.Id))
 		}
 		granted, ok := grantColumns(a, n.cfg.Name, in.ds.Spec.Name)
 		for _, c := range m.Part.Features {
 			if !ok || !slices.Contains(granted, c) {
-				return n.trainRefused(ctx, j, fmt.Sprintf("column %s of dataset %s is not granted by agreement %s", c, in.ds.Spec.Name, a.Id))
+				return n.releaseRefused(ctx, j, fmt.Sprintf("column %s of dataset %s is not granted by agreement %s", c, in.ds.Spec.Name, a.Id))
 			}
 		}
 		return nil
@@ -351,7 +354,13 @@ func (scoreKind) respond(ctx context.Context, j *jobRun) (any, error) {
 			Release: &audit.Release{To: j.rec.Peer, Values: uint64(r.Positions), Digest: hex.EncodeToString(r.Digest),
 				Checks: []string{"agreement_kind=score", "model_columns", "masked_by_peer", "share_guard"}},
 			Detail: map[string]string{"release": fmt.Sprint(r.Batch), "model": m.ID, "first_position": fmt.Sprint(r.FirstPos),
-				"statistics": "partial_predictor"}}
+				"statistics": r.Statistic}}
+		if r.Statistic == "band_counts" {
+			// Per band: how many of this node's users the bank's encrypted
+			// indicator marks; B counts, nothing per position.
+			e.Release.Values = uint64(r.Values)
+			e.Release.Checks = []string{"agreement_kind=score", "model_columns", "band_counts_only", "share_guard"}
+		}
 		key := audit.IdemKey{Job: j.rec.ID, Event: fmt.Sprintf("release/%d", r.Batch), Attempt: uint32(j.rec.Attempt)}
 		if _, _, err := n.audit.Append(context.WithoutCancel(ctx), peerLog(j.rec.Peer), key, e); err != nil {
 			return fmt.Errorf("node: audit: %w", err)
@@ -384,10 +393,8 @@ func (scoreKind) respond(ctx context.Context, j *jobRun) (any, error) {
 // partnerPartial is the partner's partial predictor over all L positions,
 // clipped to the model's clip range as in training.
 func partnerPartial(ctx context.Context, in *alignedInputs, part ModelPart) ([]float64, int, error) {
-	intercept := part.Intercept
-	part.Intercept = nil // added by the caller where the model is whole
+	part.Intercept = nil // (a copy) added by the caller where the model is whole
 	u, err := partialScores(ctx, in, part)
-	part.Intercept = intercept
 	if err != nil {
 		return nil, 0, err
 	}

@@ -347,7 +347,7 @@ func (trainKind) respond(ctx context.Context, j *jobRun) (any, error) {
 	pol, onRel, count := n.trainReleasePolicy(j, in, "bank")
 	approve := func(ctx context.Context) error {
 		if err := checkTrainColumns(in.agr.Agreement, j.prop, in.psiP, in.spec); err != nil {
-			return n.trainRefused(ctx, j, err.Error())
+			return n.releaseRefused(ctx, j, err.Error())
 		}
 		return nil
 	}
@@ -371,8 +371,10 @@ func (trainKind) respond(ctx context.Context, j *jobRun) (any, error) {
 		Epochs: res.Epochs, Metrics: metrics, Releases: *count, BytesSent: j.t.BytesSent(), Transcript: fmt.Sprintf("%x", j.t.Digest())}, nil
 }
 
-func (n *Node) trainRefused(ctx context.Context, j *jobRun, reason string) error {
-	n.log.WarnContext(ctx, "train release refused", "job", j.rec.ID, "peer", j.rec.Peer, "reason", reason)
+// releaseRefused records a refusal by this node's policy engine (train
+// gradients, validation or score releases) and returns it as an error.
+func (n *Node) releaseRefused(ctx context.Context, j *jobRun, reason string) error {
+	n.log.WarnContext(ctx, "release refused by policy", "job", j.rec.ID, "kind", j.rec.Kind, "peer", j.rec.Peer, "reason", reason)
 	if err := n.record(ctx, event{Kind: "release_refused", JobID: j.rec.ID, AgreementID: j.rec.AgreementID, Peer: j.rec.Peer, Detail: reason, Attempt: uint32(j.rec.Attempt)}); err != nil {
 		return err
 	}
@@ -403,21 +405,21 @@ func (n *Node) trainReleasePolicy(j *jobRun, in *trainInputs, to string) (func(c
 	policy := func(ctx context.Context, r protocol.TrainRelease) error {
 		a := in.agr.Agreement
 		if !slices.Contains(a.JobKinds, "train") {
-			return n.trainRefused(ctx, j, fmt.Sprintf("agreement %s does not allow train jobs", a.Id))
+			return n.releaseRefused(ctx, j, fmt.Sprintf("agreement %s does not allow train jobs", a.Id))
 		}
 		if err := checkTrainColumns(a, j.prop, in.psiP, in.spec); err != nil {
-			return n.trainRefused(ctx, j, err.Error())
+			return n.releaseRefused(ctx, j, err.Error())
 		}
 		if slices.Equal(r.Statistics, []string{protocol.ValidationPartial}) {
 			// Per-row values at the bank's held-out positions: the leakage
 			// of scoring those rows, so the agreement must allow scoring.
 			switch {
 			case to != "bank" || r.To != "bank" || !in.spec.ValidationAUC:
-				return n.trainRefused(ctx, j, "validation partial predictors requested without validation_auc in the signed spec")
+				return n.releaseRefused(ctx, j, "validation partial predictors requested without validation_auc in the signed spec")
 			case !slices.Contains(a.JobKinds, "score"):
-				return n.trainRefused(ctx, j, fmt.Sprintf("agreement %s does not allow score jobs, which validation_auc needs", a.Id))
+				return n.releaseRefused(ctx, j, fmt.Sprintf("agreement %s does not allow score jobs, which validation_auc needs", a.Id))
 			case valBatches >= maxValBatches:
-				return n.trainRefused(ctx, j, fmt.Sprintf("more than %d validation releases", maxValBatches))
+				return n.releaseRefused(ctx, j, fmt.Sprintf("more than %d validation releases", maxValBatches))
 			}
 			return nil
 		}
@@ -425,10 +427,10 @@ func (n *Node) trainReleasePolicy(j *jobRun, in *trainInputs, to string) (func(c
 			return nil // the end of a partner-only job: the partner gets the whole model
 		}
 		if r.To != to || !slices.Equal(r.Statistics, want) {
-			return n.trainRefused(ctx, j, fmt.Sprintf("release of %v to %s is not the %s gradient of the spec", r.Statistics, r.To, to))
+			return n.releaseRefused(ctx, j, fmt.Sprintf("release of %v to %s is not the %s gradient of the spec", r.Statistics, r.To, to))
 		}
 		if *count >= maxReleases {
-			return n.trainRefused(ctx, j, fmt.Sprintf("more than %d gradient releases", maxReleases))
+			return n.releaseRefused(ctx, j, fmt.Sprintf("more than %d gradient releases", maxReleases))
 		}
 		return nil
 	}

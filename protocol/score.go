@@ -60,8 +60,10 @@ var ErrScoreRefused = errors.New("protocol: scoring refused by policy")
 // audit record.
 type ScoreRelease struct {
 	Batch     int
-	FirstPos  int // first position of the batch
-	Positions int // positions covered by the batch
+	FirstPos  int    // first position of the batch
+	Positions int    // positions covered by the batch
+	Statistic string // "partial_predictor" (one value per masked position) or "band_counts"
+	Values    int    // band_counts: the number of counts released
 	Digest    []byte
 }
 
@@ -342,7 +344,7 @@ func bandCountsPartner(ctx context.Context, c *scoreChannel, sess *fedlearn.Sess
 	}
 	if cfg.OnRelease != nil {
 		d := sha256.Sum256(result)
-		if err := cfg.OnRelease(ctx, ScoreRelease{Positions: L, Digest: d[:]}); err != nil {
+		if err := cfg.OnRelease(ctx, ScoreRelease{Positions: L, Statistic: "band_counts", Values: B, Digest: d[:]}); err != nil {
 			return err
 		}
 	}
@@ -429,7 +431,7 @@ func (c *trainChannel) maskedAnswer(ctx context.Context, sess *fedlearn.Session,
 		}
 		if onRelease != nil {
 			d := sha256.Sum256(in)
-			rel := ScoreRelease{Batch: b, FirstPos: lo * sess.N(), Positions: min(hi*sess.N(), len(u)) - lo*sess.N(), Digest: d[:]}
+			rel := ScoreRelease{Batch: b, FirstPos: lo * sess.N(), Positions: min(hi*sess.N(), len(u)) - lo*sess.N(), Statistic: "partial_predictor", Digest: d[:]}
 			if err := onRelease(ctx, rel); err != nil {
 				return 0, err
 			}
