@@ -118,7 +118,27 @@ func printResult(w io.Writer, j *tandemv1.JobState) {
 	}
 	fmt.Fprintln(w, "  result:")
 	for _, k := range sortedKeys(m) {
-		fmt.Fprintf(w, "    %-22s %v\n", k+":", m[k])
+		rows, ok := m[k].([]any)
+		if !ok || len(rows) == 0 {
+			fmt.Fprintf(w, "    %-22s %v\n", k+":", m[k])
+			continue
+		}
+		// Lists of records (bands, metrics, cells): one line each.
+		fmt.Fprintf(w, "    %s:\n", k)
+		for _, r := range rows {
+			rec, ok := r.(map[string]any)
+			if !ok {
+				fmt.Fprintf(w, "      %v\n", r)
+				continue
+			}
+			var parts []string
+			for _, f := range sortedKeys(rec) {
+				if rec[f] != nil {
+					parts = append(parts, fmt.Sprintf("%s=%v", f, rec[f]))
+				}
+			}
+			fmt.Fprintf(w, "      %s\n", strings.Join(parts, " "))
+		}
 	}
 }
 
