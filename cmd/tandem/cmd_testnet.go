@@ -248,6 +248,9 @@ validation_auc: true
 	}
 	fmt.Fprintf(out, "   %d customers scored in %.2fs, %.1f MB sent by the bank; scores with the bank's row keys in %s\n",
 		scr.Scored, time.Since(t0).Seconds(), float64(scr.BytesSent)/1e6, scr.Output)
+	if *keep == "" {
+		fmt.Fprintln(out, "   (the temporary testnet is removed at the end; `tandem demo --keep DIR` keeps it running)")
+	}
 	for _, b := range scr.Bands {
 		fmt.Fprintf(out, "   band %d: %5d customers, score %.3f–%.3f\n", b.Band, b.Rows, b.MinScore, b.MaxScore)
 	}
