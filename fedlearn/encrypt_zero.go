@@ -38,7 +38,7 @@ func (p ctrPRNG) Read(b []byte) (int, error) {
 type zeroEncryptor struct {
 	s      *Session
 	xs, xe ring.Sampler
-	buf    ring.Poly
+	buf, e ring.Poly
 }
 
 // randMu serialises reads of a session's random source by concurrent
@@ -67,7 +67,7 @@ func (s *Session) newZeroEncryptor() (*zeroEncryptor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &zeroEncryptor{s: s, xs: xs, xe: xe, buf: s.ringQ.NewPoly()}, nil
+	return &zeroEncryptor{s: s, xs: xs, xe: xe, buf: s.ringQ.NewPoly(), e: s.ringQ.NewPoly()}, nil
 }
 
 // mustZeroEncryptor is newZeroEncryptor for workers: the only failure is
@@ -80,21 +80,69 @@ func (s *Session) mustZeroEncryptor() *zeroEncryptor {
 	return z
 }
 
-// EncryptZero writes a fresh encryption of zero (NTT domain) into ct.
-func (z *zeroEncryptor) EncryptZero(ct *rlwe.Ciphertext) error {
-	r, pk := z.s.ringQ, z.s.pk
-	if pk == nil {
-		return ErrState
+// Encrypt writes into ct (NTT domain) a fresh encryption of the plaintext
+// polynomial m given in the coefficient domain (already scaled; nil for an
+// encryption of zero): ct = (u·pk0 + NTT(e0 + m), u·pk1 + NTT(e1)). Adding
+// m before the transform saves the separate NTT of the plaintext.
+func (z *zeroEncryptor) Encrypt(ct *rlwe.Ciphertext, m *ring.Poly) error {
+	r := z.s.ringQ
+	if err := z.maskU(ct); err != nil {
+		return err
 	}
-	z.xs.Read(z.buf)
-	r.NTT(z.buf, z.buf)
-	r.MulCoeffsMontgomery(z.buf, pk.Value[0].Q, ct.Value[0])
-	r.MulCoeffsMontgomery(z.buf, pk.Value[1].Q, ct.Value[1])
-	for _, c := range ct.Value[:2] {
+	for i, c := range ct.Value[:2] {
 		z.xe.Read(z.buf)
+		if i == 0 && m != nil {
+			r.Add(z.buf, *m, z.buf)
+		}
 		r.NTT(z.buf, z.buf)
 		r.Add(c, z.buf, c)
 	}
 	ct.IsNTT = true
 	return nil
+}
+
+// EncryptZero writes a fresh encryption of zero (NTT domain) into ct.
+func (z *zeroEncryptor) EncryptZero(ct *rlwe.Ciphertext) error { return z.Encrypt(ct, nil) }
+
+// RerandomiseToCoeffs adds a fresh encryption of zero to acc (NTT domain)
+// and leaves the result in the coefficient domain: acc + u·pk is
+// transformed back, then e0, e1 are added there, which is the same
+// ciphertext distribution as adding a whole encryption of zero first and
+// saves the two forward transforms of the errors.
+func (z *zeroEncryptor) RerandomiseToCoeffs(acc *rlwe.Ciphertext) error {
+	r := z.s.ringQ
+	if z.s.pk == nil {
+		return ErrState
+	}
+	r.NTT(z.u(), z.buf)
+	for i, c := range acc.Value[:2] {
+		r.MulCoeffsMontgomeryThenAdd(z.buf, z.s.pk.Value[i].Q, c)
+	}
+	for _, c := range acc.Value[:2] {
+		r.INTT(c, c)
+	}
+	for _, c := range acc.Value[:2] {
+		z.xe.Read(z.e)
+		r.Add(c, z.e, c)
+	}
+	acc.IsNTT = false
+	return nil
+}
+
+// maskU writes (u·pk0, u·pk1) (NTT domain) into ct for a fresh ternary u.
+func (z *zeroEncryptor) maskU(ct *rlwe.Ciphertext) error {
+	r, pk := z.s.ringQ, z.s.pk
+	if pk == nil {
+		return ErrState
+	}
+	r.NTT(z.u(), z.buf)
+	r.MulCoeffsMontgomery(z.buf, pk.Value[0].Q, ct.Value[0])
+	r.MulCoeffsMontgomery(z.buf, pk.Value[1].Q, ct.Value[1])
+	return nil
+}
+
+// u samples a fresh ternary polynomial (coefficient domain) into z.e.
+func (z *zeroEncryptor) u() ring.Poly {
+	z.xs.Read(z.e)
+	return z.e
 }

@@ -179,11 +179,9 @@ func (s *Session) EncryptMask(mask []bool, lo, hi int) ([][]byte, error) {
 					dst[j] = mulModSigned(centre(v, c.t), c.tInv[l], qi)
 				}
 			}
-			s.ringQ.NTT(pt, pt)
-			if err := enc.EncryptZero(ct); err != nil {
+			if err := enc.Encrypt(ct, &pt); err != nil {
 				panic(err) // keys and levels are fixed by construction
 			}
-			s.ringQ.Add(ct.Value[0], pt, ct.Value[0])
 			b := make([]byte, 0, headerLen+16+2*8*s.n*len(s.moduli))
 			b = putHeader(b, msgMaskChunk)
 			b = appendU32(b, uint32(k))

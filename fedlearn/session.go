@@ -243,11 +243,9 @@ func (s *Session) EncryptVector(v []int64) ([][]byte, error) {
 					row[j] = mulModSigned(x, s.delta[i], qi)
 				}
 			}
-			s.ringQ.NTT(pt, pt)
-			if err := enc.EncryptZero(ct); err != nil {
+			if err := enc.Encrypt(ct, &pt); err != nil {
 				panic(err) // keys and levels are fixed by construction
 			}
-			s.ringQ.Add(ct.Value[0], pt, ct.Value[0])
 			b := make([]byte, 0, ctMsgLen(s))
 			b = putHeader(b, msgCiphertext)
 			b = appendU32(b, uint32(k))

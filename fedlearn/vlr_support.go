@@ -152,7 +152,6 @@ func (s *Session) InnerProductsSum(vectors [][][]byte, nOut int, col ColumnFunc)
 	blocks := (nOut + colBlock - 1) / colBlock
 	parallel(blocks, func(next func() (int, bool)) {
 		enc := s.mustZeroEncryptor()
-		zero := rlwe.NewCiphertext(s.params, 1, s.level)
 		buf := s.ringQ.NewPoly()
 		acc := make([]*rlwe.Ciphertext, colBlock)
 		cols := make([][]int64, colBlock)
@@ -227,13 +226,9 @@ func (s *Session) InnerProductsSum(vectors [][][]byte, nOut int, col ColumnFunc)
 				s.ringQ.Reduce(a.Value[1], a.Value[1])
 				s.ringQ.MForm(a.Value[0], a.Value[0])
 				s.ringQ.MForm(a.Value[1], a.Value[1])
-				if err := enc.EncryptZero(zero); err != nil {
+				if err := enc.RerandomiseToCoeffs(a); err != nil {
 					panic(err)
 				}
-				s.ringQ.Add(a.Value[0], zero.Value[0], a.Value[0])
-				s.ringQ.Add(a.Value[1], zero.Value[1], a.Value[1])
-				s.ringQ.INTT(a.Value[0], a.Value[0])
-				s.ringQ.INTT(a.Value[1], a.Value[1])
 				s.extractLWE(a, body[j*lweLen:])
 			}
 			since(t0, &s.prof.reduce)
