@@ -382,6 +382,10 @@ func (s *Session) DecryptMasked(releases [][]byte, sent map[int][32]byte, out []
 		slot := c.ringT.NewPoly()
 		nmod := len(s.moduli)
 		y := make([]uint64, nmod)
+		invQ := make([]float64, nmod)
+		for l, qi := range s.moduli {
+			invQ[l] = 1 / float64(qi)
+		}
 		for i, ok := next(); ok; i, ok = next() {
 			mc := parsed[i]
 			s.ringQ.MulCoeffsMontgomery(mc.ct.Value[1], s.sk.Value.Q, d)
@@ -395,7 +399,7 @@ func (s *Session) DecryptMasked(releases [][]byte, sent map[int][32]byte, out []
 				for l, qi := range s.moduli {
 					x := mulMod(d.Coeffs[l][j], c.tModQ[l], qi)
 					y[l] = mulMod(x, c.qHatIn[l], qi)
-					frac += float64(y[l]) / float64(qi)
+					frac += float64(y[l]) * invQ[l]
 				}
 				alpha := uint64(math.Round(frac))
 				var acc uint64

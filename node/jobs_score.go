@@ -14,6 +14,7 @@ import (
 	"strconv"
 
 	"github.com/tandem-dev/tandem/audit"
+	"github.com/tandem-dev/tandem/fedlearn"
 	"github.com/tandem-dev/tandem/node/dataset"
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
 	"github.com/tandem-dev/tandem/protocol"
@@ -136,11 +137,7 @@ func partialScores(ctx context.Context, in *alignedInputs, part ModelPart) ([]fl
 		if err != nil {
 			return nil, err
 		}
-		for i := range L {
-			if p[i] {
-				u[i] += part.Weights[k] * (v[i] - part.Mean[k]) / part.SD[k]
-			}
-		}
+		part.addFeature(u, k, v, p)
 	}
 	if part.Intercept != nil {
 		for i := range u {
@@ -311,7 +308,7 @@ func validationAUC(ctx context.Context, in *alignedInputs, m *storedModel, score
 		}
 		s, y = append(s, sc), append(y, label[r])
 	}
-	auc := protocol.AUC(s, y)
+	auc := fedlearn.AUC(s, y)
 	return auc, len(s), !math.IsNaN(auc)
 }
 
@@ -440,4 +437,16 @@ func partnerBandsBank(ctx context.Context, j *jobRun, in *alignedInputs, m *stor
 		out.PartnerBands = append(out.PartnerBands, pb)
 	}
 	return out, nil
+}
+
+// addFeature adds feature k's term w_k·(x − mean_k)/sd_k to u at the
+// positions with a finite value present (a missing value is the mean:
+// standardised 0, no term).
+func (p ModelPart) addFeature(u []float64, k int, vals []float64, present []bool) {
+	w, mean, sd := p.Weights[k], p.Mean[k], p.SD[k]
+	for i := range u {
+		if i < len(vals) && present[i] && !math.IsNaN(vals[i]) && !math.IsInf(vals[i], 0) {
+			u[i] += w * (vals[i] - mean) / sd
+		}
+	}
 }

@@ -57,11 +57,7 @@ func (n *Node) scoreLocal(ctx context.Context, req *tandemv1.ScoreLocalRequest, 
 		if err != nil {
 			return nil, fmt.Errorf("node: model score: column %s of dataset %s: %w", col, ds.Spec.Name, err)
 		}
-		for i := range u {
-			if i < len(v) && present[i] && !math.IsNaN(v[i]) && !math.IsInf(v[i], 0) {
-				u[i] += m.Part.Weights[k] * (v[i] - m.Part.Mean[k]) / m.Part.SD[k]
-			}
-		}
+		m.Part.addFeature(u, k, v, present)
 	}
 	res := &LocalScoreResult{ModelID: m.ID, Dataset: ds.Spec.Name, Out: req.Out, Rows: rows}
 	keys, scores := make([]int64, rows), make([]float64, rows)

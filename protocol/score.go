@@ -166,7 +166,7 @@ func runScoreBank(ctx context.Context, t Transport, cfg ScoreBankConfig, progres
 	if err := c.recvJSON(ctx, "score.hello", &ack); err != nil {
 		return nil, err
 	}
-	if err := c.ckgStep(ctx, sess, "score.ckg"); err != nil {
+	if err := c.ckg(ctx, sess, "score.ckg"); err != nil {
 		return nil, err
 	}
 	if cfg.PartnerBands > 0 {
@@ -225,7 +225,7 @@ func RunScorePartner(ctx context.Context, t Transport, cfg ScorePartnerConfig, p
 	if err := c.sendJSON(ctx, "score.hello", struct{}{}); err != nil {
 		return nil, err
 	}
-	if err := c.ckgStep(ctx, sess, "score.ckg"); err != nil {
+	if err := c.ckg(ctx, sess, "score.ckg"); err != nil {
 		return nil, err
 	}
 	res := &ScorePartnerResult{Length: L}
@@ -478,22 +478,6 @@ func newScoreChannel(t Transport) *scoreChannel { return &scoreChannel{newTrainC
 func (c *scoreChannel) refuseScore(ctx context.Context, reason string) error {
 	c.refuse(ctx, reason)
 	return fmt.Errorf("%w: %s", ErrScoreRefused, reason)
-}
-
-// ckgStep exchanges key-generation shares under step.
-func (c *scoreChannel) ckgStep(ctx context.Context, sess *fedlearn.Session, step string) error {
-	share, err := sess.KeyGenShare()
-	if err != nil {
-		return err
-	}
-	peer, err := c.exchange(ctx, step, share, step, 8<<20)
-	if err != nil {
-		return err
-	}
-	if err := sess.SetPeerKeyGenShare(peer); err != nil {
-		return fmt.Errorf("protocol: score: peer key share: %w", err)
-	}
-	return nil
 }
 
 // joinBlobs frames messages as u32 length ‖ bytes.

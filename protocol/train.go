@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -321,17 +320,19 @@ func (c *trainChannel) approve(ctx context.Context, policy, onRelease func(conte
 	return nil
 }
 
-func (c *trainChannel) ckg(ctx context.Context, sess *fedlearn.Session) error {
+// ckg exchanges the collective-key shares under step (train.ckg,
+// score.ckg).
+func (c *trainChannel) ckg(ctx context.Context, sess *fedlearn.Session, step string) error {
 	share, err := sess.KeyGenShare()
 	if err != nil {
 		return err
 	}
-	peer, err := c.exchange(ctx, "train.ckg", share, "train.ckg", 8<<20)
+	peer, err := c.exchange(ctx, step, share, step, 8<<20)
 	if err != nil {
 		return err
 	}
 	if err := sess.SetPeerKeyGenShare(peer); err != nil {
-		return fmt.Errorf("protocol: train: peer key share: %w", err)
+		return fmt.Errorf("protocol: %s: peer key share: %w", step, err)
 	}
 	return nil
 }
@@ -397,7 +398,7 @@ func RunTrainBank(ctx context.Context, t Transport, cfg TrainBankConfig, progres
 	if err := c.recvJSON(ctx, "train.hello", &ok); err != nil {
 		return nil, err
 	}
-	if err := c.ckg(ctx, sess); err != nil {
+	if err := c.ckg(ctx, sess, "train.ckg"); err != nil {
 		return nil, err
 	}
 	lim := newTrainLimits(sess, L)
@@ -530,7 +531,7 @@ func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, p
 	if err := c.sendJSON(ctx, "train.hello", struct{}{}); err != nil {
 		return nil, err
 	}
-	if err := c.ckg(ctx, sess); err != nil {
+	if err := c.ckg(ctx, sess, "train.ckg"); err != nil {
 		return nil, err
 	}
 	lim := newTrainLimits(sess, cfg.Length)
@@ -655,7 +656,7 @@ func validationAUC(ctx context.Context, c *trainChannel, sess *fedlearn.Session,
 		score[k] = uB[i] + float64(uP[i])/(1<<ScoreScaleBits)
 		y[k] = cfg.Label[i]
 	}
-	return AUC(score, y), nil
+	return fedlearn.AUC(score, y), nil
 }
 
 // answerValidation (partner) answers the bank's validation-AUC query with
@@ -672,35 +673,4 @@ func answerValidation(ctx context.Context, c *trainChannel, sess *fedlearn.Sessi
 	}
 	_, err = c.maskedAnswer(ctx, sess, u, "train.vmask", "train.vrel", onBatch, nil)
 	return err
-}
-
-// AUC is the Mann–Whitney area under the ROC curve of score against 0/1
-// labels y, ties counted half; NaN without both classes.
-func AUC(score, y []float64) float64 {
-	idx := make([]int, len(score))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(score[a], score[b]) })
-	var pos, neg, rankSum float64
-	for i := 0; i < len(idx); {
-		j := i
-		for j < len(idx) && score[idx[j]] == score[idx[i]] {
-			j++
-		}
-		avg := float64(i+j+1) / 2
-		for k := i; k < j; k++ {
-			if y[idx[k]] == 1 {
-				pos++
-				rankSum += avg
-			} else {
-				neg++
-			}
-		}
-		i = j
-	}
-	if pos == 0 || neg == 0 {
-		return math.NaN()
-	}
-	return (rankSum - pos*(pos+1)/2) / (pos * neg)
 }

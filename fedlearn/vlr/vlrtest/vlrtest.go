@@ -5,7 +5,8 @@ package vlrtest
 
 import (
 	"math"
-	"sort"
+
+	"github.com/tandem-dev/tandem/fedlearn"
 )
 
 // PlainLR fits logistic regression on row-major x (intercept column last)
@@ -82,33 +83,5 @@ func solve(A [][]float64, b []float64) []float64 {
 	return x
 }
 
-// AUC is the Mann–Whitney area under the ROC curve of score against 0/1
-// labels y (ties count one half).
-func AUC(score, y []float64) float64 {
-	idx := make([]int, len(score))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.Slice(idx, func(a, b int) bool { return score[idx[a]] < score[idx[b]] })
-	var pos, neg, rankSum float64
-	for k := 0; k < len(idx); {
-		e := k
-		for e < len(idx) && score[idx[e]] == score[idx[k]] {
-			e++
-		}
-		for _, i := range idx[k:e] {
-			if y[i] == 1 {
-				rankSum += float64(k+e+1) / 2
-			}
-		}
-		k = e
-	}
-	for _, v := range y {
-		if v == 1 {
-			pos++
-		} else {
-			neg++
-		}
-	}
-	return (rankSum - pos*(pos+1)/2) / (pos * neg)
-}
+// AUC is fedlearn.AUC (the production implementation), for tests.
+func AUC(score, y []float64) float64 { return fedlearn.AUC(score, y) }
