@@ -257,7 +257,7 @@ validation_auc: true
 	if scr.ValidationAUC != nil {
 		fmt.Fprintf(out, "   validation AUC (the %d held-out customers): %.4f\n", scr.ValidationN, *scr.ValidationAUC)
 	}
-	aSplit, aPlain, nAUC, err := baselineAUC(st.Truth.BankFile, st.Truth.Partners[0].File, scr.Output, "has_card",
+	aSplit, aPlain, nAUC, err := testnet.BaselineAUC(st.Truth.BankFile, st.Truth.Partners[0].File, scr.Output, "has_card",
 		[]string{"income", "age", "tenure_months"}, []string{"monthly_spend", "orders_90d"}, 0.001)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package main
+package testnet
 
 import (
 	"encoding/csv"
@@ -12,9 +12,9 @@ import (
 	"github.com/tandem-dev/tandem/psi/ident"
 )
 
-// The demo's plaintext baseline. Only a local testnet can compute it: the
-// demo generated both nodes' files on this machine, so it can join them in
-// the clear, which no real deployment may do. It fits logistic regression
+// The demo's plaintext baseline. Only a local testnet can compute it: it
+// generated both nodes' files on this machine, so it can join them in the
+// clear, which no real deployment may do. It fits logistic regression
 // (Newton's method, same λ, each owner's standardisation) on the joined
 // labelled rows and reports the AUC of that model and of the split model's
 // federated scores over the same rows.
@@ -33,7 +33,7 @@ func readTable(path string) (*csvTable, error) {
 	defer f.Close()
 	recs, err := csv.NewReader(f).ReadAll()
 	if err != nil || len(recs) < 1 {
-		return nil, fmt.Errorf("demo: %s: %v", path, err)
+		return nil, fmt.Errorf("testnet: baseline: %s: %v", path, err)
 	}
 	return &csvTable{hdr: recs[0], rows: recs[1:]}, nil
 }
@@ -42,7 +42,7 @@ func (t *csvTable) col(name string) (int, error) {
 	if i := slices.Index(t.hdr, name); i >= 0 {
 		return i, nil
 	}
-	return 0, fmt.Errorf("demo: no column %s", name)
+	return 0, fmt.Errorf("testnet: baseline: no column %s", name)
 }
 
 // num returns a numeric column (NaN where missing or not a number).
@@ -133,10 +133,10 @@ func standardised(v []float64, rows []int) []float64 {
 	return out
 }
 
-// baselineAUC compares, over the joined rows with a label, the AUC of the
+// BaselineAUC compares, over the joined rows with a label, the AUC of the
 // federated scores (scores.csv of the score job: row → score) with that of
 // plaintext logistic regression fitted on the same rows.
-func baselineAUC(bankFile, partnerFile, scoresFile, label string, bankFeats, partnerFeats []string, l2 float64) (split, plain float64, n int, err error) {
+func BaselineAUC(bankFile, partnerFile, scoresFile, label string, bankFeats, partnerFeats []string, l2 float64) (split, plain float64, n int, err error) {
 	bt, err := readTable(bankFile)
 	if err != nil {
 		return 0, 0, 0, err
@@ -175,7 +175,7 @@ func baselineAUC(bankFile, partnerFile, scoresFile, label string, bankFeats, par
 		row, err1 := strconv.Atoi(r[kr])
 		s, err2 := strconv.ParseFloat(r[ks], 64)
 		if err1 != nil || err2 != nil {
-			return 0, 0, 0, fmt.Errorf("demo: %s: bad line %v", scoresFile, r)
+			return 0, 0, 0, fmt.Errorf("testnet: baseline: %s: bad line %v", scoresFile, r)
 		}
 		fed[row] = s
 	}
@@ -183,13 +183,13 @@ func baselineAUC(bankFile, partnerFile, scoresFile, label string, bankFeats, par
 	for br := range bt.rows {
 		if pr, ok := join[br]; ok && (y[br] == 0 || y[br] == 1) {
 			if _, scored := fed[br]; !scored {
-				return 0, 0, 0, fmt.Errorf("demo: shared customer at bank row %d has no score", br)
+				return 0, 0, 0, fmt.Errorf("testnet: baseline: shared customer at bank row %d has no score", br)
 			}
 			bankRows, partnerRows = append(bankRows, br), append(partnerRows, pr)
 		}
 	}
 	if len(bankRows) == 0 {
-		return 0, 0, 0, fmt.Errorf("demo: no labelled shared customers")
+		return 0, 0, 0, fmt.Errorf("testnet: baseline: no labelled shared customers")
 	}
 	x := make([][]float64, len(bankRows))
 	for i := range x {
