@@ -172,6 +172,9 @@ func printModel(w io.Writer, d modelDoc) {
 		if last.ValLoss != nil {
 			fmt.Fprintf(w, ", validation loss %.5f (epoch 1: %.5f)", *last.ValLoss, derefOr(c.Metrics[0].ValLoss))
 		}
+		if last.ValAUC != nil {
+			fmt.Fprintf(w, ", validation AUC %.4f (epoch 1: %.4f)", *last.ValAUC, derefOr(c.Metrics[0].ValAUC))
+		}
 		fmt.Fprintln(w)
 	}
 }
