@@ -135,12 +135,7 @@ func TestTrainMatchesPlaintext(t *testing.T) {
 		t.Errorf("epochs: bank %d/%d steps, partner %d/%d, want 25", b.Epochs, len(b.Steps), p.Epochs, len(p.Steps))
 	}
 	// Baseline on the same training rows and standardisation.
-	var xtr [][]float64
-	var ytr []float64
-	for _, i := range b.TrainRows {
-		xtr = append(xtr, standardisedRow(w, b.Part, p.Part, i))
-		ytr = append(ytr, w.label[i])
-	}
+	xtr, ytr := trainingRows(w, b, p)
 	base := vlrtest.PlainLR(xtr, ytr, 0.001)
 	he := append(append(slices.Clone(b.Part.Weights), p.Part.Weights...), *b.Part.Intercept)
 	for j := range he {
@@ -148,17 +143,7 @@ func TestTrainMatchesPlaintext(t *testing.T) {
 			t.Errorf("coefficient %d: HE %.5f, plaintext %.5f", j, he[j], base[j])
 		}
 	}
-	var sHE, sBase, yv []float64
-	for _, i := range b.ValRows {
-		x := standardisedRow(w, b.Part, p.Part, i)
-		var a, c float64
-		for j, v := range x {
-			a += he[j] * v
-			c += base[j] * v
-		}
-		sHE, sBase, yv = append(sHE, a), append(sBase, c), append(yv, w.label[i])
-	}
-	aHE, aBase := vlrtest.AUC(sHE, yv), vlrtest.AUC(sBase, yv)
+	aHE, aBase := validationAUCs(w, b, p, he, base)
 	t.Logf("validation AUC: HE %.5f, plaintext %.5f; weights HE %.4f plaintext %.4f", aHE, aBase, he, base)
 	if math.Abs(aHE-aBase) > 0.005 {
 		t.Errorf("validation AUC: HE %.5f, plaintext %.5f", aHE, aBase)
@@ -252,12 +237,7 @@ func TestTrainPartnerOnly(t *testing.T) {
 		}
 	}
 
-	var xtr [][]float64
-	var ytr []float64
-	for _, i := range b.TrainRows {
-		xtr = append(xtr, standardisedRow(w, b.Part, p.Part, i))
-		ytr = append(ytr, w.label[i])
-	}
+	xtr, ytr := trainingRows(w, b, p)
 	he := append(slices.Clone(p.Part.Weights), *b.Part.Intercept)
 	base := vlrtest.PlainLR(xtr, ytr, lambda)
 	fixed := partnerOnlyFixedPoint(t, xtr, ytr, lambda, 7, 4)
@@ -266,17 +246,7 @@ func TestTrainPartnerOnly(t *testing.T) {
 			t.Errorf("coefficient %d: HE %.5f, approximation's fixed point %.5f", j, he[j], fixed[j])
 		}
 	}
-	var sHE, sBase, yv []float64
-	for _, i := range b.ValRows {
-		x := standardisedRow(w, b.Part, p.Part, i)
-		var a, c float64
-		for j, v := range x {
-			a += he[j] * v
-			c += base[j] * v
-		}
-		sHE, sBase, yv = append(sHE, a), append(sBase, c), append(yv, w.label[i])
-	}
-	aHE, aBase := vlrtest.AUC(sHE, yv), vlrtest.AUC(sBase, yv)
+	aHE, aBase := validationAUCs(w, b, p, he, base)
 	t.Logf("weights HE %.5f, fixed point %.5f, exact LR %.5f; validation AUC HE %.5f, exact LR %.5f", he, fixed, base, aHE, aBase)
 	if math.Abs(aHE-aBase) > 0.005 {
 		t.Errorf("validation AUC: HE %.5f, exact LR %.5f", aHE, aBase)
@@ -527,15 +497,7 @@ func TestTrainValidationAUC(t *testing.T) {
 		}
 	}
 	he := append(append(slices.Clone(b.Part.Weights), p.Part.Weights...), *b.Part.Intercept)
-	var sc, yv []float64
-	for _, i := range b.ValRows {
-		var a float64
-		for j, v := range standardisedRow(w, b.Part, p.Part, i) {
-			a += he[j] * v
-		}
-		sc, yv = append(sc, a), append(yv, w.label[i])
-	}
-	want := vlrtest.AUC(sc, yv)
+	want, _ := validationAUCs(w, b, p, he, he)
 	t.Logf("validation AUC per epoch %.4f; final parts in plaintext %.5f", aucs, want)
 	if len(aucs) != 6 || math.Abs(aucs[5]-want) > 1e-3 {
 		t.Fatalf("validation AUC per epoch %v, final parts %v", aucs, want)
@@ -563,4 +525,31 @@ func TestTrainValidationAUC(t *testing.T) {
 	if !errors.Is(run.berr, ErrTrainRefused) || !errors.Is(run.perr, ErrTrainRefused) {
 		t.Fatalf("refused validation release: bank %v, partner %v", run.berr, run.perr)
 	}
+}
+
+// trainingRows are the bank's training rows of a run, standardised with the
+// stored parts (bank features…, partner features…, 1), and their labels.
+func trainingRows(w *trainWorld, b *TrainBankResult, p *TrainPartnerResult) ([][]float64, []float64) {
+	var x [][]float64
+	var y []float64
+	for _, i := range b.TrainRows {
+		x = append(x, standardisedRow(w, b.Part, p.Part, i))
+		y = append(y, w.label[i])
+	}
+	return x, y
+}
+
+// validationAUCs scores the bank's held-out rows with two weight vectors
+// (the HE model's and a plaintext baseline's) and returns both AUCs.
+func validationAUCs(w *trainWorld, b *TrainBankResult, p *TrainPartnerResult, he, base []float64) (float64, float64) {
+	var sHE, sBase, yv []float64
+	for _, i := range b.ValRows {
+		var a, c float64
+		for j, v := range standardisedRow(w, b.Part, p.Part, i) {
+			a += he[j] * v
+			c += base[j] * v
+		}
+		sHE, sBase, yv = append(sHE, a), append(sBase, c), append(yv, w.label[i])
+	}
+	return vlrtest.AUC(sHE, yv), vlrtest.AUC(sBase, yv)
 }
