@@ -9,7 +9,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 STATICCHECK_VERSION := v0.8.2
 TEST_TIMEOUT ?= 9m
 
-.PHONY: all build test check proto proto-tools demo bench bench-psi bench-audit bench-stats bench-vlr bench-score soak fmt clean
+.PHONY: all build test check proto proto-tools demo bench bench-psi bench-audit bench-stats bench-vlr bench-score soak realdata-ref fmt clean
 
 all: build
 
@@ -73,6 +73,13 @@ bench-vlr:
 bench-score:
 	$(GO) test -run '^$$' -bench 'MaskedRelease' -benchtime 3x ./fedlearn/
 	$(GO) test -run '^$$' -bench 'ScoreJob' -benchtime 3x ./protocol/
+
+## realdata-ref: regenerate testnet/testdata/german_credit*.csv from R's caret
+## data and glm (needs r-base-core and r-cran-caret), then check the tests'
+## plaintext baseline against it.
+realdata-ref:
+	cd testnet/testdata && Rscript german_credit.R
+	$(GO) test -count=1 -run 'TestRealCredit' -v ./node/
 
 ## soak: long crash-safety runs (kill -9 during appends, 200 iterations).
 soak:

@@ -338,7 +338,7 @@ func (scoreKind) respond(ctx context.Context, j *jobRun) (any, error) {
 		}
 		granted, ok := grantColumns(a, n.cfg.Name, in.ds.Spec.Name)
 		for _, c := range m.Part.Features {
-			if !ok || !slices.Contains(granted, c) {
+			if !ok || !columnGranted(granted, c) {
 				return n.releaseRefused(ctx, j, fmt.Sprintf("column %s of dataset %s is not granted by agreement %s", c, in.ds.Spec.Name, a.Id))
 			}
 		}

@@ -222,6 +222,13 @@ func grantColumns(a *tandemv1.Agreement, party, ds string) ([]string, bool) {
 	return nil, false
 }
 
+// columnGranted reports whether a feature is among the granted columns; an
+// indicator feature "column=level" is granted with its column.
+func columnGranted(granted []string, feature string) bool {
+	col, _, _ := dataset.SplitIndicator(feature)
+	return slices.Contains(granted, col)
+}
+
 // statsPolicy is the partner's policy engine for a stats job (DESIGN §2):
 // every column must be granted by the agreement (partner features on the
 // partner's dataset; group_by and label on the bank's), and under a DP

@@ -176,7 +176,7 @@ func checkTrainColumns(a *tandemv1.Agreement, p, psiP *tandemv1.JobProposal, spe
 			return fmt.Errorf("dataset %s of %s is not granted by agreement %s", side.ds, side.party, a.Id)
 		}
 		for _, c := range side.cols {
-			if !slices.Contains(granted, c) {
+			if !columnGranted(granted, c) {
 				return fmt.Errorf("column %s of dataset %s (%s) is not granted by agreement %s", c, side.ds, side.party, a.Id)
 			}
 		}
@@ -219,10 +219,60 @@ func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask
 		if err != nil {
 			return nil, err
 		}
+		if err := checkFeature(col, v, p, mask); err != nil {
+			return nil, err
+		}
 		imputeMean(v, p, mask)
 		feats[k] = v
 	}
 	return feats, nil
+}
+
+// checkFeature refuses a feature that cannot enter a model: one with no
+// value in the rows used (most often a categorical column named as a
+// number), or one that never varies there (standardisation would silently
+// make it 0). The error names the column, never a value.
+func checkFeature(col string, v []float64, present, use []bool) error {
+	n, first, varies := 0, 0.0, false
+	for i, ok := range present {
+		if !ok || (use != nil && !use[i]) {
+			continue
+		}
+		if n == 0 {
+			first = v[i]
+		} else if v[i] != first {
+			varies = true
+		}
+		n++
+	}
+	_, level, indicator := dataset.SplitIndicator(col)
+	switch {
+	case n == 0 && !indicator:
+		return fmt.Errorf("node: feature %s has no numeric value in the %d rows used; a categorical column enters as indicators %s=<level>, one per level", col, count(use, len(v)), col)
+	case n == 0:
+		return fmt.Errorf("node: feature %s: the column has no value in the %d rows used", col, count(use, len(v)))
+	case !varies && indicator && first == 1:
+		return fmt.Errorf("node: feature %s: every row used has level %q; drop the feature", col, level)
+	case !varies && indicator:
+		return fmt.Errorf("node: feature %s: no row used has level %q (levels are case-sensitive); drop the feature or fix the level", col, level)
+	case !varies:
+		return fmt.Errorf("node: feature %s is constant over the rows used; drop it", col)
+	}
+	return nil
+}
+
+// count is the number of true entries of use, or n when use is nil.
+func count(use []bool, n int) int {
+	if use == nil {
+		return n
+	}
+	c := 0
+	for _, u := range use {
+		if u {
+			c++
+		}
+	}
+	return c
 }
 
 // alignedColumn reads a numeric column of this node's dataset onto the L

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandem-dev/tandem/node/dataset"
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
 	"github.com/tandem-dev/tandem/psi/ident"
 )
@@ -65,14 +66,27 @@ func loadTrainCSV(t *testing.T, file string, cols []string) *trainCSV {
 	idNo, _ := ident.ParseKind("cn_id")
 	c := &trainCSV{cols: map[string][]float64{}, rows: len(recs) - 1}
 	for _, name := range cols {
-		k := idx(name)
+		col, level, indicator := dataset.SplitIndicator(name)
+		k := idx(col)
 		for _, r := range recs[1:] {
-			v, err := strconv.ParseFloat(strings.TrimSpace(r[k]), 64)
-			if err != nil {
+			cell := strings.TrimSpace(r[k])
+			v, err := strconv.ParseFloat(cell, 64)
+			switch {
+			case indicator && cell == "":
+				v = math.NaN()
+			case indicator:
+				v = 0
+				if cell == level {
+					v = 1
+				}
+			case err != nil:
 				v = math.NaN()
 			}
 			c.cols[name] = append(c.cols[name], v)
 		}
+	}
+	if !slices.Contains(hdr, "phone") {
+		return c // a file without identifiers (the German credit data)
 	}
 	kp, ki := idx("phone"), idx("id_no")
 	for _, r := range recs[1:] {
@@ -255,94 +269,7 @@ func TestTrainEndToEnd(t *testing.T) {
 	bcsv := loadTrainCSV(t, truth.BankFile, []string{"has_card", "income", "age", "tenure_months"})
 	pcsv := loadTrainCSV(t, pt.File, []string{"monthly_spend", "orders_90d"})
 	pairs := joinRows(bcsv, pcsv)
-	var joined [][2]int // rows taking part: label present
-	for _, pr := range pairs {
-		if !math.IsNaN(bcsv.cols["has_card"][pr[0]]) {
-			joined = append(joined, pr)
-		}
-	}
-	if bc.Training.MatchedRows != len(joined) {
-		t.Errorf("matched rows: bank %d, plaintext join %d", bc.Training.MatchedRows, len(joined))
-	}
-	// Standardisation, computed here independently, equals the stored one.
-	bRows, pRows := make([]int, len(joined)), make([]int, pcsv.rows)
-	for k, pr := range joined {
-		bRows[k] = pr[0]
-	}
-	for r := range pRows {
-		pRows[r] = r
-	}
-	type stdz struct{ m, s float64 }
-	std := map[string]stdz{}
-	for k, f := range bp.Features {
-		m, s := meanSD(bcsv.cols[f], bRows)
-		std[f] = stdz{m, s}
-		if math.Abs(m-bp.Mean[k]) > 1e-9*math.Abs(m)+1e-9 || math.Abs(s-bp.SD[k]) > 1e-9*s {
-			t.Errorf("bank %s standardisation: stored %v/%v, plaintext %v/%v", f, bp.Mean[k], bp.SD[k], m, s)
-		}
-	}
-	for k, f := range pp.Features {
-		m, s := meanSD(pcsv.cols[f], pRows)
-		std[f] = stdz{m, s}
-		if math.Abs(m-pp.Mean[k]) > 1e-9*math.Abs(m)+1e-9 || math.Abs(s-pp.SD[k]) > 1e-9*s {
-			t.Errorf("partner %s standardisation: stored %v/%v, plaintext %v/%v", f, pp.Mean[k], pp.SD[k], m, s)
-		}
-	}
-	row := func(pr [2]int) []float64 {
-		var x []float64
-		for _, f := range bp.Features {
-			if v := bcsv.cols[f][pr[0]]; !math.IsNaN(v) {
-				x = append(x, (v-std[f].m)/std[f].s)
-			} else {
-				x = append(x, 0)
-			}
-		}
-		for _, f := range pp.Features {
-			if v := pcsv.cols[f][pr[1]]; !math.IsNaN(v) {
-				x = append(x, (v-std[f].m)/std[f].s)
-			} else {
-				x = append(x, 0)
-			}
-		}
-		return append(x, 1)
-	}
-	sm, err := bank.n.model(bres.ModelID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	isVal := map[int]bool{}
-	for _, r := range sm.ValidationRows {
-		isVal[int(r)] = true
-	}
-	var xtr, xv [][]float64
-	var ytr, yv []float64
-	var sHE []float64
-	for _, pr := range joined {
-		y := bcsv.cols["has_card"][pr[0]]
-		if isVal[pr[0]] {
-			xv, yv = append(xv, row(pr)), append(yv, y)
-			sHE = append(sHE, partScore(bp, bcsv, pr[0])+partScore(pp, pcsv, pr[1]))
-		} else {
-			xtr, ytr = append(xtr, row(pr)), append(ytr, y)
-		}
-	}
-	if len(xv) != len(sm.ValidationRows) || len(xv) != bc.Training.ValidationRows || len(xtr) != bc.Training.TrainRows {
-		t.Fatalf("split: %d validation rows joined of %d stored; %d training rows, card %d", len(xv), len(sm.ValidationRows), len(xtr), bc.Training.TrainRows)
-	}
-	base := vlrtest.PlainLR(xtr, ytr, 0.001)
-	sBase := make([]float64, len(xv))
-	for i, x := range xv {
-		for j, v := range x {
-			sBase[i] += base[j] * v
-		}
-	}
-	aHE, aBase := vlrtest.AUC(sHE, yv), vlrtest.AUC(sBase, yv)
-	he := append(append(slices.Clone(bp.Weights), pp.Weights...), *bp.Intercept)
-	t.Logf("validation AUC over %d rows: split model %.5f, plaintext LR %.5f; coefficients split %.4f plaintext %.4f", len(yv), aHE, aBase, he, base)
-	if math.Abs(aHE-aBase) > 0.005 {
-		t.Errorf("validation AUC: split model %.5f, plaintext %.5f (|Δ| > 0.005)", aHE, aBase)
-	}
-
+	aHE := checkAgainstPlain(t, bank, bres.ModelID, "has_card", 0.001, bp, pp, bc, bcsv, pcsv, pairs).aHE
 	checkScoreJob(t, bank, partner, psiJob, bres.ModelID, bp, pp, bcsv, pcsv, pairs, aHE)
 
 	// One release audit record per gradient release on each side.
@@ -396,6 +323,110 @@ func TestTrainEndToEnd(t *testing.T) {
 			}
 		}
 	}
+}
+
+// plainCheck is a trained split model against plaintext logistic
+// regression on the joined CSVs.
+type plainCheck struct {
+	he, base   []float64 // [bank…, partner…, intercept] in standardised units
+	aHE, aBase float64   // validation AUC of the stored parts and of the baseline
+}
+
+// checkAgainstPlain joins the CSVs on canonical ids (rows with a label),
+// checks the stored standardisation and split against them, fits the
+// plaintext baseline (same rows, standardisation and λ) and checks the
+// validation AUC of the stored parts within 0.005 of it.
+func checkAgainstPlain(t *testing.T, bank *testNode, modelID, label string, lambda float64, bp, pp ModelPart, bc ModelCard, bcsv, pcsv *trainCSV, pairs [][2]int) plainCheck {
+	t.Helper()
+	var joined [][2]int // rows taking part: label present
+	for _, pr := range pairs {
+		if !math.IsNaN(bcsv.cols[label][pr[0]]) {
+			joined = append(joined, pr)
+		}
+	}
+	if bc.Training.MatchedRows != len(joined) {
+		t.Errorf("matched rows: bank %d, plaintext join %d", bc.Training.MatchedRows, len(joined))
+	}
+	// Standardisation, computed here independently, equals the stored one.
+	bRows, pRows := make([]int, len(joined)), make([]int, pcsv.rows)
+	for k, pr := range joined {
+		bRows[k] = pr[0]
+	}
+	for r := range pRows {
+		pRows[r] = r
+	}
+	type stdz struct{ m, s float64 }
+	std := map[string]stdz{}
+	for k, f := range bp.Features {
+		m, s := meanSD(bcsv.cols[f], bRows)
+		std[f] = stdz{m, s}
+		if math.Abs(m-bp.Mean[k]) > 1e-9*math.Abs(m)+1e-9 || math.Abs(s-bp.SD[k]) > 1e-9*s {
+			t.Errorf("bank %s standardisation: stored %v/%v, plaintext %v/%v", f, bp.Mean[k], bp.SD[k], m, s)
+		}
+	}
+	for k, f := range pp.Features {
+		m, s := meanSD(pcsv.cols[f], pRows)
+		std[f] = stdz{m, s}
+		if math.Abs(m-pp.Mean[k]) > 1e-9*math.Abs(m)+1e-9 || math.Abs(s-pp.SD[k]) > 1e-9*s {
+			t.Errorf("partner %s standardisation: stored %v/%v, plaintext %v/%v", f, pp.Mean[k], pp.SD[k], m, s)
+		}
+	}
+	row := func(pr [2]int) []float64 {
+		var x []float64
+		for _, f := range bp.Features {
+			if v := bcsv.cols[f][pr[0]]; !math.IsNaN(v) {
+				x = append(x, (v-std[f].m)/std[f].s)
+			} else {
+				x = append(x, 0)
+			}
+		}
+		for _, f := range pp.Features {
+			if v := pcsv.cols[f][pr[1]]; !math.IsNaN(v) {
+				x = append(x, (v-std[f].m)/std[f].s)
+			} else {
+				x = append(x, 0)
+			}
+		}
+		return append(x, 1)
+	}
+	sm, err := bank.n.model(modelID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	isVal := map[int]bool{}
+	for _, r := range sm.ValidationRows {
+		isVal[int(r)] = true
+	}
+	var xtr, xv [][]float64
+	var ytr, yv []float64
+	var sHE []float64
+	for _, pr := range joined {
+		y := bcsv.cols[label][pr[0]]
+		if isVal[pr[0]] {
+			xv, yv = append(xv, row(pr)), append(yv, y)
+			sHE = append(sHE, partScore(bp, bcsv, pr[0])+partScore(pp, pcsv, pr[1]))
+		} else {
+			xtr, ytr = append(xtr, row(pr)), append(ytr, y)
+		}
+	}
+	if len(xv) != len(sm.ValidationRows) || len(xv) != bc.Training.ValidationRows || len(xtr) != bc.Training.TrainRows {
+		t.Fatalf("split: %d validation rows joined of %d stored; %d training rows, card %d", len(xv), len(sm.ValidationRows), len(xtr), bc.Training.TrainRows)
+	}
+	base := vlrtest.PlainLR(xtr, ytr, lambda)
+	sBase := make([]float64, len(xv))
+	for i, x := range xv {
+		for j, v := range x {
+			sBase[i] += base[j] * v
+		}
+	}
+	aHE, aBase := vlrtest.AUC(sHE, yv), vlrtest.AUC(sBase, yv)
+	he := append(append(slices.Clone(bp.Weights), pp.Weights...), *bp.Intercept)
+	t.Logf("validation AUC over %d rows: split model %.5f, plaintext LR %.5f; coefficients split %.4f plaintext %.4f", len(yv), aHE, aBase, he, base)
+	if math.Abs(aHE-aBase) > 0.005 {
+		t.Errorf("validation AUC: split model %.5f, plaintext %.5f (|Δ| > 0.005)", aHE, aBase)
+	}
+
+	return plainCheck{he: he, base: base, aHE: aHE, aBase: aBase}
 }
 
 // checkScoreJob runs a score job with the trained split model over the

@@ -35,6 +35,11 @@ import (
 //	partner_only: false                   # true: no bank features (see below)
 //	validation_auc: false                 # true: AUC on the held-out rows every epoch
 //
+// A feature "column=level" is the indicator of one level of a categorical
+// column (1 where the cell equals level, 0 where it holds another value);
+// list one per level the model should use, leaving one level out as the
+// reference. The label may be an indicator too (label: class=bad).
+//
 // Features are standardised by their owner (bank: over its matched rows;
 // partner: over all aligned positions); missing values are imputed with the
 // owner's mean (standardised 0).
@@ -126,6 +131,9 @@ func ParseTrainSpec(b []byte) (*TrainSpec, error) {
 		for _, c := range f.cols {
 			if strings.TrimSpace(c) != c || c == "" {
 				return nil, bad(f.name, "column name %q is empty or padded", c)
+			}
+			if col, level, ok := strings.Cut(c, "="); ok && (col == "" || level == "" || strings.TrimSpace(col) != col || strings.TrimSpace(level) != level) {
+				return nil, bad(f.name, "indicator %q must be column=level with neither part empty or padded", c)
 			}
 			if prev, dup := seen[c]; dup {
 				return nil, bad(f.name, "column %s is also in %s", c, prev)

@@ -415,6 +415,8 @@ func TestTrainSpecErrors(t *testing.T) {
 		{"label: y\nbank_features: [a]\npartner_features: [b]\nvalidation_fraction: 1\n", "field validation_fraction"},
 		{"label: y\nbank_features: [a]\npartner_features: [b]\nearly_stopping: {patience: -2}\n", "field early_stopping.patience"},
 		{"label: y\nbank_features: [a]\npartner_features: [b]\nl2: -1\n", "field l2"},
+		{"label: y\nbank_features: [a]\npartner_features: [\"b =x\"]\n", "field partner_features: indicator"},
+		{"label: y\nbank_features: [a=]\npartner_features: [b]\n", "field bank_features: indicator"},
 	} {
 		_, err := ParseTrainSpec([]byte(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tandem-dev/tandem/node"
+	"github.com/tandem-dev/tandem/node/dataset"
 )
 
 // PMML export of this node's part of a split model (`tandem model export
@@ -16,7 +17,10 @@ import (
 // a RegressionModel over the part's features with the raw-scale
 // coefficients (ModelPart.RawWeights) and ModelPart.RawOffset as the
 // intercept (it folds the intercept and the standardisation), a missing
-// value replaced by the feature's mean (ModelPart.Missing "mean").
+// value replaced by the feature's mean (ModelPart.Missing "mean"). An
+// indicator feature "column=level" becomes a NormDiscrete derived field of
+// the categorical column (its DataField lists the levels the model uses,
+// not every level the data holds: any other value gives 0, as in training).
 //
 //   - A complete model (the part has the intercept and the other side has
 //     no features: a bank part without partner features, or the partner
@@ -28,11 +32,33 @@ import (
 //     part as well (federated scoring, `tandem score`); the header says so.
 
 type pmmlDoc struct {
-	XMLName         xml.Name            `xml:"http://www.dmg.org/PMML-4_4 PMML"`
-	Version         string              `xml:"version,attr"`
-	Header          pmmlHeader          `xml:"Header"`
-	DataDictionary  pmmlDataDictionary  `xml:"DataDictionary"`
-	RegressionModel pmmlRegressionModel `xml:"RegressionModel"`
+	XMLName         xml.Name             `xml:"http://www.dmg.org/PMML-4_4 PMML"`
+	Version         string               `xml:"version,attr"`
+	Header          pmmlHeader           `xml:"Header"`
+	DataDictionary  pmmlDataDictionary   `xml:"DataDictionary"`
+	Transformations *pmmlTransformations `xml:"TransformationDictionary"`
+	RegressionModel pmmlRegressionModel  `xml:"RegressionModel"`
+}
+
+// pmmlTransformations holds one NormDiscrete per indicator feature
+// "column=level": 1 where the categorical column equals level, else 0, and
+// the indicator's training mean where the column is missing (mapMissingTo),
+// which is the node's missing-value rule.
+type pmmlTransformations struct {
+	Fields []pmmlDerivedField `xml:"DerivedField"`
+}
+
+type pmmlDerivedField struct {
+	Name         string           `xml:"name,attr"`
+	Optype       string           `xml:"optype,attr"`
+	DataType     string           `xml:"dataType,attr"`
+	NormDiscrete pmmlNormDiscrete `xml:"NormDiscrete"`
+}
+
+type pmmlNormDiscrete struct {
+	Field        string `xml:"field,attr"`
+	Value        string `xml:"value,attr"`
+	MapMissingTo string `xml:"mapMissingTo,attr"`
 }
 
 type pmmlHeader struct {
@@ -246,7 +272,9 @@ func modelPMML(d modelDoc) ([]byte, error) {
 	doc.Header.Annotations = notes
 
 	rm.MiningSchema.Fields = append(rm.MiningSchema.Fields, pmmlMiningField{Name: target, UsageType: "target"})
-	var fields []pmmlDataField // the features, then the target
+	var fields []pmmlDataField // the features (an indicator's column once), then the target
+	var derived []pmmlDerivedField
+	category := map[string]int{} // categorical column → its index in fields
 	seen := map[string]bool{target: true}
 	if complete {
 		seen["probability_1"] = true
@@ -256,9 +284,29 @@ func modelPMML(d modelDoc) ([]byte, error) {
 			return nil, fmt.Errorf("model export: pmml: feature name %q is empty or clashes with another field", f)
 		}
 		seen[f] = true
-		fields = append(fields, pmmlDataField{Name: f, Optype: "continuous", DataType: "double"})
-		rm.MiningSchema.Fields = append(rm.MiningSchema.Fields, pmmlMiningField{Name: f, UsageType: "active",
-			MissingValueReplacement: pmmlNum(p.Mean[k]), MissingValueTreatment: "asMean"})
+		col, level, indicator := dataset.SplitIndicator(f)
+		if !indicator {
+			fields = append(fields, pmmlDataField{Name: f, Optype: "continuous", DataType: "double"})
+			rm.MiningSchema.Fields = append(rm.MiningSchema.Fields, pmmlMiningField{Name: f, UsageType: "active",
+				MissingValueReplacement: pmmlNum(p.Mean[k]), MissingValueTreatment: "asMean"})
+			continue
+		}
+		derived = append(derived, pmmlDerivedField{Name: f, Optype: "continuous", DataType: "double",
+			NormDiscrete: pmmlNormDiscrete{Field: col, Value: level, MapMissingTo: pmmlNum(p.Mean[k])}})
+		if i, ok := category[col]; ok {
+			fields[i].Values = append(fields[i].Values, pmmlValue{level})
+			continue
+		}
+		if seen[col] {
+			return nil, fmt.Errorf("model export: pmml: categorical column %q of feature %q clashes with another field", col, f)
+		}
+		seen[col] = true
+		category[col] = len(fields)
+		fields = append(fields, pmmlDataField{Name: col, Optype: "categorical", DataType: "string", Values: []pmmlValue{{level}}})
+		rm.MiningSchema.Fields = append(rm.MiningSchema.Fields, pmmlMiningField{Name: col, UsageType: "active"})
+	}
+	if len(derived) > 0 {
+		doc.Transformations = &pmmlTransformations{Fields: derived}
 	}
 	fields = append(fields, targetField)
 	doc.DataDictionary = pmmlDataDictionary{NumberOfFields: len(fields), Fields: fields}

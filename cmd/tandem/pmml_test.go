@@ -33,6 +33,15 @@ type pmmlParsed struct {
 			} `xml:"Value"`
 		} `xml:"DataField"`
 	} `xml:"DataDictionary"`
+	Derived []struct {
+		Name         string `xml:"name,attr"`
+		Optype       string `xml:"optype,attr"`
+		NormDiscrete struct {
+			Field        string `xml:"field,attr"`
+			Value        string `xml:"value,attr"`
+			MapMissingTo string `xml:"mapMissingTo,attr"`
+		} `xml:"NormDiscrete"`
+	} `xml:"TransformationDictionary>DerivedField"`
 	Model struct {
 		FunctionName        string `xml:"functionName,attr"`
 		NormalizationMethod string `xml:"normalizationMethod,attr"`
@@ -111,7 +120,8 @@ func parsePMML(t *testing.T, b []byte) pmmlParsed {
 	// Only standard PMML 4.4 elements, all in its namespace.
 	allowed := map[string]bool{"PMML": true, "Header": true, "Application": true, "Annotation": true, "Timestamp": true,
 		"DataDictionary": true, "DataField": true, "Value": true, "RegressionModel": true, "MiningSchema": true,
-		"MiningField": true, "Output": true, "OutputField": true, "RegressionTable": true, "NumericPredictor": true}
+		"MiningField": true, "Output": true, "OutputField": true, "RegressionTable": true, "NumericPredictor": true,
+		"TransformationDictionary": true, "DerivedField": true, "NormDiscrete": true}
 	dec := xml.NewDecoder(bytes.NewReader(b))
 	for {
 		tok, err := dec.Token()
@@ -347,5 +357,85 @@ func TestPMMLExportFormat(t *testing.T) {
 	}
 	if _, err := exportFormat("csv", "x.csv"); err == nil {
 		t.Error("--format csv: no error")
+	}
+}
+
+// TestPMMLIndicators: indicator features "column=level" become NormDiscrete
+// derived fields of one categorical DataField per column, the indicator's
+// mean standing in for a missing category, so that the PMML scores every
+// row as the node does (a category the model does not name counts 0).
+func TestPMMLIndicators(t *testing.T) {
+	ic := 0.25
+	md := pmmlTestDoc("bank", &ic, 0, []string{"income", "checking=none", "checking=lt_0"}, nil)
+	md.Part.Mean[1], md.Part.Mean[2] = 0.39, 0.27 // indicator means are fractions
+	md.Part.RawWeights, md.Part.RawOffset = nil, 0 // derived from weights, means and sds
+	b, err := modelPMML(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := parsePMML(t, b)
+	if d.Model.FunctionName != "classification" {
+		t.Fatalf("a bank part without partner features is complete: %+v", d.Model)
+	}
+	dd := d.DataDictionary.Fields
+	if len(dd) != 3 || dd[0].Name != "income" || dd[1].Name != "checking" || dd[1].Optype != "categorical" ||
+		len(dd[1].Values) != 2 || dd[1].Values[0].Value != "none" || dd[1].Values[1].Value != "lt_0" {
+		t.Fatalf("data dictionary %+v", dd)
+	}
+	ms := d.Model.MiningFields
+	if len(ms) != 3 || ms[1].Name != "income" || ms[2].Name != "checking" || ms[2].Replacement != "" {
+		t.Fatalf("mining schema %+v", ms)
+	}
+	if len(d.Derived) != 2 {
+		t.Fatalf("derived fields %+v", d.Derived)
+	}
+	derived := map[string]int{}
+	for i, f := range d.Derived {
+		derived[f.Name] = i
+		if f.NormDiscrete.Field != "checking" || f.Optype != "continuous" || "checking="+f.NormDiscrete.Value != f.Name {
+			t.Errorf("derived field %+v", f)
+		}
+	}
+	// Evaluate the PMML as a consumer would: numeric fields replaced by
+	// their mining replacement when missing, derived fields by NormDiscrete.
+	repl := map[string]float64{}
+	for _, f := range ms {
+		if f.UsageType == "active" && f.Replacement != "" {
+			repl[f.Name] = num(t, f.Replacement)
+		}
+	}
+	for _, row := range []struct {
+		income   float64
+		checking string // "" = missing
+	}{{1800, "none"}, {1800, "lt_0"}, {900, "gt_200"}, {math.NaN(), ""}} {
+		tb := d.Model.Tables[0]
+		got := num(t, tb.Intercept)
+		x := []float64{row.income, 0, 0}
+		for _, p := range tb.Predictors {
+			var v float64
+			if i, ok := derived[p.Name]; ok {
+				nd := d.Derived[i].NormDiscrete
+				switch {
+				case row.checking == "":
+					v = num(t, nd.MapMissingTo)
+				case row.checking == nd.Value:
+					v = 1
+				}
+			} else if v = row.income; math.IsNaN(v) {
+				v = repl[p.Name]
+			}
+			got += num(t, p.Coefficient) * v
+		}
+		switch row.checking {
+		case "none":
+			x[1] = 1
+		case "lt_0":
+			x[2] = 1
+		case "":
+			x[1], x[2] = math.NaN(), math.NaN()
+		}
+		if want := standardisedScore(md.Part, x); math.Abs(got-want) > 1e-9 {
+			t.Errorf("row %+v: PMML %v, node %v", row, got, want)
+		}
 	}
 }

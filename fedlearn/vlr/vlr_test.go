@@ -259,18 +259,7 @@ func TestPartnerOnlyMatchesPlaintext(t *testing.T) {
 // worst relative coefficient error and both AUCs.
 func checkAgainstBaseline(t *testing.T, b *Bank, p *Partner, label, wHE, wBase []float64) (worst, aHE, aBase float64) {
 	t.Helper()
-	for j := range wHE {
-		d := math.Abs(wHE[j] - wBase[j])
-		if math.Abs(wBase[j]) > 0.05 {
-			rel := d / math.Abs(wBase[j])
-			worst = math.Max(worst, rel)
-			if rel > 0.01 {
-				t.Errorf("coef %d: HE %.5f baseline %.5f (rel %.4f)", j, wHE[j], wBase[j], rel)
-			}
-		} else if d > 0.0005 {
-			t.Errorf("small coef %d: HE %.5f baseline %.5f", j, wHE[j], wBase[j])
-		}
-	}
+	worst = vlrtest.CheckCoefficients(t, wHE, wBase)
 	xv := joined(b, p, b.ValRows())
 	yv := make([]float64, len(xv))
 	sHE, sBase := make([]float64, len(xv)), make([]float64, len(xv))

@@ -237,6 +237,10 @@ func TestColumnAndRows(t *testing.T) {
 		{"income", []float64{1000, 2000, 0, 0, 3000, 0}, []bool{true, true, false, false, true, false}},
 		{"has_card", []float64{1, 0, 0, 1, 1, 0}, []bool{true, true, true, true, true, true}},
 		{"consent", []float64{1, 0, 1, 0, 0, 0}, []bool{true, true, true, false, false, true}},
+		// Indicators of a categorical column: null cells are absent.
+		{"city=Shanghai", []float64{0, 1, 1, 0, 0, 0}, []bool{true, true, true, true, true, false}},
+		{"city=Beijing", []float64{0, 0, 0, 0, 1, 0}, []bool{true, true, true, true, true, false}},
+		{"city=Shenzhen", []float64{0, 0, 0, 0, 0, 0}, []bool{true, true, true, true, true, false}},
 	} {
 		v, p, err := dataset.Column(ctx, spec, tt.col)
 		if err != nil {
@@ -246,12 +250,20 @@ func TestColumnAndRows(t *testing.T) {
 			t.Errorf("Column(%s): got %v %v, want %v %v", tt.col, v, p, tt.values, tt.present)
 		}
 	}
-	if _, _, err := dataset.Column(ctx, spec, "missing"); !errors.Is(err, dataset.ErrSchema) {
-		t.Errorf("missing column: got %v", err)
+	// "none" is a level of a categorical column, not a missing value.
+	cats := dataset.Spec{File: writeFile(t, "cats.csv", "phone,debtors\n1,none\n2,None\n3,NA\n4,\n5,guarantor\n"), IDs: phoneID}
+	v, p, err := dataset.Column(ctx, cats, "debtors=none")
+	if want, wantP := []float64{1, 0, 0, 0, 0}, []bool{true, true, false, false, true}; err != nil || !reflect.DeepEqual(v, want) || !reflect.DeepEqual(p, wantP) {
+		t.Errorf("Column(debtors=none): got %v %v %v, want %v %v", v, p, err, want, wantP)
+	}
+	for _, col := range []string{"missing", "town=Beijing", "=Beijing"} {
+		if _, _, err := dataset.Column(ctx, spec, col); !errors.Is(err, dataset.ErrSchema) {
+			t.Errorf("Column(%s): got %v, want ErrSchema", col, err)
+		}
 	}
 
 	var ids []string
-	err := dataset.Rows(ctx, spec, []int64{1, 3, 5}, func(row int64, rec map[string]string) error {
+	err = dataset.Rows(ctx, spec, []int64{1, 3, 5}, func(row int64, rec map[string]string) error {
 		ids = append(ids, rec["customer_id"])
 		return nil
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"strings"
 
 	"github.com/tandem-dev/tandem/psi/ident"
 )
@@ -130,34 +131,52 @@ func eachID(ctx context.Context, spec Spec, columns []string, dedup bool, fn fun
 // is false where the cell is null or does not parse; values[i] is then 0.
 // Label and Consent cells are parsed as boolean-ish (1/0, true/false, yes/no,
 // y/n) giving 1 or 0; other columns as decimal numbers (non-finite values
-// count as absent). Column holds the whole vector in memory by design. It is
-// safe for concurrent use.
+// count as absent).
+//
+// An indicator "column=level" (see SplitIndicator) reads a categorical
+// column as 1 where the trimmed cell equals level, 0 where it holds another
+// value, absent where it is null: a model's one-hot feature, named in full
+// so that everyone who reads the spec sees every level it uses. "None" is
+// a level there, not a null spelling (credit data says "none" for "no
+// guarantor"); a level is compared case-sensitively.
+//
+// Column holds the whole vector in memory by design. It is safe for
+// concurrent use.
 func Column(ctx context.Context, spec Spec, name string) (values []float64, present []bool, err error) {
 	if err := spec.Validate(); err != nil {
 		return nil, nil, err
 	}
-	t, err := openTable(spec, []string{name}, nil)
+	colName, level, indicator := SplitIndicator(name)
+	t, err := openTable(spec, []string{colName}, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer t.close()
-	idx, err := checkHeader(spec.File, t.header(), []string{name})
+	idx, err := checkHeader(spec.File, t.header(), []string{colName})
 	if err != nil {
 		return nil, nil, err
 	}
-	col := idx[name]
+	col := idx[colName]
 	boolish := name == spec.Label || name == spec.Consent
 	err = forEach(ctx, t, func(_ int64, rec []string, _ int64) error {
 		cell := rec[col]
 		var x float64
 		ok := false
-		if !isNull(cell) {
-			if boolish {
+		if indicator {
+			// "none" is a common category ("no other debtors"), so
+			// only the other null spellings mean missing here.
+			c := strings.TrimSpace(cell)
+			if ok = !isNull(c) || strings.EqualFold(c, "None"); ok && c == level {
+				x = 1
+			}
+		} else if !isNull(cell) {
+			switch {
+			case boolish:
 				var b bool
 				if b, ok = parseBool(cell); b {
 					x = 1
 				}
-			} else {
+			default:
 				x, ok = parseNumber(cell)
 			}
 		}
@@ -169,6 +188,20 @@ func Column(ctx context.Context, spec Spec, name string) (values []float64, pres
 		return nil, nil, err
 	}
 	return values, present, nil
+}
+
+// SplitIndicator splits a feature name of the form "column=level" (an
+// indicator of one level of a categorical column) into its column and
+// level, both trimmed. A name without "=", or with an empty column or
+// level, is a plain column: column = name, indicator false. Column names
+// holding "=" cannot be used as plain features.
+func SplitIndicator(name string) (column, level string, indicator bool) {
+	c, l, ok := strings.Cut(name, "=")
+	c, l = strings.TrimSpace(c), strings.TrimSpace(l)
+	if !ok || c == "" || l == "" {
+		return name, "", false
+	}
+	return c, l, true
 }
 
 // Rows calls fn with the full record (column name → cell text) of each

@@ -5,6 +5,7 @@ package vlrtest
 
 import (
 	"math"
+	"testing"
 
 	"github.com/tandem-dev/tandem/fedlearn"
 )
@@ -85,3 +86,28 @@ func solve(A [][]float64, b []float64) []float64 {
 
 // AUC is fedlearn.AUC (the production implementation), for tests.
 func AUC(score, y []float64) float64 { return fedlearn.AUC(score, y) }
+
+// CheckCoefficients applies the coefficient rule to trained
+// weights against the plaintext baseline (same order, standardised units):
+// every coefficient with |w| > 0.05 within 1 % relative, smaller ones
+// within 0.0005 absolute. It returns the worst relative error among the
+// large ones.
+func CheckCoefficients(t testing.TB, wHE, wBase []float64) (worst float64) {
+	t.Helper()
+	if len(wHE) != len(wBase) {
+		t.Fatalf("%d coefficients, baseline has %d", len(wHE), len(wBase))
+	}
+	for j := range wHE {
+		d := math.Abs(wHE[j] - wBase[j])
+		if math.Abs(wBase[j]) > 0.05 {
+			rel := d / math.Abs(wBase[j])
+			worst = math.Max(worst, rel)
+			if rel > 0.01 {
+				t.Errorf("coef %d: HE %.5f baseline %.5f (rel %.4f)", j, wHE[j], wBase[j], rel)
+			}
+		} else if d > 0.0005 {
+			t.Errorf("small coef %d: HE %.5f baseline %.5f", j, wHE[j], wBase[j])
+		}
+	}
+	return worst
+}
