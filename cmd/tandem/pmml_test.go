@@ -367,7 +367,7 @@ func TestPMMLExportFormat(t *testing.T) {
 func TestPMMLIndicators(t *testing.T) {
 	ic := 0.25
 	md := pmmlTestDoc("bank", &ic, 0, []string{"income", "checking=none", "checking=lt_0"}, nil)
-	md.Part.Mean[1], md.Part.Mean[2] = 0.39, 0.27 // indicator means are fractions
+	md.Part.Mean[1], md.Part.Mean[2] = 0.39, 0.27  // indicator means are fractions
 	md.Part.RawWeights, md.Part.RawOffset = nil, 0 // derived from weights, means and sds
 	b, err := modelPMML(md)
 	if err != nil {
