@@ -46,6 +46,11 @@ type ScoreJobResult struct {
 	Bands         []ScoreBand `json:"bands,omitempty"`
 	ValidationAUC *float64    `json:"validation_auc,omitempty"` // on the model's held-out rows, when scored
 	ValidationN   int         `json:"validation_rows,omitempty"`
+	// LabelledAUC is the AUC over every scored row with a 0/1 label, the
+	// model's training rows included (in-sample): the figure to compare
+	// with a model fitted on all the joined data, such as R's glm.
+	LabelledAUC *float64 `json:"labelled_auc,omitempty"`
+	LabelledN   int      `json:"labelled_rows,omitempty"`
 	// Acquisition mode (partner-only model): per band of the partner's
 	// own scores, its users and how many of them are the bank's customers.
 	PartnerBands []PartnerBand `json:"partner_bands,omitempty"`
@@ -207,8 +212,11 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 	if err := writeScores(ctx, in.dspec, keys, scores, bands, out.Output); err != nil {
 		return nil, fmt.Errorf("node: score: writing %s: %w", out.Output, err)
 	}
-	if auc, nv, ok := validationAUC(ctx, &in, m, scoreOf); ok {
+	if auc, nv, ok := labelAUC(ctx, &in, m, m.ValidationRows, scoreOf); ok {
 		out.ValidationAUC, out.ValidationN = &auc, nv
+	}
+	if auc, nl, ok := labelAUC(ctx, &in, m, keys, scoreOf); ok {
+		out.LabelledAUC, out.LabelledN = &auc, nl
 	}
 	return out, nil
 }
@@ -290,10 +298,10 @@ func writeScores(ctx context.Context, spec dataset.Spec, rows []int64, scores []
 	return os.Rename(tmp, path)
 }
 
-// validationAUC is the AUC of the scores on the model's held-out rows that
-// were scored and carry a 0/1 label (the bank's own data).
-func validationAUC(ctx context.Context, in *alignedInputs, m *storedModel, score map[int64]float64) (float64, int, bool) {
-	if len(m.ValidationRows) == 0 || m.Card.Training.Dataset != in.ds.Spec.Name {
+// labelAUC is the AUC of the scores on those of rows that were scored and
+// carry a 0/1 label of the model (the bank's own data).
+func labelAUC(ctx context.Context, in *alignedInputs, m *storedModel, rows []int64, score map[int64]float64) (float64, int, bool) {
+	if len(rows) == 0 || m.Card.Training.Dataset != in.ds.Spec.Name {
 		return 0, 0, false
 	}
 	label, present, err := dataset.Column(ctx, in.dspec, m.Card.Label)
@@ -301,7 +309,7 @@ func validationAUC(ctx context.Context, in *alignedInputs, m *storedModel, score
 		return 0, 0, false
 	}
 	var s, y []float64
-	for _, r := range m.ValidationRows {
+	for _, r := range rows {
 		sc, ok := score[r]
 		if !ok || r >= int64(len(label)) || !present[r] || (label[r] != 0 && label[r] != 1) {
 			continue

@@ -197,15 +197,24 @@ func TestRealCreditData(t *testing.T) {
 		}
 	}
 
+	// Held out 20 % (validation AUC compared), then none (every matched
+	// row trains; in-sample AUC compared, as one would with R's glm).
+	for _, vf := range []string{"0.2", "0"} {
+		t.Run("validation_fraction="+vf, func(t *testing.T) {
+			trainRealCredit(t, bank, partner, psiJob, vf, bcsv, pcsv, pairs)
+		})
+	}
+}
+
+func trainRealCredit(t *testing.T, bank, partner *testNode, psiJob, valFraction string, bcsv, pcsv *trainCSV, pairs [][2]int) {
 	spec := fmt.Sprintf(`label: bad
 bank_features: [%s]
 partner_features: [%s]
 epochs: 200
 l2: 0.001
-validation_fraction: 0.2
+validation_fraction: %s
 seed: 3
-early_stopping: {patience: 0}
-`, strings.Join(realBankFeats, ", "), strings.Join(realPartnerFeats, ", "))
+`, strings.Join(realBankFeats, ", "), strings.Join(realPartnerFeats, ", "), valFraction)
 	start := time.Now()
 	js, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "train", Peer: "partner-a",
 		Train: &tandemv1.TrainParams{PsiJobId: psiJob, SpecYaml: []byte(spec)}})
@@ -228,9 +237,13 @@ early_stopping: {patience: 0}
 	}
 	plain := checkAgainstPlain(t, bank, bres.ModelID, "bad", 0.001, bp, pp, bc, bcsv, pcsv, pairs)
 	worst := vlrtest.CheckCoefficients(t, plain.he, plain.base)
-	t.Logf("German credit, %d shared applicants: %d epochs (stopped early: %v) in %s; validation AUC split %.5f, plaintext %.5f; worst coefficient error %.3f %%",
+	t.Logf("German credit, %d shared applicants: %d epochs (stopped early: %v) in %s; AUC (held-out rows, or in-sample without hold-out) split %.5f, plaintext %.5f; worst coefficient error %.3f %%",
 		len(pairs), bres.Epochs, bres.Stopped, time.Since(start).Round(time.Millisecond), plain.aHE, plain.aBase, 100*worst)
-	checkScoreJob(t, bank, partner, psiJob, bres.ModelID, bp, pp, bcsv, pcsv, pairs, plain.aHE)
+	valAUC := plain.aHE
+	if valFraction == "0" {
+		valAUC = math.NaN() // plain.aHE is in-sample: no validation AUC
+	}
+	checkScoreJob(t, bank, partner, psiJob, bres.ModelID, "bad", bp, pp, bcsv, pcsv, pairs, valAUC)
 }
 
 // TestRealCreditBaselineIsGLM checks the plaintext baseline of the tests

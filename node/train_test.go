@@ -270,7 +270,7 @@ func TestTrainEndToEnd(t *testing.T) {
 	pcsv := loadTrainCSV(t, pt.File, []string{"monthly_spend", "orders_90d"})
 	pairs := joinRows(bcsv, pcsv)
 	aHE := checkAgainstPlain(t, bank, bres.ModelID, "has_card", 0.001, bp, pp, bc, bcsv, pcsv, pairs).aHE
-	checkScoreJob(t, bank, partner, psiJob, bres.ModelID, bp, pp, bcsv, pcsv, pairs, aHE)
+	checkScoreJob(t, bank, partner, psiJob, bres.ModelID, "has_card", bp, pp, bcsv, pcsv, pairs, aHE)
 
 	// One release audit record per gradient release on each side.
 	if got := auditKinds(t, bank, id)["release"]; got != 40 || bres.Releases != 40 {
@@ -399,18 +399,21 @@ func checkAgainstPlain(t *testing.T, bank *testNode, modelID, label string, lamb
 	}
 	var xtr, xv [][]float64
 	var ytr, yv []float64
-	var sHE []float64
+	var sHE, sTr []float64
 	for _, pr := range joined {
 		y := bcsv.cols[label][pr[0]]
+		s := partScore(bp, bcsv, pr[0]) + partScore(pp, pcsv, pr[1])
 		if isVal[pr[0]] {
-			xv, yv = append(xv, row(pr)), append(yv, y)
-			sHE = append(sHE, partScore(bp, bcsv, pr[0])+partScore(pp, pcsv, pr[1]))
+			xv, yv, sHE = append(xv, row(pr)), append(yv, y), append(sHE, s)
 		} else {
-			xtr, ytr = append(xtr, row(pr)), append(ytr, y)
+			xtr, ytr, sTr = append(xtr, row(pr)), append(ytr, y), append(sTr, s)
 		}
 	}
 	if len(xv) != len(sm.ValidationRows) || len(xv) != bc.Training.ValidationRows || len(xtr) != bc.Training.TrainRows {
 		t.Fatalf("split: %d validation rows joined of %d stored; %d training rows, card %d", len(xv), len(sm.ValidationRows), len(xtr), bc.Training.TrainRows)
+	}
+	if len(xv) == 0 { // validation_fraction 0: compare in-sample, as with R's glm
+		xv, yv, sHE = xtr, ytr, sTr
 	}
 	base := vlrtest.PlainLR(xtr, ytr, lambda)
 	sBase := make([]float64, len(xv))
@@ -435,7 +438,7 @@ func checkAgainstPlain(t *testing.T, bank *testNode, modelID, label string, lamb
 // the two stored parts; the bands partition them; the validation AUC is
 // the one of the held-out rows; the partner learns the count only and
 // records one release per batch.
-func checkScoreJob(t *testing.T, bank, partner *testNode, psiJob, modelID string, bp, pp ModelPart, bcsv, pcsv *trainCSV, pairs [][2]int, valAUC float64) {
+func checkScoreJob(t *testing.T, bank, partner *testNode, psiJob, modelID, label string, bp, pp ModelPart, bcsv, pcsv *trainCSV, pairs [][2]int, valAUC float64) {
 	t.Helper()
 	js, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "score", Peer: "partner-a",
 		Score: &tandemv1.ScoreParams{PsiJobId: psiJob, ModelId: modelID, Bands: 10}})
@@ -450,13 +453,20 @@ func checkScoreJob(t *testing.T, bank, partner *testNode, psiJob, modelID string
 	var br, pr ScoreJobResult
 	json.Unmarshal(bj.ResultJson, &br)
 	json.Unmarshal(pj.ResultJson, &pr)
-	if br.Scored != len(pairs) || pr.Scored != br.Scored || pr.Output != "" || len(br.Bands) != 10 || br.ValidationAUC == nil {
+	if br.Scored != len(pairs) || pr.Scored != br.Scored || pr.Output != "" || len(br.Bands) != 10 || (br.ValidationAUC == nil) != math.IsNaN(valAUC) {
 		t.Fatalf("score results: bank %s; partner %s", bj.ResultJson, pj.ResultJson)
 	}
 	want := map[string]float64{}
+	var sl, yl []float64 // every labelled scored row
 	for _, p := range pairs {
 		z := partScore(bp, bcsv, p[0]) + partScore(pp, pcsv, p[1])
 		want[strconv.Itoa(p[0])] = 1 / (1 + math.Exp(-z))
+		if y := bcsv.cols[label][p[0]]; !math.IsNaN(y) {
+			sl, yl = append(sl, z), append(yl, y)
+		}
+	}
+	if a := vlrtest.AUC(sl, yl); br.LabelledAUC == nil || br.LabelledN != len(yl) || math.Abs(*br.LabelledAUC-a) > 1e-4 {
+		t.Errorf("score job labelled AUC %v over %d rows; plaintext scoring of the parts %.5f over %d", br.LabelledAUC, br.LabelledN, a, len(yl))
 	}
 	recs := readCSV(t, br.Output)
 	hdr := recs[0]
@@ -483,11 +493,11 @@ func checkScoreJob(t *testing.T, bank, partner *testNode, psiJob, modelID string
 	if total != len(pairs) || br.Bands[0].MinScore < br.Bands[9].MaxScore {
 		t.Errorf("bands %+v", br.Bands)
 	}
-	if math.Abs(*br.ValidationAUC-valAUC) > 1e-4 {
+	if br.ValidationAUC != nil && math.Abs(*br.ValidationAUC-valAUC) > 1e-4 {
 		t.Errorf("score job validation AUC %.5f, plaintext scoring of the parts %.5f", *br.ValidationAUC, valAUC)
 	}
-	t.Logf("score job: %d rows, validation AUC %.5f over %d rows, %d releases, bank sent %d B, partner %d B",
-		br.Scored, *br.ValidationAUC, br.ValidationN, pr.Releases, br.BytesSent, pr.BytesSent)
+	t.Logf("score job: %d rows, validation AUC %.5f over %d rows, labelled AUC %.5f over %d, %d releases, bank sent %d B, partner %d B",
+		br.Scored, valAUC, br.ValidationN, *br.LabelledAUC, br.LabelledN, pr.Releases, br.BytesSent, pr.BytesSent)
 	if got := auditKinds(t, partner, js.Id)["release"]; got != pr.Releases || got < 1 {
 		t.Errorf("partner release records: %d, result says %d", got, pr.Releases)
 	}

@@ -26,7 +26,7 @@ import (
 //	learning_rate: 1.5                    # default 1.5 (heavy-ball momentum 0.6)
 //	momentum: 0.6
 //	l2: 0.001                             # λ of (λ/2)‖w‖², intercept unpenalised
-//	validation_fraction: 0.2              # matched rows held out by the bank
+//	validation_fraction: 0.2              # matched rows held out by the bank (0: none)
 //	batch: 0                              # 0 = full batch, else rows per step
 //	seed: 7                               # validation split and batch order
 //	early_stopping: {patience: 3, tolerance: 1e-6}
@@ -162,11 +162,24 @@ func ParseTrainSpec(b []byte) (*TrainSpec, error) {
 	if !(s.L2 >= 0 && s.L2 <= 100) {
 		return nil, bad("l2", "want 0..100, got %g", s.L2)
 	}
-	if s.ValidationFraction == 0 {
-		s.ValidationFraction = 0.2
+	// Omitted means 0.2; an explicit 0 trains on every matched row (no
+	// hold-out: no validation loss, early stopping or validation AUC).
+	var given struct {
+		ValidationFraction *float64 `yaml:"validation_fraction"`
 	}
-	if !(s.ValidationFraction > 0 && s.ValidationFraction < 0.9) {
-		return nil, bad("validation_fraction", "want in (0, 0.9), got %g", s.ValidationFraction)
+	if err := yaml.Unmarshal(b, &given); err != nil {
+		return nil, fmt.Errorf("protocol: model spec: %v", err)
+	}
+	switch {
+	case given.ValidationFraction == nil:
+		s.ValidationFraction = 0.2
+	case s.ValidationFraction == 0 && s.EarlyStopping.Patience > 0:
+		return nil, bad("early_stopping.patience", "early stopping needs held-out rows; validation_fraction is 0")
+	case s.ValidationFraction == 0 && s.ValidationAUC:
+		return nil, bad("validation_auc", "needs held-out rows; validation_fraction is 0")
+	case s.ValidationFraction == 0:
+	case !(s.ValidationFraction > 0 && s.ValidationFraction < 0.9):
+		return nil, bad("validation_fraction", "want 0 (no hold-out) or in (0, 0.9), got %g", s.ValidationFraction)
 	}
 	if s.Batch < 0 || s.Batch > 1<<24 {
 		return nil, bad("batch", "want 0 (full batch) or a row count, got %d", s.Batch)
@@ -224,7 +237,16 @@ func (s *TrainSpec) Columns() (bank, partner []string) {
 func (s *TrainSpec) Config() vlr.Config {
 	return vlr.Config{Degree: s.Degree, Range: s.ClipRange, LearningRate: s.LearningRate, Momentum: s.Momentum, L2: s.L2,
 		BatchSize: s.Batch, MaxEpochs: s.Epochs, Patience: s.EarlyStopping.Patience, Tol: s.EarlyStopping.Tolerance,
-		ValFraction: s.ValidationFraction, Seed: s.Seed}
+		ValFraction: valFraction(s.ValidationFraction), Seed: s.Seed}
+}
+
+// valFraction maps the spec's 0 (no hold-out) to vlr's negative value (its
+// 0 means the default).
+func valFraction(f float64) float64 {
+	if f == 0 {
+		return -1
+	}
+	return f
 }
 
 var errSpecEmpty = errors.New("protocol: model spec is empty")

@@ -417,11 +417,18 @@ func TestTrainSpecErrors(t *testing.T) {
 		{"label: y\nbank_features: [a]\npartner_features: [b]\nl2: -1\n", "field l2"},
 		{"label: y\nbank_features: [a]\npartner_features: [\"b =x\"]\n", "field partner_features: indicator"},
 		{"label: y\nbank_features: [a=]\npartner_features: [b]\n", "field bank_features: indicator"},
+		{"label: y\nbank_features: [a]\npartner_features: [b]\nvalidation_fraction: 0\nearly_stopping: {patience: 2}\n", "field early_stopping.patience: early stopping needs held-out rows"},
+		{"label: y\nbank_features: [a]\npartner_features: [b]\nvalidation_fraction: 0\nvalidation_auc: true\n", "field validation_auc: needs held-out rows"},
+		{"label: y\nbank_features: [a]\npartner_features: [b]\nvalidation_fraction: -0.1\n", "field validation_fraction: want 0 (no hold-out)"},
 	} {
 		_, err := ParseTrainSpec([]byte(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: got %v, want error containing %q", tc.yaml, err, tc.want)
 		}
+	}
+	// An explicit 0 holds nothing out; omitted means 0.2.
+	if s, err := ParseTrainSpec([]byte("label: y\nbank_features: [a]\npartner_features: [b]\nvalidation_fraction: 0\n")); err != nil || s.ValidationFraction != 0 || s.Config().ValFraction >= 0 {
+		t.Errorf("validation_fraction 0: %+v %v", s, err)
 	}
 	s, err := ParseTrainSpec([]byte("label: y\nbank_features: [a]\npartner_features: [b]\nbatch: 100\nearly_stopping: {patience: 3}\n"))
 	if err != nil || s.Epochs != 30 || s.LearningRate != 1.5 || s.ValidationFraction != 0.2 || s.Batch != 100 || s.EarlyStopping.Patience != 3 {

@@ -15,6 +15,22 @@ import (
 
 var errUsage = errors.New("usage")
 
+// errHelpShown ends a command after its --help was printed (exit status 0).
+var errHelpShown = errors.New("help shown")
+
+// commandUsage is the line of the usage text that documents the command
+// ("agreement propose" → "agreement propose --peer N --file agreement.yaml"),
+// or the name itself.
+func commandUsage(name string) string {
+	for _, line := range strings.Split(usage, "\n") {
+		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, name); ok && (rest == "" || rest[0] == ' ') {
+			return line
+		}
+	}
+	return name + " [flags]"
+}
+
 const usage = `tandem — privacy-preserving data collaboration node
 
 Usage: tandem [--home DIR] [--node ADDR --token TOKEN] [--role ROLE] [--json] COMMAND ...
@@ -129,7 +145,14 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	fs.SetOutput(io.Discard)
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			// "tandem init --help": the command's line of the usage
+			// text and its flags, on stdout, exit status 0.
+			fmt.Fprintf(os.Stdout, "usage: tandem %s\n\nflags:\n", commandUsage(fs.Name()))
+			fs.SetOutput(os.Stdout)
+			fs.PrintDefaults()
+			return nil, errHelpShown
+		} else if err != nil {
 			return nil, fmt.Errorf("%s: %v", fs.Name(), err)
 		}
 		args = fs.Args()

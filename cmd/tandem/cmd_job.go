@@ -118,6 +118,11 @@ func printResult(w io.Writer, j *tandemv1.JobState) {
 	}
 	fmt.Fprintln(w, "  result:")
 	for _, k := range sortedKeys(m) {
+		if obj, ok := m[k].(map[string]any); ok {
+			// Small objects (receipt, invalid ids per column): key=value.
+			fmt.Fprintf(w, "    %-22s %s\n", k+":", keyValues(obj))
+			continue
+		}
 		rows, ok := m[k].([]any)
 		if !ok || len(rows) == 0 {
 			fmt.Fprintf(w, "    %-22s %v\n", k+":", m[k])
@@ -131,15 +136,20 @@ func printResult(w io.Writer, j *tandemv1.JobState) {
 				fmt.Fprintf(w, "      %v\n", r)
 				continue
 			}
-			var parts []string
-			for _, f := range sortedKeys(rec) {
-				if rec[f] != nil {
-					parts = append(parts, fmt.Sprintf("%s=%v", f, rec[f]))
-				}
-			}
-			fmt.Fprintf(w, "      %s\n", strings.Join(parts, " "))
+			fmt.Fprintf(w, "      %s\n", keyValues(rec))
 		}
 	}
+}
+
+// keyValues prints a JSON object as "k=v k=v" in key order, nulls left out.
+func keyValues(rec map[string]any) string {
+	var parts []string
+	for _, f := range sortedKeys(rec) {
+		if rec[f] != nil {
+			parts = append(parts, fmt.Sprintf("%s=%v", f, rec[f]))
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // watchJob follows a job until it ends: a progress bar on a terminal,

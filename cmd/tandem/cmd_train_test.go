@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tandem-dev/tandem/node"
+	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
 	"github.com/tandem-dev/tandem/protocol"
 )
 
@@ -26,5 +27,21 @@ func TestPrintModel(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestPrintResult: objects print as key=value, lists of records one per
+// line, scalars as themselves; never Go's map[…] syntax.
+func TestPrintResult(t *testing.T) {
+	var b strings.Builder
+	printResult(&b, &tandemv1.JobState{ResultJson: []byte(`{"scored":806,"receipt":{"digest":"sha256:ab","signatures":2},` +
+		`"invalid_ids":{"phone":3,"id_no":0},"bands":[{"band":1,"rows":82},{"band":2,"rows":81,"note":null}]}`)})
+	want := "  result:\n" +
+		"    bands:\n      band=1 rows=82\n      band=2 rows=81\n" +
+		"    invalid_ids:           id_no=0 phone=3\n" +
+		"    receipt:               digest=sha256:ab signatures=2\n" +
+		"    scored:                806\n"
+	if b.String() != want {
+		t.Errorf("printResult:\n%s\nwant:\n%s", b.String(), want)
 	}
 }

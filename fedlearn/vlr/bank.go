@@ -109,7 +109,7 @@ func NewBank(s *fedlearn.Session, cfg Config, cols [][]float64, label []float64,
 	}
 	r := rand.New(rand.NewPCG(cfg.Seed, 0x766c72)) // "vlr"
 	r.Shuffle(len(matched), func(i, j int) { matched[i], matched[j] = matched[j], matched[i] })
-	nVal := int(math.Round(cfg.ValFraction * float64(len(matched))))
+	nVal := int(math.Round(max(cfg.ValFraction, 0) * float64(len(matched))))
 	b.val = append([]int(nil), matched[:nVal]...)
 	b.train = append([]int(nil), matched[nVal:]...)
 	if len(b.train) == 0 {

@@ -41,7 +41,7 @@ type Config struct {
 	MaxEpochs   int     // default 100
 	Patience    int     // early stopping: epochs without validation-loss improvement (0: off)
 	Tol         float64 // minimum relative improvement that counts (default 1e-6)
-	ValFraction float64 // fraction of matched rows held out for validation (default 0.2)
+	ValFraction float64 // fraction of matched rows held out for validation (default 0.2; negative: none)
 	Seed        uint64  // drives the validation split and the batch order
 }
 
@@ -74,7 +74,7 @@ func (c *Config) defaults() error {
 	case c.Degree < 1 || c.Degree > 9, !(c.Range > 0) || c.Range > 16,
 		c.VectorBits < 4 || c.VectorBits > 24, !(c.LearningRate > 0),
 		c.Momentum < 0 || c.Momentum >= 1, c.L2 < 0, c.BatchSize < 0,
-		c.ValFraction < 0 || c.ValFraction >= 1, c.MaxEpochs < 1, c.Patience < 0:
+		c.ValFraction >= 1, c.MaxEpochs < 1, c.Patience < 0:
 		return ErrConfig
 	}
 	return nil
