@@ -210,7 +210,7 @@ func trainRealCredit(t *testing.T, bank, partner *testNode, psiJob, valFraction 
 	spec := fmt.Sprintf(`label: bad
 bank_features: [%s]
 partner_features: [%s]
-epochs: 200
+epochs: 60
 l2: 0.001
 validation_fraction: %s
 seed: 3

@@ -19,7 +19,9 @@ import (
 // the agreed job spec); the others are bank-only.
 type Config struct {
 	// Degree D of the residual polynomial in the partner's partial predictor
-	// (1…9, default 7).
+	// (1…9, default 9: on the German credit data degree 7's fixed point
+	// was 0.3–1.0 % off exact logistic regression in the worst
+	// coefficient, degree 9's 0.1–0.25 %, for 25 % more work per epoch).
 	Degree int
 	// Range R: the partner clips its partial predictor to |u_P| ≤ R and the
 	// approximation is fitted on [−R, R] (default 4).
@@ -47,7 +49,7 @@ type Config struct {
 
 func (c *Config) defaults() error {
 	if c.Degree == 0 {
-		c.Degree = 7
+		c.Degree = 9
 	}
 	if c.Range == 0 {
 		c.Range = 4
