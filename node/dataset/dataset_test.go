@@ -256,6 +256,10 @@ func TestColumnAndRows(t *testing.T) {
 	if want, wantP := []float64{1, 0, 0, 0, 0}, []bool{true, true, false, false, true}; err != nil || !reflect.DeepEqual(v, want) || !reflect.DeepEqual(p, wantP) {
 		t.Errorf("Column(debtors=none): got %v %v %v, want %v %v", v, p, err, want, wantP)
 	}
+	cats.Attrs, cats.IDs = []string{"debtors"}, phoneID[:1]
+	if prof, err := dataset.Scan(ctx, cats, nil); err != nil || prof.Attrs[0].Count != 3 || prof.Attrs[0].Nulls != 2 || prof.Attrs[0].Distinct != 3 {
+		t.Errorf("profile of a categorical column with none levels: %+v %v", prof, err)
+	}
 	for _, col := range []string{"missing", "town=Beijing", "=Beijing"} {
 		if _, _, err := dataset.Column(ctx, spec, col); !errors.Is(err, dataset.ErrSchema) {
 			t.Errorf("Column(%s): got %v, want ErrSchema", col, err)

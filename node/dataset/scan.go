@@ -32,8 +32,9 @@ type Profile struct {
 
 	IDs []IDProfile `json:"ids"`
 	// Nulls counts missing cells per column named in the Spec (see isNull:
-	// "", NA, N/A, NULL, NaN, None, \N). Cells that fail to parse in Label,
-	// Features or Consent are counted here too.
+	// "", NA, N/A, NULL, NaN, None, \N; in Attrs "None" is a level, not a
+	// null). Cells that fail to parse in Label, Features or Consent are
+	// counted here too.
 	Nulls map[string]int64 `json:"nulls"`
 
 	Label    *LabelProfile        `json:"label,omitempty"`
@@ -295,7 +296,7 @@ func Scan(ctx context.Context, spec Spec, progress func(rows int64)) (*Profile, 
 		for i := range attrs {
 			ap := &p.Attrs[i]
 			cell := rec[attrs[i].col]
-			if isNull(cell) {
+			if isNullCategory(cell) {
 				ap.Nulls++
 				p.Nulls[ap.Column]++
 				continue

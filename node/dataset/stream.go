@@ -163,10 +163,7 @@ func Column(ctx context.Context, spec Spec, name string) (values []float64, pres
 		var x float64
 		ok := false
 		if indicator {
-			// "none" is a common category ("no other debtors"), so
-			// only the other null spellings mean missing here.
-			c := strings.TrimSpace(cell)
-			if ok = !isNull(c) || strings.EqualFold(c, "None"); ok && c == level {
+			if ok = !isNullCategory(cell); ok && strings.TrimSpace(cell) == level {
 				x = 1
 			}
 		} else if !isNull(cell) {

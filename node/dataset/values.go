@@ -23,6 +23,12 @@ func isNull(s string) bool {
 	return false
 }
 
+// isNullCategory is isNull for a categorical cell: "None" is a level there
+// ("no other debtors", "no savings account"), not a missing value.
+func isNullCategory(s string) bool {
+	return isNull(s) && !strings.EqualFold(strings.TrimSpace(s), "None")
+}
+
 // parseNumber parses a non-null numeric cell. It accepts surrounding spaces and
 // rejects infinities; the strconv error (which quotes the value) is dropped.
 func parseNumber(s string) (float64, bool) {

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The issue's acceptance check, by hand and end to end: the German credit
+# data split between two real tandem processes with messy identifiers
+# (testnet/testdata/german_credit_split.R), PSI, training on every shared
+# applicant, federated scoring, and the split model's AUC against R's glm
+# on the joined plaintext (german_credit_glm_check.R). Needs Rscript
+# (apt-get install r-base-core). `make realdata-glm` runs it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v Rscript >/dev/null || { echo "realdata-glm: Rscript not found (apt-get install r-base-core)" >&2; exit 2; }
+
+dir=$(mktemp -d /tmp/tandem-realdata.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -z "${KEEP:-}" ]; then rm -rf "$dir"; else echo "kept $dir"; fi
+}
+trap cleanup EXIT
+
+go build -o "$dir/tandem" ./cmd/tandem
+T="$dir/tandem"
+Rscript testnet/testdata/german_credit_split.R "$dir" 2>/dev/null
+
+# Free loopback ports for the two nodes (peer, control, http each).
+base=$(( 20000 + RANDOM % 20000 ))
+"$T" init --name bank --dir "$dir/bank" --peer-listen 127.0.0.1:$base \
+  --control-listen 127.0.0.1:$((base+1)) --http-listen 127.0.0.1:$((base+2)) > "$dir/bank.card"
+"$T" init --name partner-a --dir "$dir/partner" --peer-listen 127.0.0.1:$((base+3)) \
+  --control-listen 127.0.0.1:$((base+4)) --http-listen 127.0.0.1:$((base+5)) > "$dir/partner.card"
+"$T" node --home "$dir/bank" > "$dir/bank.log" 2>&1 & pids+=($!)
+"$T" node --home "$dir/partner" > "$dir/partner.log" 2>&1 & pids+=($!)
+for _ in $(seq 50); do
+  "$T" --home "$dir/bank" peer list >/dev/null 2>&1 && "$T" --home "$dir/partner" peer list >/dev/null 2>&1 && break
+  sleep 0.2
+done
+fp() { awk '/fingerprint:/ {print $2}' "$1"; }
+"$T" --home "$dir/bank" peer add --name partner-a --addr 127.0.0.1:$((base+3)) --key "$(fp "$dir/partner.card")"
+"$T" --home "$dir/partner" peer add --name bank --addr 127.0.0.1:$base --key "$(fp "$dir/bank.card")"
+"$T" --home "$dir/bank" dataset add --name customers --file "$dir/bank.csv" --id phone:cn_mobile,id_no:cn_id \
+  --label bad --features duration_months,amount,installment_rate,age --attrs checking,credit_history,purpose
+"$T" --home "$dir/partner" dataset add --name users --file "$dir/partner.csv" --id mobile:cn_mobile,id_number:cn_id \
+  --features residence_years,telephone --attrs savings,employment,personal,other_debtors,property,other_plans,housing
+
+cat > "$dir/agreement.yaml" <<YAML
+purpose: "credit risk model on the German credit data"
+job_kinds: [ping, psi, train, score]
+datasets:
+  - {party: bank, dataset: customers, columns: [phone, id_no, bad, duration_months, amount, installment_rate, age, checking, credit_history, purpose]}
+  - {party: partner-a, dataset: users, columns: [mobile, id_number, savings, employment, personal, other_debtors, residence_years, property, other_plans, housing, telephone]}
+psi_reveal: [initiator]
+valid_days: 30
+YAML
+"$T" --home "$dir/bank" agreement propose --peer partner-a --file "$dir/agreement.yaml"
+agr=""
+for _ in $(seq 50); do
+  agr=$("$T" --home "$dir/partner" agreement list | grep -o 'agr-[0-9a-f]*' | head -1 || true)
+  [ -n "$agr" ] && break
+  sleep 0.2
+done
+"$T" --home "$dir/partner" agreement accept "$agr"
+
+field() { awk -v k="$1:" '$1 == k {print $2; exit}'; }
+psi=$("$T" --home "$dir/bank" psi --peer partner-a --dataset customers --peer-dataset users --wait | tee "$dir/psi.out" | field job)
+[ -n "$psi" ] || psi=$("$T" --home "$dir/bank" job list | awk '/psi/ {print $1; exit}')
+echo "PSI job $psi: intersection $(field intersection < "$dir/psi.out")"
+
+cat > "$dir/model.yaml" <<YAML
+label: bad
+bank_features: [duration_months, amount, installment_rate, age, checking=lt_0, checking=0_to_200, checking=gt_200,
+  credit_history=critical, credit_history=delay, credit_history=thisbank_allpaid, credit_history=nocredit_allpaid,
+  purpose=newcar, purpose=usedcar, purpose=education]
+partner_features: [savings=lt_100, savings=unknown, employment=lt_1, employment=gt_7, other_debtors=guarantor,
+  property=realestate, property=unknown, other_plans=bank, housing=rent, personal=male_single, residence_years, telephone]
+validation_fraction: 0
+YAML
+model=$("$T" --home "$dir/bank" train --psi-job "$psi" --spec "$dir/model.yaml" --wait | field model_id)
+echo "model $model (defaults: 30 epochs, degree 9, no penalty)"
+"$T" --home "$dir/bank" score --model "$model" --psi-job "$psi" --wait > "$dir/score.out"
+auc=$(field labelled_auc < "$dir/score.out")
+rows=$(field labelled_rows < "$dir/score.out")
+Rscript testnet/testdata/german_credit_glm_check.R "$dir" "$auc" "$rows" 2>/dev/null
