@@ -231,7 +231,9 @@ func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask
 // checkFeature refuses a feature that cannot enter a model: one with no
 // value in the rows used (most often a categorical column named as a
 // number), or one that never varies there (standardisation would silently
-// make it 0). The error names the column, never a value.
+// make it 0). The error names the column, never a value or a row count
+// (it reaches the peer, and in initiator mode the bank's matched count is
+// not the partner's to know).
 func checkFeature(col string, v []float64, present, use []bool) error {
 	n, first, varies := 0, 0.0, false
 	for i, ok := range present {
@@ -248,9 +250,9 @@ func checkFeature(col string, v []float64, present, use []bool) error {
 	_, level, indicator := dataset.SplitIndicator(col)
 	switch {
 	case n == 0 && !indicator:
-		return fmt.Errorf("node: feature %s has no numeric value in the %d rows used; a categorical column enters as indicators %s=<level>, one per level", col, count(use, len(v)), col)
+		return fmt.Errorf("node: feature %s has no numeric value in the rows used; a categorical column enters as indicators %s=<level>, one per level", col, col)
 	case n == 0:
-		return fmt.Errorf("node: feature %s: the column has no value in the %d rows used", col, count(use, len(v)))
+		return fmt.Errorf("node: feature %s: the column has no value in the rows used", col)
 	case !varies && indicator && first == 1:
 		return fmt.Errorf("node: feature %s: every row used has level %q; drop the feature", col, level)
 	case !varies && indicator:
@@ -259,20 +261,6 @@ func checkFeature(col string, v []float64, present, use []bool) error {
 		return fmt.Errorf("node: feature %s is constant over the rows used; drop it", col)
 	}
 	return nil
-}
-
-// count is the number of true entries of use, or n when use is nil.
-func count(use []bool, n int) int {
-	if use == nil {
-		return n
-	}
-	c := 0
-	for _, u := range use {
-		if u {
-			c++
-		}
-	}
-	return c
 }
 
 // alignedColumn reads a numeric column of this node's dataset onto the L

@@ -182,7 +182,7 @@ func TestRealCreditData(t *testing.T) {
 	// A categorical column named as a number, or a level that does not
 	// occur, fails the job on its owner's side with the column named.
 	for _, tc := range []struct{ bank, partner, side, want string }{
-		{"checking, age", "housing=rent", "bank", "feature checking has no numeric value in the 819 rows used; a categorical column enters as indicators checking=<level>"},
+		{"checking, age", "housing=rent", "bank", "feature checking has no numeric value in the rows used; a categorical column enters as indicators checking=<level>"},
 		{"age", "housing=Rent, telephone", "partner", `feature housing=Rent: no row used has level "Rent"`},
 	} {
 		spec := fmt.Sprintf("label: bad\nbank_features: [%s]\npartner_features: [%s]\nepochs: 2\n", tc.bank, tc.partner)
@@ -194,6 +194,11 @@ func TestRealCreditData(t *testing.T) {
 		owner := map[string]*testNode{"bank": bank, "partner": partner}[tc.side]
 		if j := finalJob(t, owner.analyst, js.Id, 60*time.Second); j.State != stateFailed || !strings.Contains(j.Reason, tc.want) {
 			t.Errorf("train with %s features [%s%s]: %s job %s (%s), want failed with %q", tc.side, tc.bank, tc.partner, tc.side, j.State, j.Reason, tc.want)
+		}
+		// The other side learns why, not just that the stream ended.
+		other := map[string]*testNode{"bank": partner, "partner": bank}[tc.side]
+		if j := finalJob(t, other.analyst, js.Id, 60*time.Second); j.State != stateFailed || !strings.Contains(j.Reason, tc.want) {
+			t.Errorf("train with %s features [%s%s]: the other side's job %s (%s), want failed with %q", tc.side, tc.bank, tc.partner, j.State, j.Reason, tc.want)
 		}
 	}
 

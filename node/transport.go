@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -35,6 +37,8 @@ type streamTransport struct {
 	frames chan *tandemv1.Frame
 	alive  chan struct{} // a heartbeat arrived
 	errc   chan error
+	ended  chan struct{} // closed when the reader saw the stream end; endErr is then set
+	endErr error
 	done   chan struct{}
 	m      *metrics
 
@@ -56,7 +60,7 @@ func newStreamTransport(s frameStream, jobID string, m *metrics) *streamTranspor
 
 func startStreamTransport(s frameStream, jobID string, m *metrics, idle, beat time.Duration) *streamTransport {
 	t := &streamTransport{s: s, jobID: jobID, idle: idle, beat: beat, frames: make(chan *tandemv1.Frame, 4), alive: make(chan struct{}, 1),
-		errc: make(chan error, 1), done: make(chan struct{}), m: m, lastSend: time.Now()}
+		errc: make(chan error, 1), ended: make(chan struct{}), done: make(chan struct{}), m: m, lastSend: time.Now()}
 	go t.pump()
 	go t.heartbeat()
 	return t
@@ -66,6 +70,8 @@ func (t *streamTransport) pump() {
 	for {
 		f, err := t.s.Recv()
 		if err != nil {
+			t.endErr = err
+			close(t.ended)
 			t.errc <- err
 			close(t.frames)
 			return
@@ -121,7 +127,17 @@ func (t *streamTransport) Send(ctx context.Context, m protocol.Msg) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.lastSend = time.Now()
-	return t.s.Send(&tandemv1.Frame{JobId: t.jobID, Step: m.Step, Seq: m.Seq, Payload: m.Payload, Last: m.Last, Total: m.Total})
+	err := t.s.Send(&tandemv1.Frame{JobId: t.jobID, Step: m.Step, Seq: m.Seq, Payload: m.Payload, Last: m.Last, Total: m.Total})
+	if errors.Is(err, io.EOF) {
+		// gRPC reports a stream the peer ended as a bare EOF on Send;
+		// the peer's status (why it stopped) arrives on the reader.
+		select {
+		case <-t.ended:
+			return fmt.Errorf("node: peer stream ended: %w", t.endErr)
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return err
 }
 
 func (t *streamTransport) Recv(ctx context.Context) (protocol.Msg, error) {
