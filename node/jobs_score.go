@@ -304,7 +304,7 @@ func labelAUC(ctx context.Context, in *alignedInputs, m *storedModel, rows []int
 	if len(rows) == 0 || m.Card.Training.Dataset != in.ds.Spec.Name {
 		return 0, 0, false
 	}
-	label, present, err := dataset.Column(ctx, in.dspec, m.Card.Label)
+	label, present, err := dataset.LabelColumn(ctx, in.dspec, m.Card.Label)
 	if err != nil {
 		return 0, 0, false
 	}

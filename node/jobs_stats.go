@@ -160,7 +160,7 @@ func (statsKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 		}
 	}
 	if in.spec.NeedsLabel() {
-		vals, present, err := dataset.Column(ctx, in.dspec, in.spec.Label)
+		vals, present, err := dataset.LabelColumn(ctx, in.dspec, in.spec.Label)
 		if err != nil {
 			return nil, fmt.Errorf("node: stats: label column %s: %w", in.spec.Label, err)
 		}

@@ -267,6 +267,16 @@ func checkFeature(col string, v []float64, present, use []bool) error {
 // positions: values and presence (false at positions without a row).
 func alignedColumn(ctx context.Context, in *alignedInputs, col string) ([]float64, []bool, error) {
 	vals, present, err := dataset.Column(ctx, in.dspec, col)
+	return align(in, col, vals, present, err)
+}
+
+// alignedLabel is alignedColumn for a 0/1 label (boolean-ish cells).
+func alignedLabel(ctx context.Context, in *alignedInputs, col string) ([]float64, []bool, error) {
+	vals, present, err := dataset.LabelColumn(ctx, in.dspec, col)
+	return align(in, col, vals, present, err)
+}
+
+func align(in *alignedInputs, col string, vals []float64, present []bool, err error) ([]float64, []bool, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("node: column %s of dataset %s: %w", col, in.ds.Spec.Name, err)
 	}
@@ -310,7 +320,7 @@ func (trainKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 		return nil, err
 	}
 	L := int(in.al.Length)
-	label, lp, err := alignedColumn(ctx, &in.alignedInputs, in.spec.Label)
+	label, lp, err := alignedLabel(ctx, &in.alignedInputs, in.spec.Label)
 	if err != nil {
 		return nil, err
 	}
@@ -326,6 +336,9 @@ func (trainKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 			return nil, fmt.Errorf("node: train: label column %s must hold 0/1 values", in.spec.Label)
 		}
 		match[pos] = true
+	}
+	if !slices.Contains(match, true) {
+		return nil, fmt.Errorf("node: train: label column %s has no 0/1 (yes/no, true/false) value on the matched rows; a text label enters as an indicator, label: %s=<positive level>", in.spec.Label, in.spec.Label)
 	}
 	feats, err := alignedFeatures(ctx, &in.alignedInputs, in.spec.BankFeatures, match)
 	if err != nil {

@@ -179,13 +179,18 @@ func TestRealCreditData(t *testing.T) {
 		t.Fatalf("PSI intersection %d, plaintext join %d, shared applicants %d", psiRes.Intersection, len(pairs), shared)
 	}
 
-	// A categorical column named as a number, or a level that does not
-	// occur, fails the job on its owner's side with the column named.
+	// A categorical column named as a number, a level that does not occur
+	// or a text label fails the job with the column named, on both sides.
 	for _, tc := range []struct{ bank, partner, side, want string }{
 		{"checking, age", "housing=rent", "bank", "feature checking has no numeric value in the rows used; a categorical column enters as indicators checking=<level>"},
 		{"age", "housing=Rent, telephone", "partner", `feature housing=Rent: no row used has level "Rent"`},
+		{"age", "telephone", "bank", "label column checking has no 0/1 (yes/no, true/false) value on the matched rows; a text label enters as an indicator, label: checking=<positive level>"},
 	} {
-		spec := fmt.Sprintf("label: bad\nbank_features: [%s]\npartner_features: [%s]\nepochs: 2\n", tc.bank, tc.partner)
+		label := "bad"
+		if strings.Contains(tc.want, "label column") {
+			label = "checking"
+		}
+		spec := fmt.Sprintf("label: %s\nbank_features: [%s]\npartner_features: [%s]\nepochs: 2\n", label, tc.bank, tc.partner)
 		js, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "train", Peer: "partner-a",
 			Train: &tandemv1.TrainParams{PsiJobId: psiJob, SpecYaml: []byte(spec)}})
 		if err != nil || js.State != stateAccepted {

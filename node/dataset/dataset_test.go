@@ -256,6 +256,18 @@ func TestColumnAndRows(t *testing.T) {
 	if want, wantP := []float64{1, 0, 0, 0, 0}, []bool{true, true, false, false, true}; err != nil || !reflect.DeepEqual(v, want) || !reflect.DeepEqual(p, wantP) {
 		t.Errorf("Column(debtors=none): got %v %v %v, want %v %v", v, p, err, want, wantP)
 	}
+	// A label need not be the declared one: LabelColumn reads yes/no.
+	if v, p, err := dataset.LabelColumn(ctx, spec, "consent"); err != nil || !reflect.DeepEqual(v, []float64{1, 0, 1, 0, 0, 0}) || p[3] {
+		t.Errorf("LabelColumn(consent): %v %v %v", v, p, err)
+	}
+	spec2 := spec
+	spec2.Consent = ""
+	if v, _, err := dataset.LabelColumn(ctx, spec2, "consent"); err != nil || !reflect.DeepEqual(v, []float64{1, 0, 1, 0, 0, 0}) {
+		t.Errorf("LabelColumn(consent) of a spec without it: %v %v", v, err)
+	}
+	if _, p, _ := dataset.Column(ctx, spec2, "consent"); p[0] {
+		t.Errorf("Column(consent) of a spec without it parses Y as a number")
+	}
 	cats.Attrs, cats.IDs = []string{"debtors"}, phoneID[:1]
 	if prof, err := dataset.Scan(ctx, cats, nil); err != nil || prof.Attrs[0].Count != 3 || prof.Attrs[0].Nulls != 2 || prof.Attrs[0].Distinct != 3 {
 		t.Errorf("profile of a categorical column with none levels: %+v %v", prof, err)

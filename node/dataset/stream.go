@@ -143,6 +143,17 @@ func eachID(ctx context.Context, spec Spec, columns []string, dedup bool, fn fun
 // Column holds the whole vector in memory by design. It is safe for
 // concurrent use.
 func Column(ctx context.Context, spec Spec, name string) (values []float64, present []bool, err error) {
+	return column(ctx, spec, name, name == spec.Label || name == spec.Consent)
+}
+
+// LabelColumn reads a column as a 0/1 target whatever the spec declares:
+// cells boolean-ish (1/0, true/false, yes/no, y/n), or an indicator
+// "column=level". A model's label need not be the dataset's declared one.
+func LabelColumn(ctx context.Context, spec Spec, name string) (values []float64, present []bool, err error) {
+	return column(ctx, spec, name, true)
+}
+
+func column(ctx context.Context, spec Spec, name string, boolish bool) (values []float64, present []bool, err error) {
 	if err := spec.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -157,7 +168,6 @@ func Column(ctx context.Context, spec Spec, name string) (values []float64, pres
 		return nil, nil, err
 	}
 	col := idx[colName]
-	boolish := name == spec.Label || name == spec.Consent
 	err = forEach(ctx, t, func(_ int64, rec []string, _ int64) error {
 		cell := rec[col]
 		var x float64
