@@ -23,7 +23,8 @@ import (
 //	bank_features: [income, age, tenure_months]
 //	partner_features: [monthly_spend, orders_90d]
 //	epochs: 30                            # maximum epochs (default 30)
-//	learning_rate: 1.5                    # default 1.5 (heavy-ball momentum 0.6)
+//	learning_rate: 1.5                    # default 1.5 (heavy-ball momentum 0.6); each side caps
+//	                                      # its own step for strongly correlated features (vlr step.go)
 //	momentum: 0.6
 //	l2: 0.001                             # λ of (λ/2)‖w‖², intercept unpenalised
 //	validation_fraction: 0.2              # matched rows held out by the bank (0: none)

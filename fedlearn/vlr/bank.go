@@ -27,6 +27,7 @@ type Bank struct {
 	isVal    []bool
 
 	w, vel []float64 // features…, intercept
+	eta    float64   // the learning rate, capped for this party's features (step.go)
 
 	epoch, step int
 	batches     [][]int
@@ -97,6 +98,7 @@ func NewBank(s *fedlearn.Session, cfg Config, cols [][]float64, label []float64,
 	b := &Bank{sess: s, cfg: cfg, tab: tab, length: L, pPartner: partnerFeatures, x: x,
 		y: make([]float64, L), isVal: make([]bool, L), bestLoss: math.Inf(1)}
 	b.mean, b.sd = standardise(b.x, match)
+	b.eta = cappedRate(cfg.LearningRate, b.x, match, true)
 	var matched []int
 	for i, m := range match {
 		if m {
@@ -358,7 +360,7 @@ func (b *Bank) ApplyGradient(ownResult, partnerShare []byte) (EpochReport, error
 		rep.ValLoss = (float64(vals[p+1])*math.Exp2(-float64(b.scale[p+1])) + b.local0[p+1]) / float64(len(b.val))
 	}
 	for j := range g {
-		b.vel[j] = b.cfg.Momentum*b.vel[j] - b.cfg.LearningRate*g[j]
+		b.vel[j] = b.cfg.Momentum*b.vel[j] - b.eta*g[j]
 		b.w[j] += b.vel[j]
 	}
 	b.step++

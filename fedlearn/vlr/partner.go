@@ -19,6 +19,7 @@ type Partner struct {
 	x        [][]float64
 	mean, sd []float64
 	w, vel   []float64
+	eta      float64 // the learning rate, capped for this party's features (step.go)
 
 	step    int
 	uP      []float64
@@ -52,6 +53,7 @@ func NewPartner(s *fedlearn.Session, cfg Config, cols [][]float64, bankFeatures 
 		p.x[j] = append([]float64(nil), c...)
 	}
 	p.mean, p.sd = standardise(p.x, nil)
+	p.eta = cappedRate(cfg.LearningRate, p.x, nil, false)
 	p.w = make([]float64, len(cols))
 	p.vel = make([]float64, len(cols))
 	return p, nil
@@ -194,7 +196,7 @@ func (p *Partner) ApplyGradient(ownResult, bankShare []byte) error {
 	}
 	for j, v := range vals {
 		g := float64(v)*math.Exp2(-float64(p.scale[j]))/float64(p.nStep) + p.cfg.L2*p.w[j]
-		p.vel[j] = p.cfg.Momentum*p.vel[j] - p.cfg.LearningRate*g
+		p.vel[j] = p.cfg.Momentum*p.vel[j] - p.eta*g
 		p.w[j] += p.vel[j]
 	}
 	p.step++
