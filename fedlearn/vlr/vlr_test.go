@@ -5,8 +5,8 @@ import (
 	"errors"
 	"github.com/tandem-dev/tandem/fedlearn/vlr/vlrtest"
 	"math"
-	"slices"
 	mrand "math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/tandem-dev/tandem/fedlearn"
