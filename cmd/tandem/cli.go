@@ -94,7 +94,7 @@ func dispatch(ctx context.Context, args []string) error {
 		fmt.Fprint(os.Stderr, usage)
 		return errUsage
 	}
-	cmd, rest := rest[0], rest[1:]
+	cmd, rest := rest[0], takeJSONFlag(g, rest[1:])
 	switch cmd {
 	case "help", "-h", "--help":
 		fmt.Fprint(g.stdout, usage)
@@ -137,6 +137,24 @@ func dispatch(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "tandem: unknown command %q\n\n%s", cmd, usage)
 	return errUsage
+}
+
+// takeJSONFlag accepts the global --json anywhere after the command
+// ("dataset show customers --json"), as every command that prints takes
+// it: it sets g.json and removes the flag.
+func takeJSONFlag(g *globals, args []string) []string {
+	out := args[:0:0]
+	for _, a := range args {
+		switch a {
+		case "--json", "-json", "--json=true", "-json=true":
+			g.json = true
+		case "--json=false", "-json=false":
+			g.json = false
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // parse parses a subcommand's flags, allowing positional arguments before

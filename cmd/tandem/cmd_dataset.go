@@ -119,10 +119,23 @@ func showDataset(g *globals, info *tandemv1.DatasetInfo) error {
 			fmt.Fprintf(w, "  feature %-16s count=%d nulls=%d bad=%d min=%.4g max=%.4g mean=%.4g\n", f.Column, f.Count, f.Nulls, f.Bad, f.Min, f.Max, f.Mean)
 		}
 		for _, a := range p.Attrs {
-			fmt.Fprintf(w, "  attr %-19s count=%d nulls=%d distinct=%d\n", a.Column, a.Count, a.Nulls, a.Distinct)
+			fmt.Fprintf(w, "  attr %-19s count=%d nulls=%d distinct=%d%s\n", a.Column, a.Count, a.Nulls, a.Distinct, topLevels(a.Top))
 		}
 		if p.Consent != nil {
 			fmt.Fprintf(w, "  consent %s: yes=%d no=%d nulls=%d bad=%d\n", p.Consent.Column, p.Consent.Yes, p.Consent.No, p.Consent.Nulls, p.Consent.Bad)
 		}
 	})
+}
+
+// topLevels lists a categorical column's most frequent levels, the names a
+// model spec uses as indicators (column=level).
+func topLevels(top []dataset.CategoryCount) string {
+	if len(top) == 0 {
+		return ""
+	}
+	parts := make([]string, len(top))
+	for i, c := range top {
+		parts[i] = fmt.Sprintf("%s:%d", c.Value, c.Count)
+	}
+	return " levels " + strings.Join(parts, " ")
 }

@@ -45,3 +45,18 @@ func TestPrintResult(t *testing.T) {
 		t.Errorf("printResult:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
+
+// TestTakeJSONFlag: --json is accepted after the command and its
+// arguments; a value "json" (model export --format json) is left alone.
+func TestTakeJSONFlag(t *testing.T) {
+	g := &globals{}
+	got := takeJSONFlag(g, []string{"show", "customers", "--json"})
+	if !g.json || len(got) != 2 || got[1] != "customers" {
+		t.Errorf("dataset show customers --json: %v json=%v", got, g.json)
+	}
+	g = &globals{}
+	got = takeJSONFlag(g, []string{"export", "m1", "--format", "json"})
+	if g.json || len(got) != 4 {
+		t.Errorf("model export --format json: %v json=%v", got, g.json)
+	}
+}
