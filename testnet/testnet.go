@@ -147,7 +147,8 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 	}
 	for i := range st.Nodes {
 		if err := waitReady(ctx, st.Nodes[i].Home, 30*time.Second); err != nil {
-			return st, fmt.Errorf("testnet: %s did not come up: %w (see %s)", st.Nodes[i].Name, err, filepath.Join(st.Nodes[i].Home, "node.log"))
+			log := filepath.Join(st.Nodes[i].Home, "node.log")
+			return st, fmt.Errorf("testnet: %s did not come up: %w (see %s%s)", st.Nodes[i].Name, err, log, logTail(log, 3))
 		}
 	}
 
@@ -320,6 +321,17 @@ func health(ctx context.Context, home string) error {
 	defer cancel()
 	_, err = c.Status(cctx, &tandemv1.StatusRequest{})
 	return err
+}
+
+// logTail returns the last n lines of a node's log, for an error message
+// (a node that failed to start says why there, e.g. a port taken).
+func logTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return "; it ends:\n" + strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func freePorts(n int) ([]string, error) {
