@@ -254,14 +254,14 @@ func (n *Node) statsPolicy(j *jobRun, in *statsInputs) func(context.Context, []p
 		eps := make([]float64, len(rels))
 		for i, r := range rels {
 			for _, col := range r.ColumnList() {
-				if !slices.Contains(pcols, col) {
+				if !columnGranted(pcols, col) {
 					return nil, refuse("column %s of dataset %s is not granted by agreement %s", col, in.psiP.Psi.PeerDataset, a.Id)
 				}
 			}
-			if r.Groups > 0 && r.GroupBy != "" && !slices.Contains(bcols, r.GroupBy) {
+			if r.Groups > 0 && r.GroupBy != "" && !columnGranted(bcols, r.GroupBy) {
 				return nil, refuse("group_by column %s of the bank's dataset %s is not granted by agreement %s", r.GroupBy, in.psiP.Psi.Dataset, a.Id)
 			}
-			if r.Label != "" && !slices.Contains(bcols, r.Label) {
+			if r.Label != "" && !columnGranted(bcols, r.Label) {
 				return nil, refuse("label column %s of the bank's dataset %s is not granted by agreement %s", r.Label, in.psiP.Psi.Dataset, a.Id)
 			}
 			eps[i] = r.Epsilon

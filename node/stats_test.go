@@ -36,6 +36,7 @@ statistics:
   - {column: monthly_spend, kinds: [count, sum, mean, variance]}
   - {column: monthly_spend, kinds: [histogram, woe_iv], bins: [100, 300, 600, 1000]}
   - {column: category, kinds: [crosstab]}
+  - {column: category=books, kinds: [count, sum]}
 `
 
 // joinedRow is one shared customer of the plaintext join.
@@ -247,11 +248,23 @@ func TestStatsEndToEnd(t *testing.T) {
 				t.Errorf("histogram %s/%s: %d < k shown", g, l, hist[b])
 			}
 		}
+		var withCat int64
 		for cat, w := range cats {
 			c := statsCell(t, st, "category", "crosstab", g, cat)
 			if c.Value != nil && *c.Value != float64(w) || w < k && !c.Suppressed {
 				t.Errorf("crosstab %s/%s: got %+v, want %d", g, cat, c, w)
 			}
+			if cat != "(missing)" {
+				withCat += w
+			}
+		}
+		// An indicator column=level: its count is the rows with a category,
+		// its sum those in the level (the crosstab's cell).
+		if c := statsCell(t, st, "category=books", "count", g, ""); withCat >= k && (c.Value == nil || *c.Value != float64(withCat)) {
+			t.Errorf("category=books count %s: got %+v, want %d", g, c, withCat)
+		}
+		if c := statsCell(t, st, "category=books", "sum", g, ""); withCat >= k && (c.Value == nil || *c.Value != float64(cats["books"])) {
+			t.Errorf("category=books sum %s: got %+v, want %d", g, c, cats["books"])
 		}
 	}
 	// WOE/IV against has_card (label defaults to group_by).
@@ -276,8 +289,9 @@ func TestStatsEndToEnd(t *testing.T) {
 		t.Errorf("iv: got %+v, want %v", c, iv)
 	}
 
-	// The partner: succeeded, released 3 shares, each an audit record; its
-	// stored result has no statistics and no membership count.
+	// The partner: succeeded, released 4 shares (one per statistics item),
+	// each an audit record; its stored result has no statistics and no
+	// membership count.
 	pj := finalJob(t, partner.analyst, id, 30*time.Second)
 	if pj.State != stateSucceeded {
 		t.Fatalf("partner: got %s (%s)", pj.State, pj.Reason)
@@ -296,11 +310,11 @@ func TestStatsEndToEnd(t *testing.T) {
 	}
 	var pres StatsJobResult
 	json.Unmarshal(pj.ResultJson, &pres)
-	if pres.Released == nil || len(pres.Released.Releases) != 3 || pres.Released.Length != pt.Rows {
-		t.Errorf("partner released: got %+v, want 3 releases over L=%d", pres.Released, pt.Rows)
+	if pres.Released == nil || len(pres.Released.Releases) != 4 || pres.Released.Length != pt.Rows {
+		t.Errorf("partner released: got %+v, want 4 releases over L=%d", pres.Released, pt.Rows)
 	}
-	if got := auditKinds(t, partner, id)["release"]; got != 3 {
-		t.Errorf("partner release audit records: got %d, want 3", got)
+	if got := auditKinds(t, partner, id)["release"]; got != 4 {
+		t.Errorf("partner release audit records: got %d, want 4", got)
 	}
 	if rec, err := partner.n.jobs.get(id); err != nil || string(rec.Result) == "" || strings.Contains(string(rec.Result), `"matched"`) {
 		t.Errorf("partner stored record: %v %s", err, rec.Result)
