@@ -298,8 +298,8 @@ func writeScores(ctx context.Context, spec dataset.Spec, rows []int64, scores []
 	return os.Rename(tmp, path)
 }
 
-// labelAUC is the AUC of the scores on those of rows that were scored and
-// carry a 0/1 label of the model (the bank's own data).
+// labelAUC is the AUC of the scores over the given rows that were scored
+// and carry a 0/1 value of the model's label (the bank's own data).
 func labelAUC(ctx context.Context, in *alignedInputs, m *storedModel, rows []int64, score map[int64]float64) (float64, int, bool) {
 	if len(rows) == 0 || m.Card.Training.Dataset != in.ds.Spec.Name {
 		return 0, 0, false

@@ -17,8 +17,9 @@ import "math"
 // agreed learning rate alone; with hundreds of correlated features
 // (λmax ≈ 0.2·p for a shared factor) an uncapped η = 1.5 diverges: at
 // 300 + 700 such features the validation loss went negative (the residual
-// approximation far outside its range) in the second epoch. The cap is local (each party's own data; nothing new crosses
-// the wire) and deterministic.
+// approximation far outside its range) in the second epoch. The cap is
+// local (each party's own data; nothing new crosses the wire) and
+// deterministic.
 const stepBudget = 6.0
 
 // cappedRate returns min(rate, stepBudget/λmax) for standardised columns over
@@ -32,38 +33,37 @@ func cappedRate(rate float64, x [][]float64, use []bool, intercept bool) float64
 	return rate
 }
 
-// lambdaMax estimates the largest eigenvalue of the Gram matrix (1/n)XᵀX by
-// power iteration (30 rounds from a fixed start, enough for the 10 % margin
-// it is given: power iteration approaches λmax from below).
+// lambdaMax estimates the largest eigenvalue of the Gram matrix (1/n)XᵀX of
+// the columns (and an all-ones intercept column) over the rows in use, by
+// 30 rounds of power iteration from a fixed start, plus 10 %: power
+// iteration approaches λmax from below, and the Rayleigh quotient of a
+// start with a component along the top eigenvectors is close to it after
+// that many rounds.
 func lambdaMax(x [][]float64, use []bool, intercept bool) float64 {
 	p := len(x)
-	if intercept {
-		p++
-	}
 	if p == 0 {
-		return 0
+		return 1 // the intercept alone, or nothing
 	}
-	L := 0
-	if len(x) > 0 {
-		L = len(x[0])
-	}
+	L := len(x[0])
 	n := 0.0
 	for i := range L {
 		if use == nil || use[i] {
 			n++
 		}
 	}
-	if intercept && len(x) == 0 {
-		return 1
-	}
 	if n == 0 {
 		return 1
 	}
-	v := make([]float64, p)
+	dim := p
+	if intercept {
+		dim++
+	}
+	v := make([]float64, dim)
 	for j := range v {
-		v[j] = 1 + 0.01*float64(j%7) // not orthogonal to a top eigenvector in practice
+		v[j] = 1 + 0.01*float64(j%7)
 	}
 	y := make([]float64, L)
+	next := make([]float64, dim)
 	lam := 0.0
 	for range 30 {
 		norm := 0.0
@@ -74,15 +74,13 @@ func lambdaMax(x [][]float64, use []bool, intercept bool) float64 {
 		for j := range v {
 			v[j] /= norm
 		}
-		// y = X v on the rows used; then v ← Xᵀy / n.
+		// y = X·v on the rows in use, then next = Xᵀy/n.
+		ic := 0.0
+		if intercept {
+			ic = v[p]
+		}
 		for i := range y {
-			y[i] = 0
-			if use != nil && !use[i] {
-				continue
-			}
-			if intercept {
-				y[i] = v[p-1]
-			}
+			y[i] = ic
 		}
 		for j, col := range x {
 			if c := v[j]; c != 0 {
@@ -98,7 +96,6 @@ func lambdaMax(x [][]float64, use []bool, intercept bool) float64 {
 				}
 			}
 		}
-		next := make([]float64, p)
 		for j, col := range x {
 			var s float64
 			for i, xi := range col {
@@ -111,13 +108,13 @@ func lambdaMax(x [][]float64, use []bool, intercept bool) float64 {
 			for _, yi := range y {
 				s += yi
 			}
-			next[p-1] = s / n
+			next[p] = s / n
 		}
 		lam = 0
 		for j := range v {
 			lam += v[j] * next[j]
 		}
-		v = next
+		v, next = next, v
 	}
 	return 1.1 * lam
 }
