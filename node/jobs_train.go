@@ -210,28 +210,115 @@ func (n *Node) loadTrainInputs(j *jobRun) (*trainInputs, error) {
 	return &trainInputs{alignedInputs: al, spec: spec}, nil
 }
 
-// alignedFeatures reads feature columns onto the alignment, missing values
-// replaced by the column mean over the rows in mask (all rows if nil).
-func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask []bool) ([][]float64, error) {
-	feats := make([][]float64, len(cols))
-	for k, col := range cols {
-		v, p, err := alignedColumn(ctx, in, col)
-		if err != nil {
-			return nil, err
-		}
-		if err := checkFeature(col, v, p, mask); err != nil {
-			return nil, err
+// maxLevels bounds the indicators one categorical column expands into; a
+// column with more levels must name the ones to use (column=level).
+const maxLevels = 64
+
+// alignedFeatures reads the spec's features onto the alignment, missing
+// values replaced by the feature's mean over the rows in mask (all rows if
+// nil), and returns their concrete names:
+//   - a number column as itself;
+//   - an indicator column=level as its 0/1 indicator;
+//   - a categorical column (most of its non-null cells in the rows used are
+//     not numbers) as one indicator per level, in sorted order, but the
+//     most frequent one, the reference. R's glm takes the first level as
+//     the reference; the fitted model and its scores are the same, only
+//     the coefficients' parametrisation differs, and the most frequent
+//     reference keeps the indicators far from collinear (a rare reference
+//     makes the others sum to nearly 1, which slows gradient descent).
+func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask []bool) ([]string, [][]float64, error) {
+	var names []string
+	var feats [][]float64
+	add := func(name string, v []float64, p []bool) error {
+		if err := checkFeature(name, v, p, mask); err != nil {
+			return err
 		}
 		imputeMean(v, p, mask)
-		feats[k] = v
+		names, feats = append(names, name), append(feats, v)
+		return nil
 	}
-	return feats, nil
+	for _, col := range cols {
+		v, p, err := alignedColumn(ctx, in, col)
+		if err != nil {
+			return nil, nil, err
+		}
+		levels, err := categoricalLevels(ctx, in, col, p, mask)
+		if err != nil {
+			return nil, nil, err
+		}
+		if levels == nil {
+			if err := add(col, v, p); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		for _, level := range levels {
+			name := col + "=" + level
+			v, p, err := alignedColumn(ctx, in, name)
+			if err != nil {
+				return nil, nil, err
+			}
+			if err := add(name, v, p); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return names, feats, nil
+}
+
+// categoricalLevels returns the levels of col over the rows in use that
+// become indicators when it is categorical: a plain column (not an
+// indicator) most of whose non-null cells there are not numbers
+// (numeric[pos] tells which parsed). They are sorted, the most frequent
+// level (the reference; ties: the first) left out. It returns nil for a
+// number column.
+func categoricalLevels(ctx context.Context, in *alignedInputs, col string, numeric, use []bool) ([]string, error) {
+	if _, _, indicator := dataset.SplitIndicator(col); indicator {
+		return nil, nil
+	}
+	cells, present, err := dataset.StringColumn(ctx, in.dspec, col)
+	if err != nil {
+		return nil, fmt.Errorf("node: column %s of dataset %s: %w", col, in.ds.Spec.Name, err)
+	}
+	counts := map[string]int{}
+	nonNull, numbers := 0, 0
+	for i, pos := range in.al.Positions {
+		r := in.al.Rows[i]
+		if r >= uint64(len(cells)) || !present[r] || (use != nil && !use[pos]) {
+			continue
+		}
+		nonNull++
+		if numeric[pos] {
+			numbers++
+		}
+		counts[cells[r]]++
+	}
+	if nonNull == 0 || 2*numbers >= nonNull {
+		return nil, nil
+	}
+	if len(counts) < 2 {
+		return nil, fmt.Errorf("node: feature %s: the categorical column has a single level in the rows used; drop it", col)
+	}
+	if len(counts)-1 > maxLevels {
+		return nil, fmt.Errorf("node: feature %s: the categorical column has more than %d levels; list the levels to use as %s=<level>", col, maxLevels+1, col)
+	}
+	levels := make([]string, 0, len(counts))
+	for l := range counts {
+		levels = append(levels, l)
+	}
+	slices.Sort(levels)
+	ref := 0
+	for i, l := range levels {
+		if counts[l] > counts[levels[ref]] {
+			ref = i
+		}
+	}
+	return slices.Delete(levels, ref, ref+1), nil
 }
 
 // checkFeature refuses a feature that cannot enter a model: one with no
-// value in the rows used (most often a categorical column named as a
-// number), or one that never varies there (standardisation would silently
-// make it 0). The error names the column, never a value or a row count
+// value in the rows used, or one that never varies there (standardisation
+// would silently make it 0). The error names the column, never a value or a row count
 // (it reaches the peer, and in initiator mode the bank's matched count is
 // not the partner's to know).
 func checkFeature(col string, v []float64, present, use []bool) error {
@@ -249,10 +336,8 @@ func checkFeature(col string, v []float64, present, use []bool) error {
 	}
 	_, level, indicator := dataset.SplitIndicator(col)
 	switch {
-	case n == 0 && !indicator:
-		return fmt.Errorf("node: feature %s has no numeric value in the rows used; a categorical column enters as indicators %s=<level>, one per level", col, col)
 	case n == 0:
-		return fmt.Errorf("node: feature %s: the column has no value in the rows used", col)
+		return fmt.Errorf("node: feature %s has no value in the rows used", col)
 	case !varies && indicator && first == 1:
 		return fmt.Errorf("node: feature %s: every row used has level %q; drop the feature", col, level)
 	case !varies && indicator:
@@ -340,12 +425,12 @@ func (trainKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 	if !slices.Contains(match, true) {
 		return nil, fmt.Errorf("node: train: label column %s has no 0/1 (yes/no, true/false) value on the matched rows; a text label enters as an indicator, label: %s=<positive level>", in.spec.Label, in.spec.Label)
 	}
-	feats, err := alignedFeatures(ctx, &in.alignedInputs, in.spec.BankFeatures, match)
+	names, feats, err := alignedFeatures(ctx, &in.alignedInputs, in.spec.BankFeatures, match)
 	if err != nil {
 		return nil, err
 	}
 	pol, onRel, count := n.trainReleasePolicy(j, in, "partner")
-	cfg := protocol.TrainBankConfig{JobID: j.rec.ID, Spec: in.spec, Features: feats, Label: label, Match: match, Policy: pol, OnRelease: onRel}
+	cfg := protocol.TrainBankConfig{JobID: j.rec.ID, Spec: in.spec, Features: feats, FeatureNames: names, Label: label, Match: match, Policy: pol, OnRelease: onRel}
 	res, err := protocol.RunTrainBank(ctx, j.t, cfg, j.progress)
 	if err != nil {
 		return nil, err
@@ -371,7 +456,7 @@ func (trainKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 	}
 	slices.Sort(valRows)
 	part := newModelPart(j.rec.ID, "bank", res.Part, 0)
-	card := n.modelCard(j, in, "bank", metrics, res.Epochs, res.Stopped)
+	card := n.modelCard(j, in, "bank", names, res.PartnerNames, metrics, res.Epochs, res.Stopped)
 	card.Training.MatchedRows, card.Training.TrainRows, card.Training.ValidationRows = res.Matched, len(res.TrainRows), len(res.ValRows)
 	if err := n.storeModel(j, part, card, valRows); err != nil {
 		return nil, err
@@ -391,7 +476,7 @@ func (trainKind) respond(ctx context.Context, j *jobRun) (any, error) {
 	if uint64(len(in.al.Positions)) != in.al.Length {
 		return nil, fmt.Errorf("node: train: alignment maps %d of %d positions", len(in.al.Positions), in.al.Length)
 	}
-	feats, err := alignedFeatures(ctx, &in.alignedInputs, in.spec.PartnerFeatures, nil)
+	names, feats, err := alignedFeatures(ctx, &in.alignedInputs, in.spec.PartnerFeatures, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -402,7 +487,7 @@ func (trainKind) respond(ctx context.Context, j *jobRun) (any, error) {
 		}
 		return nil
 	}
-	cfg := protocol.TrainPartnerConfig{JobID: j.rec.ID, Spec: in.spec, Length: L, Features: feats, Approve: approve, Policy: pol, OnRelease: onRel}
+	cfg := protocol.TrainPartnerConfig{JobID: j.rec.ID, Spec: in.spec, Length: L, Features: feats, FeatureNames: names, Approve: approve, Policy: pol, OnRelease: onRel}
 	res, err := protocol.RunTrainPartner(ctx, j.t, cfg, j.progress)
 	if err != nil {
 		return nil, err
@@ -414,7 +499,7 @@ func (trainKind) respond(ctx context.Context, j *jobRun) (any, error) {
 		}
 	}
 	part := newModelPart(j.rec.ID, "partner", res.Part, in.spec.ClipRange)
-	card := n.modelCard(j, in, "partner", metrics, res.Epochs, "")
+	card := n.modelCard(j, in, "partner", res.BankNames, names, metrics, res.Epochs, "")
 	if err := n.storeModel(j, part, card, nil); err != nil {
 		return nil, err
 	}
@@ -446,11 +531,18 @@ func (n *Node) trainReleasePolicy(j *jobRun, in *trainInputs, to string) (func(c
 		perEpoch = (L + in.spec.Batch - 1) / in.spec.Batch
 	}
 	maxReleases := in.spec.Epochs * perEpoch
-	want := slices.Clone(in.spec.PartnerFeatures)
-	if to == "bank" {
-		want = append(slices.Clone(in.spec.BankFeatures), "(intercept)", "(validation_loss)")
+	// The peer's gradient as the signed spec defines it: its features,
+	// categorical columns possibly expanded into indicators, and for the
+	// bank its intercept and the validation-loss aggregate.
+	isGradient := func(stats []string) bool {
+		if to == "bank" {
+			k := len(stats) - 2
+			return k >= 0 && slices.Equal(stats[k:], []string{"(intercept)", "(validation_loss)"}) &&
+				protocol.CheckExpansion(in.spec.BankFeatures, stats[:k]) == nil
+		}
+		return protocol.CheckExpansion(in.spec.PartnerFeatures, stats) == nil
 	}
-	checks := []string{"agreement_columns", "gradient_length=" + fmt.Sprint(len(want)), fmt.Sprintf("max_releases=%d", maxReleases), "share_guard"}
+	checks := []string{"agreement_columns", "gradient_of_spec_features", fmt.Sprintf("max_releases=%d", maxReleases), "share_guard"}
 	valBatches := 0
 	maxValBatches := in.spec.Epochs * ((L+8191)/8192 + 15) / 16 // ≤ one masked query per epoch
 	policy := func(ctx context.Context, r protocol.TrainRelease) error {
@@ -477,7 +569,7 @@ func (n *Node) trainReleasePolicy(j *jobRun, in *trainInputs, to string) (func(c
 		if to == "partner" && in.spec.PartnerOnly && slices.Equal(r.Statistics, []string{"(intercept)"}) {
 			return nil // the end of a partner-only job: the partner gets the whole model
 		}
-		if r.To != to || !slices.Equal(r.Statistics, want) {
+		if r.To != to || !isGradient(r.Statistics) {
 			return n.releaseRefused(ctx, j, fmt.Sprintf("release of %v to %s is not the %s gradient of the spec", r.Statistics, r.To, to))
 		}
 		if *count >= maxReleases {
@@ -525,10 +617,12 @@ func newModelPart(jobID, side string, p protocol.TrainModelPart, clip float64) M
 	return m
 }
 
-func (n *Node) modelCard(j *jobRun, in *trainInputs, side string, metrics []ModelMetric, epochs int, stopped string) ModelCard {
+// modelCard documents a trained model on one side; bank and partner are
+// the concrete features of each side (categorical columns expanded).
+func (n *Node) modelCard(j *jobRun, in *trainInputs, side string, bank, partner []string, metrics []ModelMetric, epochs int, stopped string) ModelCard {
 	c := ModelCard{ModelID: modelIDFor(j.rec.ID), Model: "vertical_logistic_regression", JobID: j.rec.ID, AgreementID: j.rec.AgreementID,
 		Created: time.Now().UTC().Format(time.RFC3339), Side: side, Peer: j.rec.Peer, Label: in.spec.Label,
-		BankFeatures: in.spec.BankFeatures, PartnerFeatures: in.spec.PartnerFeatures, Hyperparameters: in.spec,
+		BankFeatures: nonNil(bank), PartnerFeatures: nonNil(partner), Hyperparameters: in.spec,
 		SpecDigest: hex.EncodeToString(in.spec.Digest()), Epochs: epochs, Stopped: stopped, Metrics: metrics,
 		Training: ModelTrainingData{PSIJob: in.psiRec.ID, Dataset: in.ds.Spec.Name, DatasetDigests: []string{in.ds.Profile.Digest}, AlignmentLength: int(in.al.Length)}}
 	c.Notes = []string{
@@ -610,4 +704,13 @@ func (s *controlServer) GetModel(ctx context.Context, req *tandemv1.GetModelRequ
 	}
 	info, err := m.info()
 	return info, toStatus(err)
+}
+
+// nonNil keeps an empty feature list a JSON [] (a partner-only model's
+// bank features), not null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tandem-dev/tandem/fedlearn/vlr/vlrtest"
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
+	"github.com/tandem-dev/tandem/protocol"
 	"github.com/tandem-dev/tandem/psi/ident"
 )
 
@@ -169,9 +170,7 @@ func TestRealCreditData(t *testing.T) {
 	addDataset(t, partner, "users", partnerFile)
 	psiJob := submitPSI(t, bank, "initiator")
 	psiRes, _ := psiResult(t, bank, psiJob)
-	bcsv := loadTrainCSV(t, bankFile, append([]string{"bad"}, realBankFeats...))
-	pcsv := loadTrainCSV(t, partnerFile, realPartnerFeats)
-	pairs := joinRows(bcsv, pcsv)
+	pairs := joinRows(loadTrainCSV(t, bankFile, nil), loadTrainCSV(t, partnerFile, nil))
 	// PSI finds exactly the plaintext join on canonical ids. It misses
 	// only the shared applicants with no identifier usable on both sides
 	// (missing partner phone or malformed bank phone, and no partner id).
@@ -179,10 +178,9 @@ func TestRealCreditData(t *testing.T) {
 		t.Fatalf("PSI intersection %d, plaintext join %d, shared applicants %d", psiRes.Intersection, len(pairs), shared)
 	}
 
-	// A categorical column named as a number, a level that does not occur
-	// or a text label fails the job with the column named, on both sides.
+	// A level that does not occur or a text label fails the job with the
+	// column named, on both sides.
 	for _, tc := range []struct{ bank, partner, side, want string }{
-		{"checking, age", "housing=rent", "bank", "feature checking has no numeric value in the rows used; a categorical column enters as indicators checking=<level>"},
 		{"age", "housing=Rent, telephone", "partner", `feature housing=Rent: no row used has level "Rent"`},
 		{"age", "telephone", "bank", "label column checking has no 0/1 (yes/no, true/false) value on the matched rows; a text label enters as an indicator, label: checking=<positive level>"},
 	} {
@@ -211,20 +209,36 @@ func TestRealCreditData(t *testing.T) {
 	// row trains; in-sample AUC compared, as one would with R's glm).
 	for _, vf := range []string{"0.2", "0"} {
 		t.Run("validation_fraction="+vf, func(t *testing.T) {
-			trainRealCredit(t, bank, partner, psiJob, vf, bcsv, pcsv, pairs)
+			trainRealCredit(t, bank, partner, psiJob, vf, 60, realBankFeats, realPartnerFeats, bankFile, partnerFile, pairs)
 		})
 	}
+	// Categorical columns named plainly, as in an R formula: each owner
+	// expands its own into indicators of every level but the most frequent
+	// (the reference), and the stored parts name them.
+	t.Run("plain categorical columns", func(t *testing.T) {
+		bankCols := []string{"duration_months", "amount", "installment_rate", "age", "checking", "credit_history", "purpose"}
+		partnerCols := []string{"savings", "employment", "other_debtors", "property", "other_plans", "housing", "personal", "residence_years", "telephone"}
+		bp, pp := trainRealCredit(t, bank, partner, psiJob, "0", 60, bankCols, partnerCols, bankFile, partnerFile, pairs)
+		if want := []string{"checking=0_to_200", "checking=gt_200", "checking=lt_0"}; !slices.Equal(bp.Features[4:7], want) || len(bp.Features) != 4+3+4+9 {
+			t.Errorf("bank features %v, want checking expanded to %v (none, the most frequent, the reference), 20 in all", bp.Features, want)
+		}
+		if len(pp.Features) != 4+4+2+3+2+2+3+2 {
+			t.Errorf("partner features %v, want 22", pp.Features)
+		}
+	})
 }
 
-func trainRealCredit(t *testing.T, bank, partner *testNode, psiJob, valFraction string, bcsv, pcsv *trainCSV, pairs [][2]int) {
+// trainRealCredit trains with the given spec feature lists and checks the
+// stored parts against plaintext logistic regression on the joined files.
+func trainRealCredit(t *testing.T, bank, partner *testNode, psiJob, valFraction string, epochs int, bankFeats, partnerFeats []string, bankFile, partnerFile string, pairs [][2]int) (ModelPart, ModelPart) {
 	spec := fmt.Sprintf(`label: bad
 bank_features: [%s]
 partner_features: [%s]
-epochs: 60
+epochs: %d
 l2: 0.001
 validation_fraction: %s
 seed: 3
-`, strings.Join(realBankFeats, ", "), strings.Join(realPartnerFeats, ", "), valFraction)
+`, strings.Join(bankFeats, ", "), strings.Join(partnerFeats, ", "), epochs, valFraction)
 	start := time.Now()
 	js, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "train", Peer: "partner-a",
 		Train: &tandemv1.TrainParams{PsiJobId: psiJob, SpecYaml: []byte(spec)}})
@@ -241,10 +255,15 @@ seed: 3
 		t.Fatal(err)
 	}
 	bp, bc, _ := getModel(t, bank, bres.ModelID)
-	pp, _, _ := getModel(t, partner, bres.ModelID)
-	if !slices.Equal(bp.Features, realBankFeats) || !slices.Equal(pp.Features, realPartnerFeats) {
-		t.Fatalf("stored features: bank %v, partner %v", bp.Features, pp.Features)
+	pp, pc, _ := getModel(t, partner, bres.ModelID)
+	if protocol.CheckExpansion(bankFeats, bp.Features) != nil || protocol.CheckExpansion(partnerFeats, pp.Features) != nil ||
+		!slices.Equal(bc.BankFeatures, bp.Features) || !slices.Equal(pc.BankFeatures, bp.Features) ||
+		!slices.Equal(bc.PartnerFeatures, pp.Features) || !slices.Equal(pc.PartnerFeatures, pp.Features) {
+		t.Fatalf("stored features: bank %v, partner %v; cards %v %v / %v %v", bp.Features, pp.Features, bc.BankFeatures, bc.PartnerFeatures, pc.BankFeatures, pc.PartnerFeatures)
 	}
+	// The plaintext side reads exactly the features the parts name.
+	bcsv := loadTrainCSV(t, bankFile, append([]string{"bad"}, bp.Features...))
+	pcsv := loadTrainCSV(t, partnerFile, pp.Features)
 	plain := checkAgainstPlain(t, bank, bres.ModelID, "bad", 0.001, bp, pp, bc, bcsv, pcsv, pairs)
 	worst := vlrtest.CheckCoefficients(t, plain.he, plain.base)
 	t.Logf("German credit, %d shared applicants: %d epochs (stopped early: %v) in %s; AUC (held-out rows, or in-sample without hold-out) split %.5f, plaintext %.5f; worst coefficient error %.3f %%",
@@ -254,6 +273,7 @@ seed: 3
 		valAUC = math.NaN() // plain.aHE is in-sample: no validation AUC
 	}
 	checkScoreJob(t, bank, partner, psiJob, bres.ModelID, "bad", bp, pp, bcsv, pcsv, pairs, valAUC)
+	return bp, pp
 }
 
 // TestRealCreditBaselineIsGLM checks the plaintext baseline of the tests

@@ -92,10 +92,13 @@ type TrainBankConfig struct {
 	Spec   *TrainSpec
 	Params fedlearn.Params
 	Rand   io.Reader // key share, encryption, flooding; nil = crypto/rand
-	// Features are the bank's raw columns in Spec.BankFeatures order,
-	// column-major over the L positions (ignored at unmatched positions;
-	// no NaN: impute before). Label is 0/1 at matched positions.
-	Features [][]float64
+	// Features are the bank's raw columns, column-major over the L
+	// positions (ignored at unmatched positions; no NaN: impute before),
+	// named by FeatureNames: Spec.BankFeatures with categorical columns
+	// expanded into indicators (CheckExpansion); nil means exactly
+	// Spec.BankFeatures. Label is 0/1 at matched positions.
+	Features     [][]float64
+	FeatureNames []string
 	Label    []float64
 	Match    []bool
 	// Policy approves each release of the partner's gradient; an error
@@ -115,7 +118,10 @@ type TrainPartnerConfig struct {
 	Params   fedlearn.Params
 	Rand     io.Reader
 	Length   int         // L of the alignment
-	Features [][]float64 // Spec.PartnerFeatures order, over all L positions, no NaN
+	Features [][]float64 // over all L positions, no NaN, named by FeatureNames
+	// FeatureNames: Spec.PartnerFeatures with categorical columns expanded
+	// (CheckExpansion); nil means exactly Spec.PartnerFeatures.
+	FeatureNames []string
 	// Approve runs before any key exists; an error refuses the job.
 	Approve   func(ctx context.Context) error
 	Policy    func(ctx context.Context, r TrainRelease) error
@@ -136,7 +142,8 @@ type TrainModelPart struct {
 
 // TrainBankResult is the bank's outcome.
 type TrainBankResult struct {
-	Part      TrainModelPart
+	Part         TrainModelPart
+	PartnerNames []string // the partner's features as it announced them
 	Steps     []TrainEpoch // every step, ValLoss set at the end of epochs
 	Epochs    int
 	Stopped   string // early_stopping or max_epochs
@@ -149,17 +156,24 @@ type TrainBankResult struct {
 // TrainPartnerResult is the partner's outcome: its part and its own
 // gradient norms; nothing about labels or membership.
 type TrainPartnerResult struct {
-	Part   TrainModelPart
+	Part      TrainModelPart
+	BankNames []string // the bank's features as it announced them
 	Steps  []TrainEpoch
 	Epochs int
 	Length int
 }
 
+// trainHello opens a training job (bank → partner) and answers it
+// (partner → bank, after its approval): each side announces its concrete
+// features, its spec list with categorical columns expanded into
+// indicators; the other checks them against the signed spec.
 type trainHello struct {
-	L       int    `json:"length"`
-	Spec    []byte `json:"spec_digest"`
-	Bank    int    `json:"bank_features"`
-	Partner int    `json:"partner_features"`
+	L       int    `json:"length,omitempty"`
+	Spec    []byte `json:"spec_digest,omitempty"`
+	Bank    int    `json:"bank_features,omitempty"`
+	Partner int    `json:"partner_features,omitempty"`
+	// Names are the sender's features (bank: its features; partner: its).
+	Names []string `json:"names,omitempty"`
 }
 
 // trainDone ends a training job; for a partner-only model the bank's
@@ -357,8 +371,16 @@ func digestOf(b []byte) []byte {
 }
 
 // bankStatistics names what the bank's Result releases to the bank.
-func bankStatistics(s *TrainSpec) []string {
-	return append(slices.Clone(s.BankFeatures), "(intercept)", "(validation_loss)")
+func bankStatistics(bankNames []string) []string {
+	return append(slices.Clone(bankNames), "(intercept)", "(validation_loss)")
+}
+
+// featureNames returns the configured names, or the spec's list when none.
+func featureNames(names, spec []string) []string {
+	if names == nil {
+		return slices.Clone(spec)
+	}
+	return names
 }
 
 // RunTrainBank runs the bank side of a training job and returns its model
@@ -369,9 +391,13 @@ func RunTrainBank(ctx context.Context, t Transport, cfg TrainBankConfig, progres
 	}
 	spec := cfg.Spec
 	L := len(cfg.Match)
-	pB, pP := len(spec.BankFeatures), len(spec.PartnerFeatures)
+	names := featureNames(cfg.FeatureNames, spec.BankFeatures)
+	pB := len(names)
+	if err := CheckExpansion(spec.BankFeatures, names); err != nil {
+		return nil, err
+	}
 	if len(cfg.Features) != pB || len(cfg.Label) != L {
-		return nil, fmt.Errorf("protocol: train: %d bank columns and %d labels over %d positions; the spec has %d features", len(cfg.Features), len(cfg.Label), L, pB)
+		return nil, fmt.Errorf("protocol: train: %d bank columns and %d labels over %d positions; the bank has %d features", len(cfg.Features), len(cfg.Label), L, pB)
 	}
 	if err := spec.checkShape(); err != nil {
 		return nil, err
@@ -380,23 +406,27 @@ func RunTrainBank(ctx context.Context, t Transport, cfg TrainBankConfig, progres
 	if err != nil {
 		return nil, err
 	}
+	c := newTrainChannel(t)
+	if err := c.sendJSON(ctx, "train.hello", trainHello{L: L, Spec: spec.Digest(), Bank: pB, Names: names}); err != nil {
+		return nil, err
+	}
+	var ph trainHello
+	if err := c.recvJSON(ctx, "train.hello", &ph); err != nil {
+		return nil, err
+	}
+	if err := CheckExpansion(spec.PartnerFeatures, ph.Names); err != nil || ph.Partner != len(ph.Names) {
+		return nil, c.refuse(ctx, fmt.Sprintf("partner features: %v", err))
+	}
+	pP := len(ph.Names)
 	b, err := vlr.NewBank(sess, spec.Config(), cfg.Features, cfg.Label, cfg.Match, pP)
 	if err != nil {
-		return nil, fmt.Errorf("protocol: train: %w", err)
+		return nil, c.refuse(ctx, fmt.Sprintf("bank data: %v", err))
 	}
-	res := &TrainBankResult{Length: L, TrainRows: b.TrainRows(), ValRows: b.ValRows()}
+	res := &TrainBankResult{Length: L, TrainRows: b.TrainRows(), ValRows: b.ValRows(), PartnerNames: ph.Names}
 	for _, m := range cfg.Match {
 		if m {
 			res.Matched++
 		}
-	}
-	c := newTrainChannel(t)
-	if err := c.sendJSON(ctx, "train.hello", trainHello{L: L, Spec: spec.Digest(), Bank: pB, Partner: pP}); err != nil {
-		return nil, err
-	}
-	var ok struct{}
-	if err := c.recvJSON(ctx, "train.hello", &ok); err != nil {
-		return nil, err
 	}
 	if err := c.ckg(ctx, sess, "train.ckg"); err != nil {
 		return nil, err
@@ -421,7 +451,7 @@ func RunTrainBank(ctx context.Context, t Transport, cfg TrainBankConfig, progres
 		if err != nil {
 			return nil, err
 		}
-		rel := TrainRelease{Step: step, Epoch: epoch, To: "partner", Statistics: slices.Clone(spec.PartnerFeatures), Digest: digestOf(pres)}
+		rel := TrainRelease{Step: step, Epoch: epoch, To: "partner", Statistics: slices.Clone(ph.Names), Digest: digestOf(pres)}
 		if err := c.approve(ctx, cfg.Policy, cfg.OnRelease, rel); err != nil {
 			return nil, err
 		}
@@ -485,7 +515,7 @@ func RunTrainBank(ctx context.Context, t Transport, cfg TrainBankConfig, progres
 	if err := c.recvJSON(ctx, "train.done", &ack); err != nil {
 		return nil, err
 	}
-	res.Part = TrainModelPart{Features: slices.Clone(spec.BankFeatures), Weights: w[:pB], Intercept: &ic, Mean: slices.Clone(mean), SD: slices.Clone(sd)}
+	res.Part = TrainModelPart{Features: slices.Clone(names), Weights: w[:pB], Intercept: &ic, Mean: slices.Clone(mean), SD: slices.Clone(sd)}
 	progress("done", 1)
 	return res, nil
 }
@@ -496,13 +526,15 @@ func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, p
 		progress = func(string, float64) {}
 	}
 	spec := cfg.Spec
-	pB, pP := len(spec.BankFeatures), len(spec.PartnerFeatures)
+	names := featureNames(cfg.FeatureNames, spec.PartnerFeatures)
+	pP := len(names)
 	c := newTrainChannel(t)
 	var h trainHello
 	if err := c.recvJSON(ctx, "train.hello", &h); err != nil {
 		return nil, err
 	}
 	shapeErr := spec.checkShape()
+	bankErr := CheckExpansion(spec.BankFeatures, h.Names)
 	switch {
 	case !bytes.Equal(h.Spec, spec.Digest()):
 		return nil, c.refuse(ctx, "model spec differs from the signed proposal")
@@ -510,11 +542,12 @@ func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, p
 		return nil, c.refuse(ctx, fmt.Sprintf("alignment length %d, this node has %d", h.L, cfg.Length))
 	case shapeErr != nil:
 		return nil, c.refuse(ctx, shapeErr.Error())
-	case h.Bank != pB || h.Partner != pP:
-		return nil, c.refuse(ctx, "feature counts do not match the spec")
-	case len(cfg.Features) != pP:
+	case bankErr != nil || h.Bank != len(h.Names):
+		return nil, c.refuse(ctx, fmt.Sprintf("bank features: %v", bankErr))
+	case CheckExpansion(spec.PartnerFeatures, names) != nil || len(cfg.Features) != pP:
 		return nil, c.refuse(ctx, "partner columns do not match the spec")
 	}
+	pB := len(h.Names)
 	if cfg.Approve != nil {
 		if err := cfg.Approve(ctx); err != nil {
 			return nil, c.refuse(ctx, err.Error())
@@ -528,7 +561,7 @@ func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, p
 	if err != nil {
 		return nil, c.refuse(ctx, fmt.Sprintf("partner data: %v", err))
 	}
-	if err := c.sendJSON(ctx, "train.hello", struct{}{}); err != nil {
+	if err := c.sendJSON(ctx, "train.hello", trainHello{Partner: pP, Names: names}); err != nil {
 		return nil, err
 	}
 	if err := c.ckg(ctx, sess, "train.ckg"); err != nil {
@@ -541,7 +574,7 @@ func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, p
 		perEpoch = (cfg.Length + spec.Batch - 1) / spec.Batch
 	}
 	maxSteps := spec.Epochs * perEpoch
-	res := &TrainPartnerResult{Length: cfg.Length}
+	res := &TrainPartnerResult{Length: cfg.Length, BankNames: h.Names}
 	prevW, prevV := p.Weights(), make([]float64, pP)
 	progress("training", 0.05)
 	epoch := 0
@@ -565,7 +598,7 @@ func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, p
 		if err != nil {
 			return nil, err
 		}
-		rel := TrainRelease{Step: step, Epoch: epoch, To: "bank", Statistics: bankStatistics(spec), Digest: digestOf(bres)}
+		rel := TrainRelease{Step: step, Epoch: epoch, To: "bank", Statistics: bankStatistics(h.Names), Digest: digestOf(bres)}
 		if err := c.approve(ctx, cfg.Policy, cfg.OnRelease, rel); err != nil {
 			return nil, err
 		}
@@ -631,7 +664,7 @@ func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, p
 		return nil, err
 	}
 	mean, sd := p.Standardisation()
-	res.Part = TrainModelPart{Features: slices.Clone(spec.PartnerFeatures), Weights: p.Weights(), Intercept: done.Intercept, Mean: slices.Clone(mean), SD: slices.Clone(sd)}
+	res.Part = TrainModelPart{Features: slices.Clone(names), Weights: p.Weights(), Intercept: done.Intercept, Mean: slices.Clone(mean), SD: slices.Clone(sd)}
 	progress("done", 1)
 	return res, nil
 }

@@ -38,8 +38,10 @@ import (
 //
 // A feature "column=level" is the indicator of one level of a categorical
 // column (1 where the cell equals level, 0 where it holds another value);
-// list one per level the model should use, leaving one level out as the
-// reference. The label may be an indicator too (label: class=bad).
+// a categorical column named plainly is expanded by its owner into the
+// indicators of its levels but the most frequent (the node layer does it;
+// each side announces its concrete features, CheckExpansion). The label
+// may be an indicator too (label: class=bad).
 //
 // Features are standardised by their owner (bank: over its matched rows;
 // partner: over all aligned positions); missing values are imputed with the
@@ -226,6 +228,52 @@ func (s *TrainSpec) Digest() []byte {
 	b, _ := json.Marshal(s)
 	d := sha256.Sum256(append([]byte("tandem/v1 train spec\n"), b...))
 	return d[:]
+}
+
+// maxExpandedFeatures bounds one side's features after its categorical
+// columns are expanded into indicators (CheckExpansion).
+const maxExpandedFeatures = 2048
+
+// CheckExpansion checks one side's concrete feature names against the
+// spec's list for that side: a spec entry that is a number column or an
+// indicator (column=level) appears as itself; a plain entry naming a
+// categorical column may instead appear as indicators column=level (its
+// levels but the reference, as R's glm codes a factor), in spec order.
+// Every spec entry is covered, nothing else appears, no name twice. Both
+// nodes run it on the names the other announces, so a peer cannot train on
+// a column the signed spec does not name.
+func CheckExpansion(spec, names []string) error {
+	if len(names) > maxExpandedFeatures {
+		return fmt.Errorf("protocol: train: %d features after expanding categorical columns, at most %d", len(names), maxExpandedFeatures)
+	}
+	seen := make(map[string]bool, len(names))
+	k := 0
+	for _, f := range spec {
+		start := k
+		for k < len(names) {
+			n := names[k]
+			col, level, ok := strings.Cut(n, "=")
+			if n == f || (ok && col == f && level != "" && !strings.Contains(f, "=")) {
+				if seen[n] || (n == f && k > start) {
+					return fmt.Errorf("protocol: train: feature %s announced twice", n)
+				}
+				seen[n] = true
+				k++
+				if n == f {
+					break
+				}
+				continue
+			}
+			break
+		}
+		if k == start {
+			return fmt.Errorf("protocol: train: spec feature %s has no announced column or indicator", f)
+		}
+	}
+	if k != len(names) {
+		return fmt.Errorf("protocol: train: announced feature %s is not in the signed spec", names[k])
+	}
+	return nil
 }
 
 // Columns returns the columns the job reads on each side: the bank's label

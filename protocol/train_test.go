@@ -26,6 +26,8 @@ type trainWorld struct {
 	partner [][]float64
 	label   []float64
 	match   []bool
+	// partnerNames, when set, are the names the partner announces.
+	partnerNames []string
 }
 
 func newTrainWorld(seed uint64, L int) *trainWorld {
@@ -97,7 +99,7 @@ func runTrain(t *testing.T, w *trainWorld, specYAML string, bankPolicy, partnerP
 	go func() {
 		defer wg.Done()
 		run.partner, run.perr = RunTrainPartner(ctx, pp, TrainPartnerConfig{JobID: "job-train", Spec: spec, Length: w.L, Features: w.partner,
-			Approve: approve, Policy: partnerPolicy, OnRelease: onRel}, nil)
+			FeatureNames: w.partnerNames, Approve: approve, Policy: partnerPolicy, OnRelease: onRel}, nil)
 	}()
 	wg.Wait()
 	return run
@@ -208,12 +210,15 @@ func TestTrainPartnerOnly(t *testing.T) {
 	if !(last > 0.3 && last < first) {
 		t.Errorf("validation loss %.5f → %.5f, want a positive loss that decreased", first, last)
 	}
-	var hello trainHello
+	var hello, reply trainHello
 	if m := run.bpipe.sent[0]; m.Step != "train.hello" || json.Unmarshal(m.Payload, &hello) != nil {
 		t.Fatalf("first bank message %s %q", m.Step, m.Payload)
 	}
-	if hello.Bank != 0 || hello.Partner != 2 {
-		t.Errorf("hello announces %d bank and %d partner features, want 0 and 2", hello.Bank, hello.Partner)
+	if m := run.ppipe.sent[0]; m.Step != "train.hello" || json.Unmarshal(m.Payload, &reply) != nil {
+		t.Fatalf("first partner message %s %q", m.Step, m.Payload)
+	}
+	if hello.Bank != 0 || len(hello.Names) != 0 || reply.Partner != 2 || !slices.Equal(reply.Names, []string{"p0", "p1"}) {
+		t.Errorf("hellos announce bank %d %v, partner %d %v; want 0 features and p0, p1", hello.Bank, hello.Names, reply.Partner, reply.Names)
 	}
 	// 2 gradient releases per step, plus the bank's intercept handed to the
 	// partner at the end (the partner then holds the whole model).
@@ -571,4 +576,85 @@ func validationAUCs(w *trainWorld, b *TrainBankResult, p *TrainPartnerResult, he
 		sHE, sBase, yv = append(sHE, a), append(sBase, c), append(yv, w.label[i])
 	}
 	return vlrtest.AUC(sHE, yv), vlrtest.AUC(sBase, yv)
+}
+
+// TestCheckExpansion: announced features must be the spec's, a plain
+// column possibly expanded into its indicators, in spec order; nothing
+// else.
+func TestCheckExpansion(t *testing.T) {
+	spec := []string{"age", "checking", "housing=rent"}
+	for _, ok := range [][]string{
+		{"age", "checking", "housing=rent"},
+		{"age", "checking=lt_0", "checking=none", "housing=rent"},
+	} {
+		if err := CheckExpansion(spec, ok); err != nil {
+			t.Errorf("%v: %v", ok, err)
+		}
+	}
+	for _, bad := range [][]string{
+		{"age", "housing=rent"},                                 // checking missing
+		{"age", "checking", "housing=rent", "income"},           // not in the spec
+		{"age", "checking=a", "checking=a", "housing=rent"},     // twice
+		{"age", "checking=a", "checking", "housing=rent"},       // both forms
+		{"age", "checking", "housing=rent", "housing=rent=own"}, // an indicator is not expanded
+		{"checking", "age", "housing=rent"},                     // order
+		{"age", "checking", "housing=own"},                      // another level
+		{"age", "checking=", "housing=rent"},                    // empty level
+	} {
+		if err := CheckExpansion(spec, bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}
+
+// TestTrainExpandedFeatures: each side announces its concrete features (a
+// categorical spec column expanded into indicators) and the model parts
+// carry them; a partner that announces a feature the signed spec does not
+// name is refused by the bank before any key exists, and both fail.
+func TestTrainExpandedFeatures(t *testing.T) {
+	w := newTrainWorld(5, 1500)
+	w.partnerNames = []string{"p0=a", "p0=b"} // p1 of the spec left out
+	spec := "label: has_card\nbank_features: [b0, b1, b2]\npartner_features: [p0]\nepochs: 2\n"
+	run := runTrain(t, w, spec, nil, nil, nil)
+	if run.berr != nil || run.perr != nil {
+		t.Fatalf("bank: %v; partner: %v", run.berr, run.perr)
+	}
+	if !slices.Equal(run.partner.Part.Features, w.partnerNames) || !slices.Equal(run.bank.PartnerNames, w.partnerNames) ||
+		!slices.Equal(run.partner.BankNames, []string{"b0", "b1", "b2"}) {
+		t.Errorf("partner part %v, bank learnt %v, partner learnt %v", run.partner.Part.Features, run.bank.PartnerNames, run.partner.BankNames)
+	}
+	for _, r := range run.audits {
+		if r.To == "partner" && !slices.Equal(r.Statistics, w.partnerNames) {
+			t.Errorf("release to the partner names %v", r.Statistics)
+		}
+	}
+
+	// A partner node refuses to announce names its own spec does not give.
+	w.partnerNames = []string{"p0", "income"}
+	run = runTrain(t, w, spec, nil, nil, nil)
+	if run.berr == nil || run.perr == nil || !strings.Contains(run.perr.Error(), "partner columns do not match the spec") {
+		t.Errorf("partner with a feature outside the spec: bank %v; partner %v", run.berr, run.perr)
+	}
+	// A dishonest partner that announces one anyway is refused by the bank.
+	parsed, err := ParseTrainSpec([]byte(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp, pp := newPipe()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := RunTrainBank(t.Context(), bp, TrainBankConfig{JobID: "job-train", Spec: parsed, Features: w.bank, Label: w.label, Match: w.match}, nil)
+		errc <- err
+	}()
+	fake := newTrainChannel(pp)
+	var h trainHello
+	if err := fake.recvJSON(t.Context(), "train.hello", &h); err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.sendJSON(t.Context(), "train.hello", trainHello{Partner: 2, Names: []string{"p0", "income"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err == nil || !strings.Contains(err.Error(), "income is not in the signed spec") {
+		t.Errorf("bank facing a smuggled partner feature: %v", err)
+	}
 }

@@ -65,13 +65,12 @@ psi=$("$T" --home "$dir/bank" psi --peer partner-a --dataset customers --peer-da
 [ -n "$psi" ] || psi=$("$T" --home "$dir/bank" job list | awk '/psi/ {print $1; exit}')
 echo "PSI job $psi: intersection $(field intersection < "$dir/psi.out")"
 
+# Categorical columns named plainly, as in the R formula: each node expands
+# its own into indicators (glm codes them as factors).
 cat > "$dir/model.yaml" <<YAML
 label: bad
-bank_features: [duration_months, amount, installment_rate, age, checking=lt_0, checking=0_to_200, checking=gt_200,
-  credit_history=critical, credit_history=delay, credit_history=thisbank_allpaid, credit_history=nocredit_allpaid,
-  purpose=newcar, purpose=usedcar, purpose=education]
-partner_features: [savings=lt_100, savings=unknown, employment=lt_1, employment=gt_7, other_debtors=guarantor,
-  property=realestate, property=unknown, other_plans=bank, housing=rent, personal=male_single, residence_years, telephone]
+bank_features: [duration_months, amount, installment_rate, age, checking, credit_history, purpose]
+partner_features: [savings, employment, other_debtors, property, other_plans, housing, personal, residence_years, telephone]
 validation_fraction: 0
 YAML
 model=$("$T" --home "$dir/bank" train --psi-job "$psi" --spec "$dir/model.yaml" --wait | field model_id)

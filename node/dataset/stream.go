@@ -197,6 +197,41 @@ func column(ctx context.Context, spec Spec, name string, boolish bool) (values [
 	return values, present, nil
 }
 
+// StringColumn reads a categorical column's cells, trimmed, one per data
+// row; present[i] is false where the cell is null ("None" is a level, see
+// Column). It is safe for concurrent use.
+func StringColumn(ctx context.Context, spec Spec, name string) (values []string, present []bool, err error) {
+	if err := spec.Validate(); err != nil {
+		return nil, nil, err
+	}
+	t, err := openTable(spec, []string{name}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer t.close()
+	idx, err := checkHeader(spec.File, t.header(), []string{name})
+	if err != nil {
+		return nil, nil, err
+	}
+	col := idx[name]
+	err = forEach(ctx, t, func(_ int64, rec []string, _ int64) error {
+		cell := rec[col]
+		ok := !isNullCategory(cell)
+		if ok {
+			cell = strings.TrimSpace(cell)
+		} else {
+			cell = ""
+		}
+		values = append(values, cell)
+		present = append(present, ok)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return values, present, nil
+}
+
 // SplitIndicator splits a feature name of the form "column=level" (an
 // indicator of one level of a categorical column) into its column and
 // level, both trimmed. A name without "=", or with an empty column or

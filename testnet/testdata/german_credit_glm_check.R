@@ -2,24 +2,19 @@
 # (scripts/realdata-glm.sh). glm is fitted on every joinable shared
 # applicant with the model's features, unpenalised; its in-sample AUC is
 # compared with the score job's labelled_auc (the split model scored on the
-# same rows, trained on all of them with validation_fraction: 0).
+# same rows, trained on all of them with validation_fraction: 0). The
+# categorical columns are factors in glm and expanded into indicators by
+# each tandem node: the same model space, whatever the reference levels.
 # Usage: Rscript german_credit_glm_check.R DIR LABELLED_AUC LABELLED_ROWS
 args <- commandArgs(trailingOnly = TRUE)
 d <- read.csv(file.path(args[1], "joined.csv"), stringsAsFactors = FALSE)
 tandem_auc <- as.numeric(args[2])
 tandem_rows <- as.integer(args[3])
-ind <- function(col, level) as.numeric(d[[col]] == level)
-x <- data.frame(
-  duration_months = d$duration_months, amount = d$amount, installment_rate = d$installment_rate, age = d$age,
-  c1 = ind("checking", "lt_0"), c2 = ind("checking", "0_to_200"), c3 = ind("checking", "gt_200"),
-  h1 = ind("credit_history", "critical"), h2 = ind("credit_history", "delay"),
-  h3 = ind("credit_history", "thisbank_allpaid"), h4 = ind("credit_history", "nocredit_allpaid"),
-  p1 = ind("purpose", "newcar"), p2 = ind("purpose", "usedcar"), p3 = ind("purpose", "education"),
-  s1 = ind("savings", "lt_100"), s2 = ind("savings", "unknown"), e1 = ind("employment", "lt_1"),
-  e2 = ind("employment", "gt_7"), o1 = ind("other_debtors", "guarantor"), r1 = ind("property", "realestate"),
-  r2 = ind("property", "unknown"), op = ind("other_plans", "bank"), hr = ind("housing", "rent"),
-  ms = ind("personal", "male_single"), residence_years = d$residence_years, telephone = d$telephone)
-fit <- glm(d$bad ~ ., data = x, family = binomial())
+fit <- glm(bad ~ duration_months + amount + installment_rate + age + factor(checking) +
+             factor(credit_history) + factor(purpose) + factor(savings) + factor(employment) +
+             factor(other_debtors) + factor(property) + factor(other_plans) + factor(housing) +
+             factor(personal) + residence_years + telephone,
+           data = d, family = binomial())
 auc <- function(s, y) {
   r <- rank(s)
   n1 <- sum(y == 1); n0 <- sum(y == 0)
