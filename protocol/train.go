@@ -99,8 +99,8 @@ type TrainBankConfig struct {
 	// Spec.BankFeatures. Label is 0/1 at matched positions.
 	Features     [][]float64
 	FeatureNames []string
-	Label    []float64
-	Match    []bool
+	Label        []float64
+	Match        []bool
 	// Policy approves each release of the partner's gradient; an error
 	// refuses it (the partner is told the reason, both fail).
 	Policy func(ctx context.Context, r TrainRelease) error
@@ -143,14 +143,14 @@ type TrainModelPart struct {
 // TrainBankResult is the bank's outcome.
 type TrainBankResult struct {
 	Part         TrainModelPart
-	PartnerNames []string // the partner's features as it announced them
-	Steps     []TrainEpoch // every step, ValLoss set at the end of epochs
-	Epochs    int
-	Stopped   string // early_stopping or max_epochs
-	Length    int
-	Matched   int
-	TrainRows []int // positions
-	ValRows   []int
+	PartnerNames []string     // the partner's features as it announced them
+	Steps        []TrainEpoch // every step, ValLoss set at the end of epochs
+	Epochs       int
+	Stopped      string // early_stopping or max_epochs
+	Length       int
+	Matched      int
+	TrainRows    []int // positions
+	ValRows      []int
 }
 
 // TrainPartnerResult is the partner's outcome: its part and its own
@@ -158,9 +158,9 @@ type TrainBankResult struct {
 type TrainPartnerResult struct {
 	Part      TrainModelPart
 	BankNames []string // the bank's features as it announced them
-	Steps  []TrainEpoch
-	Epochs int
-	Length int
+	Steps     []TrainEpoch
+	Epochs    int
+	Length    int
 }
 
 // trainHello opens a training job (bank → partner) and answers it
