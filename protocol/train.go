@@ -414,8 +414,11 @@ func RunTrainBank(ctx context.Context, t Transport, cfg TrainBankConfig, progres
 	if err := c.recvJSON(ctx, "train.hello", &ph); err != nil {
 		return nil, err
 	}
-	if err := CheckExpansion(spec.PartnerFeatures, ph.Names); err != nil || ph.Partner != len(ph.Names) {
+	if err := CheckExpansion(spec.PartnerFeatures, ph.Names); err != nil {
 		return nil, c.refuse(ctx, fmt.Sprintf("partner features: %v", err))
+	}
+	if ph.Partner != len(ph.Names) {
+		return nil, c.refuse(ctx, fmt.Sprintf("partner features: %d announced, %d named", ph.Partner, len(ph.Names)))
 	}
 	pP := len(ph.Names)
 	b, err := vlr.NewBank(sess, spec.Config(), cfg.Features, cfg.Label, cfg.Match, pP)
@@ -542,8 +545,10 @@ func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, p
 		return nil, c.refuse(ctx, fmt.Sprintf("alignment length %d, this node has %d", h.L, cfg.Length))
 	case shapeErr != nil:
 		return nil, c.refuse(ctx, shapeErr.Error())
-	case bankErr != nil || h.Bank != len(h.Names):
+	case bankErr != nil:
 		return nil, c.refuse(ctx, fmt.Sprintf("bank features: %v", bankErr))
+	case h.Bank != len(h.Names):
+		return nil, c.refuse(ctx, fmt.Sprintf("bank features: %d announced, %d named", h.Bank, len(h.Names)))
 	case CheckExpansion(spec.PartnerFeatures, names) != nil || len(cfg.Features) != pP:
 		return nil, c.refuse(ctx, "partner columns do not match the spec")
 	}

@@ -658,3 +658,31 @@ func TestTrainExpandedFeatures(t *testing.T) {
 		t.Errorf("bank facing a smuggled partner feature: %v", err)
 	}
 }
+
+// FuzzTrainHello: a peer's hello (JSON) decodes or is refused, and the
+// names CheckExpansion accepts are exactly spec entries or indicators of
+// plain spec columns, none twice.
+func FuzzTrainHello(f *testing.F) {
+	spec := []string{"age", "checking", "housing=rent"}
+	f.Add([]byte(`{"partner_features":3,"names":["age","checking","housing=rent"]}`))
+	f.Add([]byte(`{"names":["age","checking=a","checking=b","housing=rent"]}`))
+	f.Add([]byte(`{"names":["age=1","checking=","housing=rent=x"]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var h trainHello
+		if json.Unmarshal(b, &h) != nil {
+			return
+		}
+		if CheckExpansion(spec, h.Names) != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, n := range h.Names {
+			col, level, ok := strings.Cut(n, "=")
+			plain := ok && level != "" && slices.Contains(spec, col) && !strings.Contains(col, "=")
+			if seen[n] || !(slices.Contains(spec, n) || plain) {
+				t.Fatalf("accepted %q in %q", n, h.Names)
+			}
+			seen[n] = true
+		}
+	})
+}
