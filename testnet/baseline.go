@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/tandem-dev/tandem/fedlearn/vlr/vlrtest"
 	"github.com/tandem-dev/tandem/psi/ident"
@@ -45,16 +46,28 @@ func (t *csvTable) col(name string) (int, error) {
 	return 0, fmt.Errorf("testnet: baseline: no column %s", name)
 }
 
-// num returns a numeric column (NaN where missing or not a number).
+// num returns a numeric column (NaN where missing or not a number), or for
+// an indicator "column=level" 1 where the cell is the level, 0 where it is
+// another, NaN where it is empty (the node's reading, dataset.Column).
 func (t *csvTable) num(name string) ([]float64, error) {
-	k, err := t.col(name)
+	col, level, indicator := strings.Cut(name, "=")
+	k, err := t.col(col)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]float64, len(t.rows))
 	for i, r := range t.rows {
-		v, err := strconv.ParseFloat(r[k], 64)
-		if err != nil {
+		cell := strings.TrimSpace(r[k])
+		v, err := strconv.ParseFloat(cell, 64)
+		switch {
+		case indicator && cell == "":
+			v = math.NaN()
+		case indicator:
+			v = 0
+			if cell == level {
+				v = 1
+			}
+		case err != nil:
 			v = math.NaN()
 		}
 		out[i] = v
