@@ -7,6 +7,7 @@ import (
 	"os"
 
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
+	"github.com/tandem-dev/tandem/protocol"
 )
 
 // alignedJobArgs are the flags shared by jobs that run over a PSI
@@ -43,10 +44,12 @@ func parseAlignedJob(ctx context.Context, g *globals, kind, specHelp, waitHelp s
 		return nil, err
 	}
 	if kind == "train" && partnerOnlyFlag(fs) {
-		// --partner-only is the spec's partner_only: true (a later key
-		// in the YAML mapping would be a duplicate, so refuse a spec
-		// that already sets it to false).
-		spec = append(append(spec, '\n'), []byte("partner_only: true\n")...)
+		// --partner-only is the spec's partner_only: true. A spec that
+		// already says so is left alone; one that sets it to false gets
+		// a duplicate key, refused with the line named.
+		if s, err := protocol.ParseTrainSpec(spec); err != nil || !s.PartnerOnly {
+			spec = append(append(spec, '\n'), []byte("partner_only: true\n")...)
+		}
 	}
 	if err := check(spec); err != nil {
 		return nil, err

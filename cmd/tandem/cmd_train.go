@@ -145,7 +145,11 @@ func cmdModel(ctx context.Context, g *globals, args []string) error {
 
 func printModel(w io.Writer, d modelDoc) {
 	c, p := d.Card, d.Part
-	fmt.Fprintf(w, "model %s (%s, %s side; this node holds only its part)\n", c.ModelID, c.Model, c.Side)
+	holds := "this node holds only its part"
+	if wholeModel(d) {
+		holds = "this node holds the whole model"
+	}
+	fmt.Fprintf(w, "model %s (%s, %s side; %s)\n", c.ModelID, c.Model, c.Side, holds)
 	fmt.Fprintf(w, "  job %s, agreement %s, peer %s, created %s\n", c.JobID, c.AgreementID, c.Peer, c.Created)
 	fmt.Fprintf(w, "  label %s; bank features %s; partner features %s\n", c.Label, strings.Join(c.BankFeatures, ","), strings.Join(c.PartnerFeatures, ","))
 	if h := c.Hyperparameters; h != nil {

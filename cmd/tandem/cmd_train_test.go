@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"flag"
+	"os"
 	"strings"
 	"testing"
 
@@ -58,5 +60,29 @@ func TestTakeJSONFlag(t *testing.T) {
 	got = takeJSONFlag(g, []string{"export", "m1", "--format", "json"})
 	if g.json || len(got) != 4 {
 		t.Errorf("model export --format json: %v json=%v", got, g.json)
+	}
+}
+
+// TestPartnerOnlyFlag: --partner-only adds partner_only: true to a spec
+// that lacks it and leaves one that already says so alone (a duplicate key
+// used to fail the YAML parse).
+func TestPartnerOnlyFlag(t *testing.T) {
+	for _, body := range []string{
+		"label: y\npartner_features: [a]\n",
+		"label: y\npartner_only: true\npartner_features: [a]\n",
+	} {
+		f := t.TempDir() + "/model.yaml"
+		if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		check := func(b []byte) error { _, err := protocol.ParseTrainSpec(b); return err }
+		extra := func(fs *flag.FlagSet) { fs.Bool("partner-only", false, "") }
+		a, err := parseAlignedJob(t.Context(), &globals{}, "train", "", "", []string{"--psi-job", "job-1", "--spec", f, "--peer", "p", "--partner-only"}, check, extra)
+		if err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+		if s, err := protocol.ParseTrainSpec(a.spec); err != nil || !s.PartnerOnly {
+			t.Errorf("%q: spec %q: %v", body, a.spec, err)
+		}
 	}
 }

@@ -152,9 +152,9 @@ func exportFormat(format, out string) (string, error) {
 	return "", fmt.Errorf("model export: unknown --format %q (want json or pmml)", format)
 }
 
-// pmmlComplete reports whether the part is a complete model on its own: it
+// wholeModel reports whether the part is a complete model on its own: it
 // has the intercept and the other side contributes no features.
-func pmmlComplete(d modelDoc) bool {
+func wholeModel(d modelDoc) bool {
 	if d.Part.Intercept == nil {
 		return false
 	}
@@ -210,7 +210,7 @@ func modelPMML(d modelDoc) ([]byte, error) {
 		return nil, fmt.Errorf("model export: pmml: offset %v", offset)
 	}
 
-	complete := pmmlComplete(d)
+	complete := wholeModel(d)
 	doc := pmmlDoc{Version: "4.4"}
 	doc.Header = pmmlHeader{
 		Copyright:   fmt.Sprintf("tandem model %s, %s part (job %s, agreement %s)", p.ModelID, p.Side, c.JobID, c.AgreementID),
