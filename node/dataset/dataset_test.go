@@ -256,6 +256,10 @@ func TestColumnAndRows(t *testing.T) {
 	if want, wantP := []float64{1, 0, 0, 0, 0}, []bool{true, true, false, false, true}; err != nil || !reflect.DeepEqual(v, want) || !reflect.DeepEqual(p, wantP) {
 		t.Errorf("Column(debtors=none): got %v %v %v, want %v %v", v, p, err, want, wantP)
 	}
+	if v, p, err := dataset.StringColumn(ctx, cats, "debtors"); err != nil || !reflect.DeepEqual(v, []string{"none", "None", "", "", "guarantor"}) ||
+		!reflect.DeepEqual(p, []bool{true, true, false, false, true}) {
+		t.Errorf("StringColumn(debtors): %q %v %v", v, p, err)
+	}
 	// A label need not be the declared one: LabelColumn reads yes/no.
 	if v, p, err := dataset.LabelColumn(ctx, spec, "consent"); err != nil || !reflect.DeepEqual(v, []float64{1, 0, 1, 0, 0, 0}) || p[3] {
 		t.Errorf("LabelColumn(consent): %v %v %v", v, p, err)

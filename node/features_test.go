@@ -1,0 +1,83 @@
+package node
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tandem-dev/tandem/node/dataset"
+	"github.com/tandem-dev/tandem/psi"
+	"github.com/tandem-dev/tandem/psi/ident"
+)
+
+// featureInputs is a dataset of rows mapped one to one onto positions
+// (position i = row i), as an alignment in both mode would.
+func featureInputs(t *testing.T, csv string) *alignedInputs {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "d.csv")
+	if err := os.WriteFile(f, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Count(csv, "\n") - 1
+	al := &psi.Alignment{AlignmentHeader: psi.AlignmentHeader{Length: uint64(rows), Matched: uint64(rows)}}
+	for i := range rows {
+		al.Positions, al.Rows = append(al.Positions, uint64(i)), append(al.Rows, uint64(i))
+	}
+	return &alignedInputs{ds: &datasetRecord{Spec: datasetSpec{Name: "d"}}, al: al,
+		dspec: dataset.Spec{Name: "d", File: f, IDs: []dataset.IDColumn{{Column: "phone", Kind: ident.CNMobile}}}}
+}
+
+// TestAlignedFeatures: numbers stay numbers (a few bad cells are missing
+// values), a mostly-text column becomes indicators of its levels but the
+// most frequent, explicit indicators are read as given, and the rows in
+// use decide the levels.
+func TestAlignedFeatures(t *testing.T) {
+	in := featureInputs(t, "phone,income,tier,home\n"+
+		"1,100,a,own\n2,200,b,rent\n3,abc,b,own\n4,400,c,NA\n5,500,b,own\n6,600,a,free\n")
+	names, feats, err := alignedFeatures(t.Context(), in, []string{"income", "tier", "home=own"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"income", "tier=a", "tier=c", "home=own"}; !slices.Equal(names, want) {
+		t.Fatalf("names %v, want %v (tier's reference: b, the most frequent)", names, want)
+	}
+	mean := (100 + 200 + 400 + 500 + 600) / 5.0
+	if want := []float64{100, 200, mean, 400, 500, 600}; !slices.Equal(feats[0], want) {
+		t.Errorf("income %v, want %v", feats[0], want)
+	}
+	if want := []float64{1, 0, 0, 0, 0, 1}; !slices.Equal(feats[1], want) {
+		t.Errorf("tier=a %v, want %v", feats[1], want)
+	}
+	if want := []float64{1, 0, 1, 0.6, 1, 0}; !slices.Equal(feats[3], want) {
+		t.Errorf("home=own %v, want %v (NA: the mean)", feats[3], want)
+	}
+	// Only the rows in use count: rows 1, 2, 4, 5 hold a, b, c, b, so b is
+	// the reference again and a, c the indicators.
+	use := []bool{true, true, false, true, true, false}
+	names, _, err = alignedFeatures(t.Context(), in, []string{"tier"}, use)
+	if err != nil || !slices.Equal(names, []string{"tier=a", "tier=c"}) {
+		t.Errorf("tier over rows 1,2,4,5: %v %v", names, err)
+	}
+	for _, tc := range []struct {
+		cols []string
+		use  []bool
+		want string
+	}{
+		{[]string{"tier"}, []bool{false, true, true, false, true, false}, "single level"},
+		{[]string{"home=shed"}, nil, `no row used has level "shed"`},
+	} {
+		if _, _, err := alignedFeatures(t.Context(), in, tc.cols, tc.use); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.cols, err, tc.want)
+		}
+	}
+	var b strings.Builder
+	b.WriteString("phone,zip\n")
+	for i := range 70 {
+		b.WriteString("1,z" + string(rune('A'+i%26)) + string(rune('a'+i/26)) + "\n")
+	}
+	if _, _, err := alignedFeatures(t.Context(), featureInputs(t, b.String()), []string{"zip"}, nil); err == nil || !strings.Contains(err.Error(), "more than 65 levels") {
+		t.Errorf("70 levels: %v", err)
+	}
+}
