@@ -624,7 +624,7 @@ func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, p
 		var norm float64
 		for j := range w {
 			v := w[j] - prevW[j]
-			g := (spec.Momentum*prevV[j] - v) / spec.LearningRate
+			g := (spec.Momentum*prevV[j] - v) / p.StepSize()
 			norm += g * g
 			prevV[j] = v
 		}

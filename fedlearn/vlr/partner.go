@@ -59,6 +59,10 @@ func NewPartner(s *fedlearn.Session, cfg Config, cols [][]float64, bankFeatures 
 	return p, nil
 }
 
+// StepSize returns the learning rate this party uses: the agreed one, or
+// less when its features call for the cap of step.go.
+func (p *Partner) StepSize() float64 { return p.eta }
+
 // Weights returns the partner's coefficients in standardised units.
 func (p *Partner) Weights() []float64 { return append([]float64(nil), p.w...) }
 
