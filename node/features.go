@@ -46,9 +46,11 @@ func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask
 		if err != nil {
 			return nil, nil, err
 		}
-		levels, err := categoricalLevels(ctx, in, col, p, mask)
-		if err != nil {
-			return nil, nil, err
+		var levels []string
+		if !allPresent(p, mask) { // a column of numbers throughout needs no second read
+			if levels, err = categoricalLevels(ctx, in, col, p, mask); err != nil {
+				return nil, nil, err
+			}
 		}
 		if levels == nil {
 			if err := add(col, v, p); err != nil {
@@ -199,4 +201,15 @@ func imputeMean(v []float64, present, use []bool) {
 			v[i] = m
 		}
 	}
+}
+
+// allPresent reports whether every position in use (all if nil) has a
+// value.
+func allPresent(present, use []bool) bool {
+	for i, ok := range present {
+		if !ok && (use == nil || use[i]) {
+			return false
+		}
+	}
+	return true
 }
