@@ -124,9 +124,9 @@ func categoricalLevels(ctx context.Context, in *alignedInputs, col string, numer
 
 // checkFeature refuses a feature that cannot enter a model: one with no
 // value in the rows used, or one that never varies there (standardisation
-// would silently make it 0). The error names the column, never a value or a row count
-// (it reaches the peer, and in initiator mode the bank's matched count is
-// not the partner's to know).
+// would silently make it 0). The error names the column, never a value or
+// a row count (it reaches the peer, and in initiator mode the bank's
+// matched count is not the partner's to know).
 func checkFeature(col string, v []float64, present, use []bool) error {
 	n, first, varies := 0, 0.0, false
 	for i, ok := range present {
