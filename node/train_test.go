@@ -66,23 +66,10 @@ func loadTrainCSV(t *testing.T, file string, cols []string) *trainCSV {
 	idNo, _ := ident.ParseKind("cn_id")
 	c := &trainCSV{cols: map[string][]float64{}, rows: len(recs) - 1}
 	for _, name := range cols {
-		col, level, indicator := dataset.SplitIndicator(name)
+		col, _, _ := dataset.SplitIndicator(name)
 		k := idx(col)
 		for _, r := range recs[1:] {
-			cell := strings.TrimSpace(r[k])
-			v, err := strconv.ParseFloat(cell, 64)
-			switch {
-			case indicator && cell == "":
-				v = math.NaN()
-			case indicator:
-				v = 0
-				if cell == level {
-					v = 1
-				}
-			case err != nil:
-				v = math.NaN()
-			}
-			c.cols[name] = append(c.cols[name], v)
+			c.cols[name] = append(c.cols[name], vlrtest.CellValue(name, r[k]))
 		}
 	}
 	if !slices.Contains(hdr, "phone") {

@@ -50,27 +50,14 @@ func (t *csvTable) col(name string) (int, error) {
 // an indicator "column=level" 1 where the cell is the level, 0 where it is
 // another, NaN where it is empty (the node's reading, dataset.Column).
 func (t *csvTable) num(name string) ([]float64, error) {
-	col, level, indicator := strings.Cut(name, "=")
+	col, _, _ := strings.Cut(name, "=")
 	k, err := t.col(col)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]float64, len(t.rows))
 	for i, r := range t.rows {
-		cell := strings.TrimSpace(r[k])
-		v, err := strconv.ParseFloat(cell, 64)
-		switch {
-		case indicator && cell == "":
-			v = math.NaN()
-		case indicator:
-			v = 0
-			if cell == level {
-				v = 1
-			}
-		case err != nil:
-			v = math.NaN()
-		}
-		out[i] = v
+		out[i] = vlrtest.CellValue(name, r[k])
 	}
 	return out, nil
 }

@@ -5,6 +5,8 @@ package vlrtest
 
 import (
 	"math"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/tandem-dev/tandem/fedlearn"
@@ -110,4 +112,27 @@ func CheckCoefficients(t testing.TB, wHE, wBase []float64) (worst float64) {
 		}
 	}
 	return worst
+}
+
+// CellValue is a feature's value in a CSV cell as the plaintext baselines
+// read it, the node's reading of the same cell: a number, or for an
+// indicator "column=level" 1 where the cell is the level and 0 where it is
+// another; NaN where missing (an empty cell, or a number column's cell
+// that does not parse).
+func CellValue(feature, cell string) float64 {
+	cell = strings.TrimSpace(cell)
+	if _, level, ok := strings.Cut(feature, "="); ok {
+		switch cell {
+		case "":
+			return math.NaN()
+		case level:
+			return 1
+		}
+		return 0
+	}
+	v, err := strconv.ParseFloat(cell, 64)
+	if err != nil {
+		return math.NaN()
+	}
+	return v
 }
