@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -23,18 +24,25 @@ const maxLevels = 64
 // nil), and returns their concrete names:
 //   - a number column as itself;
 //   - an indicator column=level as its 0/1 indicator;
-//   - a categorical column (most of its non-null cells in the rows used are
-//     not numbers) as one indicator per level, in sorted order, but the
-//     most frequent one, the reference. R's glm takes the first level as
-//     the reference; the fitted model and its scores are the same, only
-//     the coefficients' parametrisation differs, and the most frequent
-//     reference keeps the indicators far from collinear (a rare reference
-//     makes the others sum to nearly 1, which slows gradient descent).
+//   - a categorical column (most of its non-null cells are not numbers) as
+//     one indicator per level, in sorted order, but the most frequent one,
+//     the reference. R's glm takes the first level as the reference; the
+//     fitted model and its scores are the same, only the coefficients'
+//     parametrisation differs, and the most frequent reference keeps the
+//     indicators far from collinear (a rare reference makes the others sum
+//     to nearly 1, which slows gradient descent).
+//
+// Whether a column is categorical, and its levels, are decided over the
+// whole dataset, not the rows in mask: the names are announced to the
+// peer, and on the bank the rows in mask are its matched customers, whom
+// the partner must not learn anything about. An expanded indicator that is
+// constant over the rows used (a level none of them has) is kept; its
+// weight stays 0.
 func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask []bool) ([]string, [][]float64, error) {
 	var names []string
 	var feats [][]float64
-	add := func(name string, v []float64, p []bool) error {
-		if err := checkFeature(name, v, p, mask); err != nil {
+	add := func(name string, v []float64, p []bool, expanded bool) error {
+		if err := checkFeature(name, v, p, mask); err != nil && !(expanded && errors.Is(err, errConstantFeature)) {
 			return err
 		}
 		imputeMean(v, p, mask)
@@ -42,18 +50,20 @@ func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask
 		return nil
 	}
 	for _, col := range cols {
-		v, p, err := alignedColumn(ctx, in, col)
+		vals, present, err := dataset.Column(ctx, in.dspec, col)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("node: column %s of dataset %s: %w", col, in.ds.Spec.Name, err)
 		}
 		var levels []string
-		if !allPresent(p, mask) { // a column of numbers throughout needs no second read
-			if levels, err = categoricalLevels(ctx, in, col, p, mask); err != nil {
+		if _, _, indicator := dataset.SplitIndicator(col); !indicator && slices.Contains(present, false) {
+			// Not a number in every row: perhaps categorical.
+			if levels, err = categoricalLevels(ctx, in, col, present); err != nil {
 				return nil, nil, err
 			}
 		}
 		if levels == nil {
-			if err := add(col, v, p); err != nil {
+			v, p, _ := align(in, col, vals, present, nil)
+			if err := add(col, v, p, false); err != nil {
 				return nil, nil, err
 			}
 			continue
@@ -64,7 +74,7 @@ func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask
 			if err != nil {
 				return nil, nil, err
 			}
-			if err := add(name, v, p); err != nil {
+			if err := add(name, v, p, true); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -72,29 +82,24 @@ func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask
 	return names, feats, nil
 }
 
-// categoricalLevels returns the levels of col over the rows in use that
-// become indicators when it is categorical: a plain column (not an
-// indicator) most of whose non-null cells there are not numbers
-// (numeric[pos] tells which parsed). They are sorted, the most frequent
-// level (the reference; ties: the first) left out. It returns nil for a
-// number column.
-func categoricalLevels(ctx context.Context, in *alignedInputs, col string, numeric, use []bool) ([]string, error) {
-	if _, _, indicator := dataset.SplitIndicator(col); indicator {
-		return nil, nil
-	}
+// categoricalLevels returns, when col is categorical (most of its non-null
+// cells in the dataset are not numbers; numeric[row] tells which parsed),
+// the levels that become indicators: sorted, the most frequent one (the
+// reference; ties: the first) left out. It returns nil for a number
+// column. Both are decided over every row of the dataset.
+func categoricalLevels(ctx context.Context, in *alignedInputs, col string, numeric []bool) ([]string, error) {
 	cells, present, err := dataset.StringColumn(ctx, in.dspec, col)
 	if err != nil {
 		return nil, fmt.Errorf("node: column %s of dataset %s: %w", col, in.ds.Spec.Name, err)
 	}
 	counts := map[string]int{}
 	nonNull, numbers := 0, 0
-	for i, pos := range in.al.Positions {
-		r := in.al.Rows[i]
-		if r >= uint64(len(cells)) || !present[r] || (use != nil && !use[pos]) {
+	for r, ok := range present {
+		if !ok {
 			continue
 		}
 		nonNull++
-		if numeric[pos] {
+		if r < len(numeric) && numeric[r] {
 			numbers++
 		}
 		counts[cells[r]]++
@@ -103,7 +108,7 @@ func categoricalLevels(ctx context.Context, in *alignedInputs, col string, numer
 		return nil, nil
 	}
 	if len(counts) < 2 {
-		return nil, fmt.Errorf("node: feature %s: the categorical column has a single level in the rows used; drop it", col)
+		return nil, fmt.Errorf("node: feature %s: the categorical column has a single level; drop it", col)
 	}
 	if len(counts)-1 > maxLevels {
 		return nil, fmt.Errorf("node: feature %s: the categorical column has more than %d levels; list the levels to use as %s=<level>", col, maxLevels+1, col)
@@ -121,6 +126,10 @@ func categoricalLevels(ctx context.Context, in *alignedInputs, col string, numer
 	}
 	return slices.Delete(levels, ref, ref+1), nil
 }
+
+// errConstantFeature marks a feature that never varies over the rows used
+// (its text is the package prefix of the messages that wrap it).
+var errConstantFeature = errors.New("node")
 
 // checkFeature refuses a feature that cannot enter a model: one with no
 // value in the rows used, or one that never varies there (standardisation
@@ -145,11 +154,11 @@ func checkFeature(col string, v []float64, present, use []bool) error {
 	case n == 0:
 		return fmt.Errorf("node: feature %s has no value in the rows used", col)
 	case !varies && indicator && first == 1:
-		return fmt.Errorf("node: feature %s: every row used has level %q; drop the feature", col, level)
+		return fmt.Errorf("%w: feature %s: every row used has level %q; drop the feature", errConstantFeature, col, level)
 	case !varies && indicator:
-		return fmt.Errorf("node: feature %s: no row used has level %q (levels are case-sensitive); drop the feature or fix the level", col, level)
+		return fmt.Errorf("%w: feature %s: no row used has level %q (levels are case-sensitive); drop the feature or fix the level", errConstantFeature, col, level)
 	case !varies:
-		return fmt.Errorf("node: feature %s is constant over the rows used; drop it", col)
+		return fmt.Errorf("%w: feature %s is constant over the rows used; drop it", errConstantFeature, col)
 	}
 	return nil
 }
@@ -201,15 +210,4 @@ func imputeMean(v []float64, present, use []bool) {
 			v[i] = m
 		}
 	}
-}
-
-// allPresent reports whether every position in use (all if nil) has a
-// value.
-func allPresent(present, use []bool) bool {
-	for i, ok := range present {
-		if !ok && (use == nil || use[i]) {
-			return false
-		}
-	}
-	return true
 }

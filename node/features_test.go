@@ -31,8 +31,9 @@ func featureInputs(t *testing.T, csv string) *alignedInputs {
 
 // TestAlignedFeatures: numbers stay numbers (a few bad cells are missing
 // values), a mostly-text column becomes indicators of its levels but the
-// most frequent, explicit indicators are read as given, and the rows in
-// use decide the levels.
+// most frequent, explicit indicators are read as given, and the levels are
+// the whole dataset's, not those of the rows in use (the names reach the
+// peer; the bank's rows in use are its matched customers).
 func TestAlignedFeatures(t *testing.T) {
 	in := featureInputs(t, "phone,income,tier,home\n"+
 		"1,100,a,own\n2,200,b,rent\n3,abc,b,own\n4,400,c,NA\n5,500,b,own\n6,600,a,free\n")
@@ -53,22 +54,24 @@ func TestAlignedFeatures(t *testing.T) {
 	if want := []float64{1, 0, 1, 0.6, 1, 0}; !slices.Equal(feats[3], want) {
 		t.Errorf("home=own %v, want %v (NA: the mean)", feats[3], want)
 	}
-	// Only the rows in use count: rows 1, 2, 4, 5 hold a, b, c, b, so b is
-	// the reference again and a, c the indicators.
-	use := []bool{true, true, false, true, true, false}
-	names, _, err = alignedFeatures(t.Context(), in, []string{"tier"}, use)
+	// Rows 2, 3, 5 in use all hold b: the names are still tier=a and
+	// tier=c (constant over those rows, kept with weight 0), so they say
+	// nothing about which rows are in use.
+	use := []bool{false, true, true, false, true, false}
+	names, feats, err = alignedFeatures(t.Context(), in, []string{"tier"}, use)
 	if err != nil || !slices.Equal(names, []string{"tier=a", "tier=c"}) {
-		t.Errorf("tier over rows 1,2,4,5: %v %v", names, err)
+		t.Errorf("tier over rows 2, 3, 5: %v %v", names, err)
 	}
+	single := featureInputs(t, "phone,kind\n1,x\n2,x\n3,NA\n")
 	for _, tc := range []struct {
+		in   *alignedInputs
 		cols []string
-		use  []bool
 		want string
 	}{
-		{[]string{"tier"}, []bool{false, true, true, false, true, false}, "single level"},
-		{[]string{"home=shed"}, nil, `no row used has level "shed"`},
+		{single, []string{"kind"}, "single level"},
+		{in, []string{"home=shed"}, `no row used has level "shed"`}, // named by hand: an error
 	} {
-		if _, _, err := alignedFeatures(t.Context(), in, tc.cols, tc.use); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, _, err := alignedFeatures(t.Context(), tc.in, tc.cols, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want %q", tc.cols, err, tc.want)
 		}
 	}
