@@ -58,7 +58,7 @@ func TestAlignedFeatures(t *testing.T) {
 	// tier=c (constant over those rows, kept with weight 0), so they say
 	// nothing about which rows are in use.
 	use := []bool{false, true, true, false, true, false}
-	names, feats, err = alignedFeatures(t.Context(), in, []string{"tier"}, use)
+	names, _, err = alignedFeatures(t.Context(), in, []string{"tier"}, use)
 	if err != nil || !slices.Equal(names, []string{"tier=a", "tier=c"}) {
 		t.Errorf("tier over rows 2, 3, 5: %v %v", names, err)
 	}
