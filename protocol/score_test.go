@@ -25,7 +25,11 @@ func runScore(t *testing.T, mask []bool, partial []float64, approve func(context
 		r, err := RunScorePartner(ctx, pp, ScorePartnerConfig{JobID: "job-s", ModelID: "mdl-1", Partial: partial, Approve: approve,
 			OnRelease: func(context.Context, ScoreRelease) error { releases++; return nil }}, nil)
 		if err != nil {
-			cancel()
+			// The partner's refusal is on its way to the bank: give the
+			// bank time to read it before unblocking it (cancelling at
+			// once raced with that read, and the bank then reported
+			// "context canceled" instead of the refusal).
+			time.AfterFunc(10*time.Second, cancel)
 		}
 		done <- pres{r, err}
 	}()
