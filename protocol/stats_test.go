@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tandem-dev/tandem/fedlearn"
 )
@@ -137,7 +138,9 @@ func runStats(t *testing.T, w *statsWorld, specYAML string, k int64, policy func
 		defer wg.Done()
 		run.partner, run.pErr = RunStatsPartner(ctx, pp, pcfg, nil)
 		if run.pErr != nil {
-			cancel()
+			// Let the bank read the partner's refusal before unblocking it
+			// (cancelling at once races with that read).
+			time.AfterFunc(10*time.Second, cancel)
 		}
 	}()
 	run.bank, run.bErr = RunStatsBank(ctx, pb, bcfg, nil)
