@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandem-dev/tandem/internal/loopback"
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
 )
 
@@ -51,16 +51,15 @@ func newTestNode(t *testing.T, name string) *testNode {
 	return tn
 }
 
-// freeAddr returns a loopback address whose port was free a moment ago.
+// freeAddr returns a loopback address whose port was free a moment ago,
+// from below the ephemeral range (see package loopback).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addrs, err := loopback.Addrs(1)
 	if err != nil {
-		t.Fatalf("listen: %v", err)
+		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return addrs[0]
 }
 
 // start loads the config, runs the node until stop and connects admin and
@@ -270,4 +269,21 @@ func (w *testWriter) stop() {
 	w.mu.Lock()
 	w.done = true
 	w.mu.Unlock()
+}
+
+// runJobs submits req on the bank (the initiator) and waits up to timeout
+// for it to succeed there, then on the partner; it returns both final
+// states (ResultJson holds each side's result).
+func runJobs(t *testing.T, bank, partner *testNode, req *tandemv1.SubmitJobRequest, timeout time.Duration) (bj, pj *tandemv1.JobState) {
+	t.Helper()
+	js, err := bank.analyst.SubmitJob(t.Context(), req)
+	if err != nil || js.State != stateAccepted {
+		t.Fatalf("SubmitJob(%s): %v %v", req.Kind, js, err)
+	}
+	bj = finalJob(t, bank.analyst, js.Id, timeout)
+	pj = finalJob(t, partner.analyst, js.Id, 30*time.Second)
+	if bj.State != stateSucceeded || pj.State != stateSucceeded {
+		t.Fatalf("%s job: bank %s (%s), partner %s (%s)", req.Kind, bj.State, bj.Reason, pj.State, pj.Reason)
+	}
+	return bj, pj
 }

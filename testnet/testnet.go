@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tandem-dev/tandem/internal/loopback"
 	"github.com/tandem-dev/tandem/node"
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
 	"github.com/tandem-dev/tandem/testnet/synth"
@@ -97,7 +97,7 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 
 	logf("creating %d node homes in %s", len(o.Nodes), o.Dir)
 	for _, name := range o.Nodes {
-		ports, err := freePorts(3)
+		ports, err := loopback.Addrs(3)
 		if err != nil {
 			return st, err
 		}
@@ -332,25 +332,6 @@ func logTail(path string, n int) string {
 	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	return "; it ends:\n" + strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-func freePorts(n int) ([]string, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, l := range lns {
-			l.Close()
-		}
-	}()
-	var out []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, l)
-		out = append(out, l.Addr().String())
-	}
-	return out, nil
 }
 
 func save(dir string, st *State) error {
