@@ -86,7 +86,7 @@ realdata-ref:
 ## scoring, and the split model's AUC against R's glm on the joined
 ## plaintext (needs r-base-core; about 5 s).
 realdata-glm:
-	scripts/realdata-glm.sh
+	scripts/realdata-glm.sh && scripts/realdata-glm.sh missing
 
 ## soak: long crash-safety runs (kill -9 during appends, 200 iterations).
 soak:

@@ -21,7 +21,8 @@ const maxLevels = 64
 
 // alignedFeatures reads the spec's features onto the alignment, missing
 // values replaced by the feature's mean over the rows in mask (all rows if
-// nil), and returns their concrete names:
+// nil), and returns their concrete names and the positions where a
+// feature was missing (incomplete; positions without a row are not):
 //   - a number column as itself;
 //   - an indicator column=level as its 0/1 indicator;
 //   - a categorical column (most of its non-null cells are not numbers) as
@@ -38,12 +39,18 @@ const maxLevels = 64
 // the partner must not learn anything about. An expanded indicator that is
 // constant over the rows used (a level none of them has) is kept; its
 // weight stays 0.
-func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask []bool) ([]string, [][]float64, error) {
-	var names []string
-	var feats [][]float64
+func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask []bool) (names []string, feats [][]float64, incomplete []bool, err error) {
+	incomplete = make([]bool, in.al.Length)
+	hasRow := make([]bool, in.al.Length)
+	for _, pos := range in.al.Positions {
+		hasRow[pos] = true
+	}
 	add := func(name string, v []float64, p []bool, expanded bool) error {
 		if err := checkFeature(name, v, p, mask); err != nil && !(expanded && errors.Is(err, errConstantFeature)) {
 			return err
+		}
+		for i, ok := range p {
+			incomplete[i] = incomplete[i] || (hasRow[i] && !ok)
 		}
 		imputeMean(v, p, mask)
 		names, feats = append(names, name), append(feats, v)
@@ -52,19 +59,19 @@ func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask
 	for _, col := range cols {
 		vals, present, err := dataset.Column(ctx, in.dspec, col)
 		if err != nil {
-			return nil, nil, fmt.Errorf("node: column %s of dataset %s: %w", col, in.ds.Spec.Name, err)
+			return nil, nil, nil, fmt.Errorf("node: column %s of dataset %s: %w", col, in.ds.Spec.Name, err)
 		}
 		var levels []string
 		if _, _, indicator := dataset.SplitIndicator(col); !indicator && slices.Contains(present, false) {
 			// Not a number in every row: perhaps categorical.
 			if levels, err = categoricalLevels(ctx, in, col, present); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 		}
 		if levels == nil {
 			v, p, _ := align(in, col, vals, present, nil)
 			if err := add(col, v, p, false); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			continue
 		}
@@ -72,14 +79,14 @@ func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask
 			name := col + "=" + level
 			v, p, err := alignedColumn(ctx, in, name)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			if err := add(name, v, p, true); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 		}
 	}
-	return names, feats, nil
+	return names, feats, incomplete, nil
 }
 
 // categoricalLevels returns, when col is categorical (most of its non-null

@@ -37,9 +37,14 @@ func featureInputs(t *testing.T, csv string) *alignedInputs {
 func TestAlignedFeatures(t *testing.T) {
 	in := featureInputs(t, "phone,income,tier,home\n"+
 		"1,100,a,own\n2,200,b,rent\n3,abc,b,own\n4,400,c,NA\n5,500,b,own\n6,600,a,free\n")
-	names, feats, err := alignedFeatures(t.Context(), in, []string{"income", "tier", "home=own"}, nil)
+	names, feats, incomplete, err := alignedFeatures(t.Context(), in, []string{"income", "tier", "home=own"}, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Rows 3 (income abc) and 4 (home NA) miss a feature: missing: drop
+	// leaves them out.
+	if want := []bool{false, false, true, true, false, false}; !slices.Equal(incomplete, want) {
+		t.Errorf("incomplete %v, want %v", incomplete, want)
 	}
 	if want := []string{"income", "tier=a", "tier=c", "home=own"}; !slices.Equal(names, want) {
 		t.Fatalf("names %v, want %v (tier's reference: b, the most frequent)", names, want)
@@ -58,7 +63,7 @@ func TestAlignedFeatures(t *testing.T) {
 	// tier=c (constant over those rows, kept with weight 0), so they say
 	// nothing about which rows are in use.
 	use := []bool{false, true, true, false, true, false}
-	names, _, err = alignedFeatures(t.Context(), in, []string{"tier"}, use)
+	names, _, _, err = alignedFeatures(t.Context(), in, []string{"tier"}, use)
 	if err != nil || !slices.Equal(names, []string{"tier=a", "tier=c"}) {
 		t.Errorf("tier over rows 2, 3, 5: %v %v", names, err)
 	}
@@ -71,7 +76,7 @@ func TestAlignedFeatures(t *testing.T) {
 		{single, []string{"kind"}, "single level"},
 		{in, []string{"home=shed"}, `no row used has level "shed"`}, // named by hand: an error
 	} {
-		if _, _, err := alignedFeatures(t.Context(), tc.in, tc.cols, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, _, _, err := alignedFeatures(t.Context(), tc.in, tc.cols, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want %q", tc.cols, err, tc.want)
 		}
 	}
@@ -80,7 +85,7 @@ func TestAlignedFeatures(t *testing.T) {
 	for i := range 70 {
 		b.WriteString("1,z" + string(rune('A'+i%26)) + string(rune('a'+i/26)) + "\n")
 	}
-	if _, _, err := alignedFeatures(t.Context(), featureInputs(t, b.String()), []string{"zip"}, nil); err == nil || !strings.Contains(err.Error(), "more than 65 levels") {
+	if _, _, _, err := alignedFeatures(t.Context(), featureInputs(t, b.String()), []string{"zip"}, nil); err == nil || !strings.Contains(err.Error(), "more than 65 levels") {
 		t.Errorf("70 levels: %v", err)
 	}
 }

@@ -41,11 +41,15 @@ type ScoreJobResult struct {
 	// model's clip range.
 	Clipped int `json:"clipped,omitempty"`
 	// Bank only.
-	Output        string      `json:"output,omitempty"` // CSV: row, id columns, score[, band]
-	MeanScore     float64     `json:"mean_score,omitempty"`
-	Bands         []ScoreBand `json:"bands,omitempty"`
-	ValidationAUC *float64    `json:"validation_auc,omitempty"` // on the model's held-out rows, when scored
-	ValidationN   int         `json:"validation_rows,omitempty"`
+	Output string `json:"output,omitempty"` // CSV: row, id columns, score[, band]; both empty for a row without a score
+	// A missing: drop model gives no score to a row with a missing feature
+	// (as R's predict gives NA): on the bank's side, and on the partner's.
+	IncompleteBank    int         `json:"incomplete_bank_rows,omitempty"`
+	IncompletePartner int         `json:"incomplete_partner_rows,omitempty"`
+	MeanScore         float64     `json:"mean_score,omitempty"`
+	Bands             []ScoreBand `json:"bands,omitempty"`
+	ValidationAUC     *float64    `json:"validation_auc,omitempty"` // on the model's held-out rows, when scored
+	ValidationN       int         `json:"validation_rows,omitempty"`
 	// LabelledAUC is the AUC over every scored row with a 0/1 label, the
 	// model's training rows included (in-sample): the figure to compare
 	// with a model fitted on all the joined data, such as R's glm.
@@ -132,8 +136,9 @@ func (n *Node) scoreModel(id, side, peer string) (*storedModel, error) {
 }
 
 // partialScores computes Σ_j w_j·(x_j − mean_j)/sd_j over the L positions
-// for the model part's features (a missing value counts as the mean). It
-// returns the values and the positions this node has a row for.
+// for the model part's features (a missing value counts as the mean, or
+// makes the value NaN for a missing: drop model; so do positions without
+// a row).
 func partialScores(ctx context.Context, in *alignedInputs, part ModelPart) ([]float64, error) {
 	L := int(in.al.Length)
 	u := make([]float64, L)
@@ -175,11 +180,20 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A missing: drop model scores no row with a missing feature (uB NaN):
+	// the partner's value there is not asked for.
+	incompleteBank := 0
+	for pos, ok := range mask {
+		if ok && math.IsNaN(uB[pos]) {
+			mask[pos] = false
+			incompleteBank++
+		}
+	}
 	res, err := protocol.RunScoreBank(ctx, j.t, protocol.ScoreBankConfig{JobID: j.rec.ID, ModelID: m.ID, Mask: mask}, j.progress)
 	if err != nil {
 		return nil, err
 	}
-	// One scored row per matched position: (dataset row, score).
+	// One row per matched position: (dataset row, score; NaN = no score).
 	type scored struct {
 		row   int64
 		score float64
@@ -187,20 +201,29 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 	rows := make([]scored, len(in.al.Positions))
 	var sum float64
 	for i, pos := range in.al.Positions {
-		s := 1 / (1 + math.Exp(-(uB[pos] + res.Partial[pos])))
+		s := math.NaN()
+		if mask[pos] {
+			s = 1 / (1 + math.Exp(-(uB[pos] + res.Partial[pos]))) // NaN if the partner has no value
+		}
 		rows[i] = scored{int64(in.al.Rows[i]), s}
-		sum += s
+		if !math.IsNaN(s) {
+			sum += s
+		}
 	}
 	out := &ScoreJobResult{ModelID: m.ID, PSIJob: in.psiRec.ID, Side: "bank", Dataset: in.ds.Spec.Name, Length: L, Scored: res.Scored,
+		IncompleteBank: incompleteBank, IncompletePartner: res.Missing,
 		Releases: res.Batches, BytesSent: j.t.BytesSent(), Transcript: fmt.Sprintf("%x", j.t.Digest())}
-	if len(rows) > 0 {
-		out.MeanScore = sum / float64(len(rows))
+	if res.Scored > 0 {
+		out.MeanScore = sum / float64(res.Scored)
 	}
 	sort.Slice(rows, func(a, b int) bool { return rows[a].row < rows[b].row })
 	keys, scores := make([]int64, len(rows)), make([]float64, len(rows))
 	scoreOf := make(map[int64]float64, len(rows))
 	for i, r := range rows {
-		keys[i], scores[i], scoreOf[r.row] = r.row, r.score, r.score
+		keys[i], scores[i] = r.row, r.score
+		if !math.IsNaN(r.score) {
+			scoreOf[r.row] = r.score
+		}
 	}
 	bands, table := assignBands(scores, int(j.prop.Score.Bands))
 	out.Bands = table
@@ -222,14 +245,17 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 }
 
 // assignBands gives each score its equal-count band (band 1 = highest
-// scores; ties by position) and the band table; nil, nil for B = 0.
+// scores; ties by position) and the band table; nil, nil for B = 0. A NaN
+// score (no score) gets band 0 and is in no band.
 func assignBands(scores []float64, B int) ([]int, []ScoreBand) {
 	if B <= 0 || len(scores) == 0 {
 		return nil, nil
 	}
-	order := make([]int, len(scores))
-	for i := range order {
-		order[i] = i
+	order := make([]int, 0, len(scores))
+	for i, s := range scores {
+		if !math.IsNaN(s) {
+			order = append(order, i)
+		}
 	}
 	sort.SliceStable(order, func(a, b int) bool { return scores[order[a]] > scores[order[b]] })
 	bands := make([]int, len(scores))
@@ -279,9 +305,16 @@ func writeScores(ctx context.Context, spec dataset.Spec, rows []int64, scores []
 		for _, c := range spec.IDs {
 			line = append(line, r[c.Column])
 		}
-		line = append(line, strconv.FormatFloat(scores[k], 'f', 6, 64))
-		if bands != nil {
-			line = append(line, strconv.Itoa(bands[k]))
+		switch {
+		case math.IsNaN(scores[k]): // no score: score and band empty, as R writes NA
+			line = append(line, "")
+			if bands != nil {
+				line = append(line, "")
+			}
+		case bands != nil:
+			line = append(line, strconv.FormatFloat(scores[k], 'f', 6, 64), strconv.Itoa(bands[k]))
+		default:
+			line = append(line, strconv.FormatFloat(scores[k], 'f', 6, 64))
 		}
 		return cw.Write(line)
 	})
@@ -452,9 +485,13 @@ func partnerBandsBank(ctx context.Context, j *jobRun, in *alignedInputs, m *stor
 // standardised 0, no term).
 func (p ModelPart) addFeature(u []float64, k int, vals []float64, present []bool) {
 	w, mean, sd := p.Weights[k], p.Mean[k], p.SD[k]
+	drop := p.Missing == protocol.MissingDrop
 	for i := range u {
-		if i < len(vals) && present[i] && !math.IsNaN(vals[i]) && !math.IsInf(vals[i], 0) {
+		switch {
+		case i < len(vals) && present[i] && !math.IsNaN(vals[i]) && !math.IsInf(vals[i], 0):
 			u[i] += w * (vals[i] - mean) / sd
+		case drop: // no score for the row, as in training
+			u[i] = math.NaN()
 		}
 	}
 }

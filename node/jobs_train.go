@@ -41,8 +41,10 @@ type ModelPart struct {
 	Intercept *float64  `json:"intercept,omitempty"`
 	Mean      []float64 `json:"mean"`
 	SD        []float64 `json:"sd"`
-	Missing   string    `json:"missing"` // "mean": a missing value is the feature's mean
-	ClipRange float64   `json:"clip_range,omitempty"`
+	// Missing is "mean" (a missing value is the feature's mean) or "drop"
+	// (a row with a missing value gets no score, as in training).
+	Missing   string  `json:"missing"`
+	ClipRange float64 `json:"clip_range,omitempty"`
 	// RawWeights are the coefficients on the raw scale (w_j/sd_j) and
 	// RawOffset the constant they imply (intercept − Σ w_j·mean_j/sd_j).
 	RawWeights []float64 `json:"raw_weights"`
@@ -85,10 +87,14 @@ type ModelTrainingData struct {
 	Dataset         string   `json:"dataset"`
 	DatasetDigests  []string `json:"dataset_digests"`
 	AlignmentLength int      `json:"alignment_length"`
-	// Bank only: matched rows used and the split.
-	MatchedRows    int `json:"matched_rows,omitempty"`
-	TrainRows      int `json:"train_rows,omitempty"`
-	ValidationRows int `json:"validation_rows,omitempty"`
+	// Bank only: matched rows used and the split; with missing: drop, the
+	// matched rows left out for a missing label or bank feature, and for a
+	// missing partner feature.
+	MatchedRows       int `json:"matched_rows,omitempty"`
+	TrainRows         int `json:"train_rows,omitempty"`
+	ValidationRows    int `json:"validation_rows,omitempty"`
+	IncompleteBank    int `json:"incomplete_bank_rows,omitempty"`
+	IncompletePartner int `json:"incomplete_partner_rows,omitempty"`
 }
 
 // storedModel is "model/<id>" on each node.
@@ -115,8 +121,13 @@ type TrainJobResult struct {
 	Stopped    string        `json:"stopped,omitempty"`
 	Metrics    []ModelMetric `json:"metrics"`
 	Releases   int           `json:"gradient_releases"`
-	BytesSent  int64         `json:"bytes_sent"`
-	Transcript string        `json:"transcript_digest"`
+	// Missing values of this side's features (missing: mean): the bank's
+	// matched rows used, the partner's aligned positions, with a value
+	// imputed. Nonzero means R's glm on the same data (na.omit) would fit
+	// fewer rows; missing: drop does what glm does.
+	ImputedRows int    `json:"imputed_rows,omitempty"`
+	BytesSent   int64  `json:"bytes_sent"`
+	Transcript  string `json:"transcript_digest"`
 }
 
 func modelIDFor(jobID string) string { return "mdl-" + strings.TrimPrefix(jobID, "job-") }
@@ -237,9 +248,25 @@ func (trainKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 	if !slices.Contains(match, true) {
 		return nil, fmt.Errorf("node: train: label column %s has no 0/1 (yes/no, true/false) value on the matched rows; a text label enters as an indicator, label: %s=<positive level>", in.spec.Label, in.spec.Label)
 	}
-	names, feats, err := alignedFeatures(ctx, &in.alignedInputs, in.spec.BankFeatures, match)
+	names, feats, incomplete, err := alignedFeatures(ctx, &in.alignedInputs, in.spec.BankFeatures, match)
 	if err != nil {
 		return nil, err
+	}
+	bankDropped := 0
+	for pos, m := range match {
+		if m && incomplete[pos] {
+			bankDropped++ // imputed (missing: mean) or left out (drop)
+		}
+	}
+	if in.spec.DropsIncomplete() {
+		for pos, m := range match {
+			if m && incomplete[pos] {
+				match[pos] = false
+			}
+		}
+		if !slices.Contains(match, true) {
+			return nil, fmt.Errorf("node: train: missing: drop leaves no matched row with the label and every bank feature of dataset %s", in.ds.Spec.Name)
+		}
 	}
 	pol, onRel, count := n.trainReleasePolicy(j, in, "partner")
 	cfg := protocol.TrainBankConfig{JobID: j.rec.ID, Spec: in.spec, Features: feats, FeatureNames: names, Label: label, Match: match, Policy: pol, OnRelease: onRel}
@@ -267,14 +294,18 @@ func (trainKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 		valRows = append(valRows, rowOf[pos])
 	}
 	slices.Sort(valRows)
-	part := newModelPart(j.rec.ID, "bank", res.Part, 0)
+	part := newModelPart(j.rec.ID, "bank", res.Part, in.spec, 0)
 	card := n.modelCard(j, in, "bank", names, res.PartnerNames, metrics, res.Epochs, res.Stopped)
 	card.Training.MatchedRows, card.Training.TrainRows, card.Training.ValidationRows = res.Matched, len(res.TrainRows), len(res.ValRows)
+	imputed := bankDropped
+	if in.spec.DropsIncomplete() {
+		card.Training.IncompleteBank, card.Training.IncompletePartner, imputed = bankDropped, res.PartnerIncomplete, 0
+	}
 	if err := n.storeModel(j, part, card, valRows); err != nil {
 		return nil, err
 	}
 	return &TrainJobResult{ModelID: part.ModelID, PSIJob: in.psiRec.ID, Side: "bank", Dataset: in.ds.Spec.Name, SpecDigest: hex.EncodeToString(in.spec.Digest()),
-		Epochs: res.Epochs, Stopped: res.Stopped, Metrics: metrics, Releases: *count, BytesSent: j.t.BytesSent(), Transcript: fmt.Sprintf("%x", j.t.Digest())}, nil
+		Epochs: res.Epochs, Stopped: res.Stopped, Metrics: metrics, Releases: *count, ImputedRows: imputed, BytesSent: j.t.BytesSent(), Transcript: fmt.Sprintf("%x", j.t.Digest())}, nil
 }
 
 func (trainKind) respond(ctx context.Context, j *jobRun) (any, error) {
@@ -288,9 +319,17 @@ func (trainKind) respond(ctx context.Context, j *jobRun) (any, error) {
 	if uint64(len(in.al.Positions)) != in.al.Length {
 		return nil, fmt.Errorf("node: train: alignment maps %d of %d positions", len(in.al.Positions), in.al.Length)
 	}
-	names, feats, err := alignedFeatures(ctx, &in.alignedInputs, in.spec.PartnerFeatures, nil)
+	names, feats, incomplete, err := alignedFeatures(ctx, &in.alignedInputs, in.spec.PartnerFeatures, nil)
 	if err != nil {
 		return nil, err
+	}
+	imputed := 0
+	if !in.spec.DropsIncomplete() {
+		for _, inc := range incomplete {
+			if inc {
+				imputed++
+			}
+		}
 	}
 	pol, onRel, count := n.trainReleasePolicy(j, in, "bank")
 	approve := func(ctx context.Context) error {
@@ -299,7 +338,8 @@ func (trainKind) respond(ctx context.Context, j *jobRun) (any, error) {
 		}
 		return nil
 	}
-	cfg := protocol.TrainPartnerConfig{JobID: j.rec.ID, Spec: in.spec, Length: L, Features: feats, FeatureNames: names, Approve: approve, Policy: pol, OnRelease: onRel}
+	cfg := protocol.TrainPartnerConfig{JobID: j.rec.ID, Spec: in.spec, Length: L, Features: feats, FeatureNames: names, Incomplete: incomplete,
+		Approve: approve, Policy: pol, OnRelease: onRel}
 	res, err := protocol.RunTrainPartner(ctx, j.t, cfg, j.progress)
 	if err != nil {
 		return nil, err
@@ -310,13 +350,13 @@ func (trainKind) respond(ctx context.Context, j *jobRun) (any, error) {
 			metrics = append(metrics, ModelMetric{Epoch: s.Epoch + 1, GradNorm: s.GradNorm})
 		}
 	}
-	part := newModelPart(j.rec.ID, "partner", res.Part, in.spec.ClipRange)
+	part := newModelPart(j.rec.ID, "partner", res.Part, in.spec, in.spec.ClipRange)
 	card := n.modelCard(j, in, "partner", res.BankNames, names, metrics, res.Epochs, "")
 	if err := n.storeModel(j, part, card, nil); err != nil {
 		return nil, err
 	}
 	return &TrainJobResult{ModelID: part.ModelID, PSIJob: in.psiRec.ID, Side: "partner", Dataset: in.ds.Spec.Name, SpecDigest: hex.EncodeToString(in.spec.Digest()),
-		Epochs: res.Epochs, Metrics: metrics, Releases: *count, BytesSent: j.t.BytesSent(), Transcript: fmt.Sprintf("%x", j.t.Digest())}, nil
+		Epochs: res.Epochs, Metrics: metrics, Releases: *count, ImputedRows: imputed, BytesSent: j.t.BytesSent(), Transcript: fmt.Sprintf("%x", j.t.Digest())}, nil
 }
 
 // releaseRefused records a refusal by this node's policy engine (train
@@ -356,7 +396,8 @@ func (n *Node) trainReleasePolicy(j *jobRun, in *trainInputs, to string) (func(c
 	}
 	checks := []string{"agreement_columns", "gradient_of_spec_features", fmt.Sprintf("max_releases=%d", maxReleases), "share_guard"}
 	valBatches := 0
-	maxValBatches := in.spec.Epochs * ((L+8191)/8192 + 15) / 16 // ≤ one masked query per epoch
+	maxValBatches := in.spec.Epochs * ((L+8191)/8192 + 15) / 16     // ≤ one masked query per epoch
+	completeBatches, maxCompleteBatches := 0, ((L+8191)/8192+15)/16 // one masked query per job
 	policy := func(ctx context.Context, r protocol.TrainRelease) error {
 		a := in.agr.Agreement
 		if !slices.Contains(a.JobKinds, "train") {
@@ -365,18 +406,28 @@ func (n *Node) trainReleasePolicy(j *jobRun, in *trainInputs, to string) (func(c
 		if err := checkTrainColumns(a, j.prop, in.psiP, in.spec); err != nil {
 			return n.releaseRefused(ctx, j, err.Error())
 		}
-		if slices.Equal(r.Statistics, []string{protocol.ValidationPartial}) {
-			// Per-row values at the bank's held-out positions: the leakage
-			// of scoring those rows, so the agreement must allow scoring.
+		// Masked per-row releases to the bank: per-row information about
+		// shared customers, so the signed spec must ask for them and the
+		// agreement must allow scoring.
+		perRow := func(asked bool, what, field string, batches, maxBatches int) error {
 			switch {
-			case to != "bank" || r.To != "bank" || !in.spec.ValidationAUC:
-				return n.releaseRefused(ctx, j, "validation partial predictors requested without validation_auc in the signed spec")
+			case to != "bank" || r.To != "bank" || !asked:
+				return n.releaseRefused(ctx, j, fmt.Sprintf("%s requested without %s in the signed spec", what, field))
 			case !slices.Contains(a.JobKinds, "score"):
-				return n.releaseRefused(ctx, j, fmt.Sprintf("agreement %s does not allow score jobs, which validation_auc needs", a.Id))
-			case valBatches >= maxValBatches:
-				return n.releaseRefused(ctx, j, fmt.Sprintf("more than %d validation releases", maxValBatches))
+				return n.releaseRefused(ctx, j, fmt.Sprintf("agreement %s does not allow score jobs, which %s needs", a.Id, field))
+			case batches >= maxBatches:
+				return n.releaseRefused(ctx, j, fmt.Sprintf("more than %d %s releases", maxBatches, what))
 			}
 			return nil
+		}
+		switch {
+		case slices.Equal(r.Statistics, []string{protocol.CompleteRows}):
+			// One bit per matched row: does this node hold every feature there.
+			return perRow(in.spec.DropsIncomplete(), "complete-row indicator", "missing: drop", completeBatches, maxCompleteBatches)
+		case slices.Equal(r.Statistics, []string{protocol.ValidationPartial}):
+			// Per-row values at the bank's held-out positions: the leakage
+			// of scoring those rows.
+			return perRow(in.spec.ValidationAUC, "validation partial predictor", "validation_auc", valBatches, maxValBatches)
 		}
 		if to == "partner" && in.spec.PartnerOnly && slices.Equal(r.Statistics, []string{"(intercept)"}) {
 			return nil // the end of a partner-only job: the partner gets the whole model
@@ -397,18 +448,28 @@ func (n *Node) trainReleasePolicy(j *jobRun, in *trainInputs, to string) (func(c
 				"statistics": strings.Join(r.Statistics, ",")}}
 		key := audit.IdemKey{Job: j.rec.ID, Event: fmt.Sprintf("release/%d", r.Step), Attempt: uint32(j.rec.Attempt)}
 		validation := slices.Equal(r.Statistics, []string{protocol.ValidationPartial})
-		if validation {
+		complete := slices.Equal(r.Statistics, []string{protocol.CompleteRows})
+		switch {
+		case validation:
 			key.Event = fmt.Sprintf("validation-release/%d/%d", r.Step, r.Batch)
 			e.Release.Values = 0 // per-row values at the bank's held-out positions; the count is the bank's
 			e.Release.Checks = []string{"agreement_kind=score", "spec_validation_auc", "masked_by_peer", "share_guard"}
 			e.Detail["batch"] = fmt.Sprint(r.Batch)
+		case complete:
+			key.Event = fmt.Sprintf("complete-release/%d", r.Batch)
+			e.Release.Values = 0 // one bit per matched row of the bank; the count is the bank's
+			e.Release.Checks = []string{"agreement_kind=score", "spec_missing_drop", "masked_by_peer", "share_guard"}
+			e.Detail = map[string]string{"statistics": protocol.CompleteRows, "batch": fmt.Sprint(r.Batch)}
 		}
 		if _, _, err := n.audit.Append(context.WithoutCancel(ctx), peerLog(j.rec.Peer), key, e); err != nil {
 			return fmt.Errorf("node: audit: %w", err)
 		}
-		if validation {
+		switch {
+		case validation:
 			valBatches++
-		} else {
+		case complete:
+			completeBatches++
+		default:
 			*count++
 		}
 		return nil
@@ -416,9 +477,12 @@ func (n *Node) trainReleasePolicy(j *jobRun, in *trainInputs, to string) (func(c
 	return policy, onRelease, count
 }
 
-func newModelPart(jobID, side string, p protocol.TrainModelPart, clip float64) ModelPart {
+func newModelPart(jobID, side string, p protocol.TrainModelPart, spec *protocol.TrainSpec, clip float64) ModelPart {
 	m := ModelPart{Format: "tandem.vlr.part/v1", ModelID: modelIDFor(jobID), Side: side, Features: p.Features, Weights: p.Weights,
 		Intercept: p.Intercept, Mean: p.Mean, SD: p.SD, Missing: "mean", ClipRange: clip}
+	if spec.DropsIncomplete() {
+		m.Missing = protocol.MissingDrop
+	}
 	if p.Intercept != nil {
 		m.RawOffset = *p.Intercept
 	}
@@ -440,7 +504,11 @@ func (n *Node) modelCard(j *jobRun, in *trainInputs, side string, bank, partner 
 	c.Notes = []string{
 		"split model: this node holds only its own part; scoring needs both parts (federated scoring)",
 		fmt.Sprintf("residual approximation: degree %d polynomial in the partner's partial predictor, clipped to ±%g", in.spec.Degree, in.spec.ClipRange),
-		"features standardised by their owner (bank: matched rows; partner: all aligned positions); missing values imputed with the mean",
+		"features standardised by their owner (bank: matched rows; partner: all aligned positions)",
+		"missing values imputed with the owner's mean (missing: mean)",
+	}
+	if in.spec.DropsIncomplete() {
+		c.Notes[2] = "missing: drop: trained on complete rows only (R's na.omit); a row with a missing value gets no score"
 	}
 	return c
 }

@@ -27,16 +27,7 @@ func TestPartnerOnlyModelAndLocalScoring(t *testing.T) {
 	psiResult(t, bank, psiJob)
 
 	spec := "label: has_card\npartner_only: true\npartner_features: [monthly_spend, orders_90d]\nepochs: 15\nl2: 0.001\nseed: 3\n"
-	js, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "train", Peer: "partner-a",
-		Train: &tandemv1.TrainParams{PsiJobId: psiJob, SpecYaml: []byte(spec)}})
-	if err != nil || js.State != stateAccepted {
-		t.Fatalf("SubmitJob(train): %v %v", js, err)
-	}
-	bj := finalJob(t, bank.analyst, js.Id, 120*time.Second)
-	pj := finalJob(t, partner.analyst, js.Id, 30*time.Second)
-	if bj.State != stateSucceeded || pj.State != stateSucceeded {
-		t.Fatalf("train: bank %s (%s), partner %s (%s)", bj.State, bj.Reason, pj.State, pj.Reason)
-	}
+	bj, _ := runJobs(t, bank, partner, &tandemv1.SubmitJobRequest{Kind: "train", Peer: "partner-a", Train: &tandemv1.TrainParams{PsiJobId: psiJob, SpecYaml: []byte(spec)}}, 120*time.Second)
 	var tr TrainJobResult
 	json.Unmarshal(bj.ResultJson, &tr)
 	bp, _, _ := getModel(t, bank, tr.ModelID)
@@ -44,7 +35,7 @@ func TestPartnerOnlyModelAndLocalScoring(t *testing.T) {
 	if len(bp.Features) != 0 || bp.Intercept == nil || pp.Intercept == nil || *pp.Intercept != *bp.Intercept || len(pc.BankFeatures) != 0 {
 		t.Fatalf("parts: bank %+v; partner %+v", bp, pp)
 	}
-	if got := auditKinds(t, bank, js.Id)["release"]; got != 16 { // 15 gradient releases + the intercept
+	if got := auditKinds(t, bank, bj.Id)["release"]; got != 16 { // 15 gradient releases + the intercept
 		t.Errorf("bank release records %d, want 16", got)
 	}
 

@@ -59,7 +59,8 @@ valid_days: 30
 // attributes copied from random applicants). Identifiers are written in
 // different formats on each side; 10 % of the shared users' partner phones
 // are missing and 40 % of their id numbers, so some match on one
-// identifier only, and a few bank cells are malformed.
+// identifier only, and a few bank cells are malformed. A few feature
+// cells are missing on both sides (realCreditCell).
 func realCreditWorld(t *testing.T) (bankFile, partnerFile string, shared int) {
 	t.Helper()
 	recs := readCSV(t, realCreditFile)
@@ -96,7 +97,7 @@ func realCreditWorld(t *testing.T) (bankFile, partnerFile string, shared int) {
 		}
 		b.WriteString(phone + "," + id)
 		for _, c := range realBankCols {
-			b.WriteString("," + r[col(c)])
+			b.WriteString("," + realCreditCell(c, r[col(c)], i))
 		}
 		b.WriteString("\n")
 	}
@@ -128,7 +129,7 @@ func realCreditWorld(t *testing.T) (bankFile, partnerFile string, shared int) {
 		}
 		b.WriteString(`"` + phone + `",` + id)
 		for _, c := range realPartnerCols {
-			b.WriteString("," + rows[src][col(c)])
+			b.WriteString("," + realCreditCell(c, rows[src][col(c)], p))
 		}
 		b.WriteString("\n")
 	}
@@ -137,6 +138,20 @@ func realCreditWorld(t *testing.T) (bankFile, partnerFile string, shared int) {
 		t.Fatal(err)
 	}
 	return bankFile, partnerFile, shared
+}
+
+// realCreditCell is the cell of column c for applicant i, missing for a
+// few applicants in four columns (a number and a categorical column on
+// each side, in the spellings real files use), as in real credit data:
+// mean imputation (the default) and missing: drop both have work to do.
+func realCreditCell(c, v string, i int) string {
+	switch {
+	case c == "amount" && i%23 == 4, c == "residence_years" && i%19 == 7:
+		return ""
+	case c == "checking" && i%29 == 11, c == "savings" && i%17 == 2:
+		return "NA"
+	}
+	return v
 }
 
 // realCreditID draws a valid PRC resident id number (the check character
@@ -212,6 +227,11 @@ func TestRealCreditData(t *testing.T) {
 			trainRealCredit(t, bank, partner, psiJob, vf, 60, realBankFeats, realPartnerFeats, bankFile, partnerFile, pairs)
 		})
 	}
+	// missing: drop trains on complete rows only, as R's glm does by
+	// default, and scores no row with a missing feature.
+	t.Run("missing=drop", func(t *testing.T) {
+		trainRealCreditDrop(t, bank, partner, psiJob, bankFile, partnerFile, pairs)
+	})
 	// Categorical columns named plainly, as in an R formula: each owner
 	// expands its own into indicators of every level but the most frequent
 	// (the reference), and the stored parts name them.
@@ -240,22 +260,7 @@ validation_fraction: %s
 seed: 3
 `, strings.Join(bankFeats, ", "), strings.Join(partnerFeats, ", "), epochs, valFraction)
 	start := time.Now()
-	js, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "train", Peer: "partner-a",
-		Train: &tandemv1.TrainParams{PsiJobId: psiJob, SpecYaml: []byte(spec)}})
-	if err != nil || js.State != stateAccepted {
-		t.Fatalf("SubmitJob(train): %v %v", js, err)
-	}
-	bj := finalJob(t, bank.analyst, js.Id, 300*time.Second)
-	pj := finalJob(t, partner.analyst, js.Id, 30*time.Second)
-	if bj.State != stateSucceeded || pj.State != stateSucceeded {
-		t.Fatalf("train job: bank %s (%s), partner %s (%s)", bj.State, bj.Reason, pj.State, pj.Reason)
-	}
-	var bres TrainJobResult
-	if err := json.Unmarshal(bj.ResultJson, &bres); err != nil {
-		t.Fatal(err)
-	}
-	bp, bc, _ := getModel(t, bank, bres.ModelID)
-	pp, pc, _ := getModel(t, partner, bres.ModelID)
+	bres, bp, bc, pp, pc := trainParts(t, bank, partner, psiJob, spec)
 	if protocol.CheckExpansion(bankFeats, bp.Features) != nil || protocol.CheckExpansion(partnerFeats, pp.Features) != nil ||
 		!slices.Equal(bc.BankFeatures, bp.Features) || !slices.Equal(pc.BankFeatures, bp.Features) ||
 		!slices.Equal(bc.PartnerFeatures, pp.Features) || !slices.Equal(pc.PartnerFeatures, pp.Features) {
@@ -327,4 +332,156 @@ func TestRealCreditBaselineIsGLM(t *testing.T) {
 			t.Errorf("%s: PlainLR %.10g, glm %.10g", r[0], got, want)
 		}
 	}
+}
+
+// trainRealCreditDrop trains with missing: drop and checks, against the
+// plaintext join: the rows left out on each side, the fit against
+// plaintext logistic regression on the complete rows (in-sample, as R's
+// glm reports it), the partner's audited completeness release, and a
+// score job that leaves exactly the incomplete rows without a score.
+func trainRealCreditDrop(t *testing.T, bank, partner *testNode, psiJob, bankFile, partnerFile string, pairs [][2]int) {
+	bankCols := []string{"duration_months", "amount", "installment_rate", "age", "checking", "credit_history", "purpose"}
+	partnerCols := []string{"savings", "employment", "other_debtors", "property", "residence_years", "telephone"}
+	spec := fmt.Sprintf("label: bad\nbank_features: [%s]\npartner_features: [%s]\nepochs: 60\nl2: 0.001\nvalidation_fraction: 0\nseed: 3\nmissing: drop\n",
+		strings.Join(bankCols, ", "), strings.Join(partnerCols, ", "))
+	bres, bp, bc, pp, _ := trainParts(t, bank, partner, psiJob, spec)
+	if bp.Missing != "drop" || pp.Missing != "drop" {
+		t.Errorf("stored parts' missing-value rule: bank %q, partner %q, want drop", bp.Missing, pp.Missing)
+	}
+	if k := auditKinds(t, partner, bc.JobID)["release"]; k < 2 {
+		t.Errorf("partner audit: %d release records, want the completeness release and the gradients", k)
+	}
+
+	bcsv := loadTrainCSV(t, bankFile, append([]string{"bad"}, bp.Features...))
+	pcsv := loadTrainCSV(t, partnerFile, pp.Features)
+	missing := func(c *trainCSV, feats []string, r int) bool {
+		return slices.ContainsFunc(feats, func(f string) bool { return math.IsNaN(c.cols[f][r]) })
+	}
+	var complete [][2]int
+	bankInc, partnerInc := 0, 0
+	for _, pr := range pairs {
+		switch {
+		case math.IsNaN(bcsv.cols["bad"][pr[0]]):
+		case missing(bcsv, bp.Features, pr[0]):
+			bankInc++
+		case missing(pcsv, pp.Features, pr[1]):
+			partnerInc++
+		default:
+			complete = append(complete, pr)
+		}
+	}
+	tr := bc.Training
+	if bankInc == 0 || partnerInc == 0 || tr.MatchedRows != len(complete) || tr.TrainRows != len(complete) ||
+		tr.IncompleteBank != bankInc || tr.IncompletePartner != partnerInc {
+		t.Fatalf("rows: card %+v; plaintext: %d complete, %d missing a bank feature, %d a partner feature", tr, len(complete), bankInc, partnerInc)
+	}
+
+	// Plaintext logistic regression on the complete rows, each side
+	// standardised as its owner does (bank: its rows used; partner: all its
+	// rows, a missing value counting as the mean).
+	bRows, pRows := make([]int, len(complete)), make([]int, pcsv.rows)
+	for k, pr := range complete {
+		bRows[k] = pr[0]
+	}
+	for r := range pRows {
+		pRows[r] = r
+	}
+	std := func(c *trainCSV, feats []string, rows []int, p ModelPart) ([]float64, []float64) {
+		mean, sd := make([]float64, len(feats)), make([]float64, len(feats))
+		for k, f := range feats {
+			mean[k], sd[k] = meanSD(c.cols[f], rows)
+			if math.Abs(mean[k]-p.Mean[k]) > 1e-9*math.Abs(mean[k])+1e-9 || math.Abs(sd[k]-p.SD[k]) > 1e-9*sd[k] {
+				t.Errorf("%s standardisation: stored %v/%v, plaintext %v/%v", f, p.Mean[k], p.SD[k], mean[k], sd[k])
+			}
+		}
+		return mean, sd
+	}
+	bm, bs := std(bcsv, bp.Features, bRows, bp)
+	pm, ps := std(pcsv, pp.Features, pRows, pp)
+	x, y := make([][]float64, len(complete)), make([]float64, len(complete))
+	sHE := make([]float64, len(complete))
+	for i, pr := range complete {
+		for k, f := range bp.Features {
+			x[i] = append(x[i], (bcsv.cols[f][pr[0]]-bm[k])/bs[k])
+		}
+		for k, f := range pp.Features {
+			x[i] = append(x[i], (pcsv.cols[f][pr[1]]-pm[k])/ps[k])
+		}
+		x[i] = append(x[i], 1)
+		y[i] = bcsv.cols["bad"][pr[0]]
+		sHE[i] = partScore(bp, bcsv, pr[0]) + partScore(pp, pcsv, pr[1])
+	}
+	base := vlrtest.PlainLR(x, y, 0.001)
+	sBase := make([]float64, len(x))
+	for i := range x {
+		for j, v := range x[i] {
+			sBase[i] += base[j] * v
+		}
+	}
+	aHE, aBase := vlrtest.AUC(sHE, y), vlrtest.AUC(sBase, y)
+	he := append(append(slices.Clone(bp.Weights), pp.Weights...), *bp.Intercept)
+	worst := vlrtest.CheckCoefficients(t, he, base)
+	t.Logf("missing: drop: %d complete rows of %d matched (%d lack a bank feature, %d a partner feature); in-sample AUC split %.5f, plaintext %.5f; worst coefficient %.3f %%",
+		len(complete), len(pairs), bankInc, partnerInc, aHE, aBase, 100*worst)
+	if math.Abs(aHE-aBase) > 0.005 {
+		t.Errorf("in-sample AUC: split model %.5f, plaintext on the complete rows %.5f (|Δ| > 0.005)", aHE, aBase)
+	}
+
+	// Scoring: every matched row is listed; exactly the rows missing a
+	// feature on either side have no score.
+	sb, _ := runJobs(t, bank, partner, &tandemv1.SubmitJobRequest{Kind: "score", Peer: "partner-a", Score: &tandemv1.ScoreParams{PsiJobId: psiJob, ModelId: bres.ModelID, Bands: 10}}, 60*time.Second)
+	var br ScoreJobResult
+	json.Unmarshal(sb.ResultJson, &br)
+	want := map[string]float64{}
+	var noScoreB, noScoreP int
+	for _, pr := range pairs {
+		switch {
+		case missing(bcsv, bp.Features, pr[0]):
+			noScoreB++
+			want[strconv.Itoa(pr[0])] = math.NaN()
+		case missing(pcsv, pp.Features, pr[1]):
+			noScoreP++
+			want[strconv.Itoa(pr[0])] = math.NaN()
+		default:
+			want[strconv.Itoa(pr[0])] = 1 / (1 + math.Exp(-(partScore(bp, bcsv, pr[0]) + partScore(pp, pcsv, pr[1]))))
+		}
+	}
+	if br.IncompleteBank != noScoreB || br.IncompletePartner != noScoreP || br.Scored != len(pairs)-noScoreB-noScoreP {
+		t.Errorf("score job: %d scored, %d/%d without a score; plaintext %d, %d/%d", br.Scored, br.IncompleteBank, br.IncompletePartner,
+			len(pairs)-noScoreB-noScoreP, noScoreB, noScoreP)
+	}
+	recs := readCSV(t, br.Output)
+	iRow, iScore, iBand := slices.Index(recs[0], "row"), slices.Index(recs[0], "score"), slices.Index(recs[0], "band")
+	if len(recs)-1 != len(pairs) {
+		t.Fatalf("scores.csv: %d rows for %d matched", len(recs)-1, len(pairs))
+	}
+	for _, r := range recs[1:] {
+		w, ok := want[r[iRow]]
+		if !ok {
+			t.Fatalf("scores.csv row %s is not a matched row", r[iRow])
+		}
+		if math.IsNaN(w) {
+			if r[iScore] != "" || r[iBand] != "" {
+				t.Errorf("scores.csv row %s misses a feature: score %q band %q, want both empty", r[iRow], r[iScore], r[iBand])
+			}
+			continue
+		}
+		if got, err := strconv.ParseFloat(r[iScore], 64); err != nil || math.Abs(got-w) > 2e-6 || r[iBand] == "" {
+			t.Errorf("scores.csv row %s: score %q band %q, plaintext %v", r[iRow], r[iScore], r[iBand], w)
+		}
+	}
+}
+
+// trainParts runs a train job with spec and returns the bank's result and
+// each side's stored part and card.
+func trainParts(t *testing.T, bank, partner *testNode, psiJob, spec string) (TrainJobResult, ModelPart, ModelCard, ModelPart, ModelCard) {
+	t.Helper()
+	bj, _ := runJobs(t, bank, partner, &tandemv1.SubmitJobRequest{Kind: "train", Peer: "partner-a", Train: &tandemv1.TrainParams{PsiJobId: psiJob, SpecYaml: []byte(spec)}}, 300*time.Second)
+	var res TrainJobResult
+	if err := json.Unmarshal(bj.ResultJson, &res); err != nil {
+		t.Fatal(err)
+	}
+	bp, bc, _ := getModel(t, bank, res.ModelID)
+	pp, pc, _ := getModel(t, partner, res.ModelID)
+	return res, bp, bc, pp, pc
 }

@@ -19,11 +19,14 @@ import (
 
 // LocalScoreResult is what ScoreLocal reports.
 type LocalScoreResult struct {
-	ModelID   string      `json:"model_id"`
-	Dataset   string      `json:"dataset"`
-	Out       string      `json:"out"`
-	Rows      int64       `json:"rows"`
-	Clipped   int         `json:"clipped"` // rows whose partial predictor hit the model's clip range
+	ModelID string `json:"model_id"`
+	Dataset string `json:"dataset"`
+	Out     string `json:"out"`
+	Rows    int64  `json:"rows"`
+	Clipped int    `json:"clipped"` // rows whose partial predictor hit the model's clip range
+	// Unscored rows have a missing feature and the model was trained with
+	// missing: drop (score and band left empty, as R's predict gives NA).
+	Unscored  int         `json:"unscored,omitempty"`
 	MeanScore float64     `json:"mean_score"`
 	Bands     []ScoreBand `json:"bands,omitempty"`
 }
@@ -68,10 +71,14 @@ func (n *Node) scoreLocal(ctx context.Context, req *tandemv1.ScoreLocalRequest, 
 			res.Clipped++
 		}
 		keys[i], scores[i] = int64(i), 1/(1+math.Exp(-(x+*m.Part.Intercept)))
+		if math.IsNaN(scores[i]) { // a missing: drop model and a missing feature
+			res.Unscored++
+			continue
+		}
 		sum += scores[i]
 	}
-	if rows > 0 {
-		res.MeanScore = sum / float64(rows)
+	if scored := rows - int64(res.Unscored); scored > 0 {
+		res.MeanScore = sum / float64(scored)
 	}
 	bands, table := assignBands(scores, int(req.Bands))
 	res.Bands = table

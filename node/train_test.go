@@ -215,18 +215,9 @@ func TestTrainEndToEnd(t *testing.T) {
 	psiResult(t, partner, psiJob)
 
 	start := time.Now()
-	js, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "train", Peer: "partner-a",
-		Train: &tandemv1.TrainParams{PsiJobId: psiJob, SpecYaml: []byte(trainSpec)}})
-	if err != nil || js.State != stateAccepted {
-		t.Fatalf("SubmitJob(train): %v %v", js, err)
-	}
-	id := js.Id
-	bj := finalJob(t, bank.analyst, id, 120*time.Second)
-	pj := finalJob(t, partner.analyst, id, 30*time.Second)
+	bj, pj := runJobs(t, bank, partner, &tandemv1.SubmitJobRequest{Kind: "train", Peer: "partner-a", Train: &tandemv1.TrainParams{PsiJobId: psiJob, SpecYaml: []byte(trainSpec)}}, 120*time.Second)
+	id := bj.Id
 	t.Logf("train job over %d partner rows: %s wall", pt.Rows, time.Since(start).Round(time.Millisecond))
-	if bj.State != stateSucceeded || pj.State != stateSucceeded {
-		t.Fatalf("train job: bank %s (%s), partner %s (%s)", bj.State, bj.Reason, pj.State, pj.Reason)
-	}
 	var bres, pres TrainJobResult
 	json.Unmarshal(bj.ResultJson, &bres)
 	json.Unmarshal(pj.ResultJson, &pres)
@@ -427,16 +418,7 @@ func checkAgainstPlain(t *testing.T, bank *testNode, modelID, label string, lamb
 // records one release per batch.
 func checkScoreJob(t *testing.T, bank, partner *testNode, psiJob, modelID, label string, bp, pp ModelPart, bcsv, pcsv *trainCSV, pairs [][2]int, valAUC float64) {
 	t.Helper()
-	js, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "score", Peer: "partner-a",
-		Score: &tandemv1.ScoreParams{PsiJobId: psiJob, ModelId: modelID, Bands: 10}})
-	if err != nil || js.State != stateAccepted {
-		t.Fatalf("SubmitJob(score): %v %v", js, err)
-	}
-	bj := finalJob(t, bank.analyst, js.Id, 60*time.Second)
-	pj := finalJob(t, partner.analyst, js.Id, 30*time.Second)
-	if bj.State != stateSucceeded || pj.State != stateSucceeded {
-		t.Fatalf("score job: bank %s (%s), partner %s (%s)", bj.State, bj.Reason, pj.State, pj.Reason)
-	}
+	bj, pj := runJobs(t, bank, partner, &tandemv1.SubmitJobRequest{Kind: "score", Peer: "partner-a", Score: &tandemv1.ScoreParams{PsiJobId: psiJob, ModelId: modelID, Bands: 10}}, 60*time.Second)
 	var br, pr ScoreJobResult
 	json.Unmarshal(bj.ResultJson, &br)
 	json.Unmarshal(pj.ResultJson, &pr)
@@ -485,7 +467,7 @@ func checkScoreJob(t *testing.T, bank, partner *testNode, psiJob, modelID, label
 	}
 	t.Logf("score job: %d rows, validation AUC %.5f over %d rows, labelled AUC %.5f over %d, %d releases, bank sent %d B, partner %d B",
 		br.Scored, valAUC, br.ValidationN, *br.LabelledAUC, br.LabelledN, pr.Releases, br.BytesSent, pr.BytesSent)
-	if got := auditKinds(t, partner, js.Id)["release"]; got != pr.Releases || got < 1 {
+	if got := auditKinds(t, partner, bj.Id)["release"]; got != pr.Releases || got < 1 {
 		t.Errorf("partner release records: %d, result says %d", got, pr.Releases)
 	}
 	var v any
@@ -494,10 +476,40 @@ func checkScoreJob(t *testing.T, bank, partner *testNode, psiJob, modelID, label
 		t.Errorf("partner's score result holds an array of %d values: %s", n, pj.ResultJson)
 	}
 	// A model the partner does not hold is refused at the proposal.
-	js, err = bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "score", Peer: "partner-a",
+	js, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "score", Peer: "partner-a",
 		Score: &tandemv1.ScoreParams{PsiJobId: psiJob, ModelId: "mdl-missing"}})
 	if err == nil && js.State == stateAccepted {
 		t.Errorf("score with an unknown model accepted: %v", js)
+	}
+}
+
+// TestTrainMissingDropNeedsScore: missing: drop tells the bank which of
+// its matched rows the partner lacks a feature for, per-row information
+// about shared customers, so the partner's policy refuses it unless the
+// agreement allows scoring. Both sides fail with the reason, the refusal
+// is recorded and nothing is released.
+func TestTrainMissingDropNeedsScore(t *testing.T) {
+	truth, pt := psiWorld(t, 3000, 2500)
+	agr := strings.Replace(trainAgreement, "job_kinds: [ping, psi, train, score]", "job_kinds: [ping, psi, train]", 1)
+	bank, partner, _ := startPair(t, agr)
+	addDataset(t, bank, "customers", truth.BankFile)
+	addDataset(t, partner, "users", pt.File)
+	psiJob := submitPSI(t, bank, "initiator")
+	psiResult(t, bank, psiJob)
+	spec := strings.Replace(trainSpec, "validation_auc: true\n", "", 1) + "missing: drop\n"
+	js, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "train", Peer: "partner-a",
+		Train: &tandemv1.TrainParams{PsiJobId: psiJob, SpecYaml: []byte(spec)}})
+	if err != nil || js.State != stateAccepted {
+		t.Fatalf("SubmitJob(train): %v %v", js, err)
+	}
+	const want = "does not allow score jobs, which missing: drop needs"
+	for _, tn := range []*testNode{bank, partner} {
+		if j := finalJob(t, tn.analyst, js.Id, 60*time.Second); j.State != stateFailed || !strings.Contains(j.Reason, want) {
+			t.Errorf("%s: job %s (%s), want failed with %q", tn.name, j.State, j.Reason, want)
+		}
+	}
+	if kinds := auditKinds(t, partner, js.Id); kinds["release_refused"] != 1 || kinds["release"] != 0 {
+		t.Errorf("partner audit: %v, want one release_refused and no release", kinds)
 	}
 }
 

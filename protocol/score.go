@@ -47,6 +47,10 @@ const (
 	// ScoreClip bounds |u_P| (logit units) so the fixed point fits the
 	// slot modulus (2^29 / 2^20 = 512, minus a margin).
 	ScoreClip = 511.0
+	// missingMark is the fixed-point value of a position where the partner
+	// has no partial predictor (NaN: a row of a missing: drop model with a
+	// missing feature); outside ±ScoreClip, inside the slot modulus.
+	missingMark = -int64((ScoreClip + 0.5) * (1 << ScoreScaleBits))
 	// scoreBatch chunks of N positions per message round: 16 × 8192
 	// positions, ≈ 4 MiB each way per round.
 	scoreBatch = 16
@@ -89,10 +93,12 @@ type ScorePartnerConfig struct {
 	ModelID string
 	Params  fedlearn.Params
 	Rand    io.Reader
-	// Partial is u_P over all L positions (logit units).
+	// Partial is u_P over all L positions (logit units); NaN where the
+	// partner has no value (a missing: drop model's row with a missing
+	// feature), which the bank receives as NaN.
 	Partial []float64
 	// Bands, in the acquisition mode (partner-only model), is the band
-	// (1…B) of each of the L positions by the partner's own scores;
+	// (1…B, 0 for none) of each of the L positions by the partner's own scores;
 	// Partial is then unused.
 	Bands []int
 	// Approve runs before any key exists; an error refuses the job.
@@ -103,10 +109,11 @@ type ScorePartnerConfig struct {
 }
 
 // ScoreBankResult: the partner's partial predictor at the masked positions
-// (0 elsewhere) and the wire volume.
+// (0 elsewhere; NaN where the partner has no value) and the wire volume.
 type ScoreBankResult struct {
 	Partial []float64
 	Scored  int
+	Missing int // masked positions where the partner has no value
 	Batches int // message rounds (one masked release of ≤ 16 chunks each)
 	// Acquisition mode: per band, the partner's users and those of them
 	// that are the bank's customers (an exact count, decrypted from one
@@ -178,12 +185,21 @@ func runScoreBank(ctx context.Context, t Transport, cfg ScoreBankConfig, progres
 	}
 	res := &ScoreBankResult{Partial: make([]float64, L), Batches: batches}
 	for i, v := range out {
-		if cfg.Mask[i] {
+		switch {
+		case !cfg.Mask[i]:
+		case v == missingMark:
+			res.Partial[i] = math.NaN()
+			res.Missing++
+		case v < -ScoreClip*(1<<ScoreScaleBits) || v > ScoreClip*(1<<ScoreScaleBits):
+			return nil, fmt.Errorf("%w: partial predictor %d outside the fixed-point range", ErrUnexpected, v)
+		default:
 			res.Partial[i] = float64(v) / (1 << ScoreScaleBits)
 			res.Scored++
 		}
 	}
-	if err := c.sendJSON(ctx, "score.done", scoreDone{Scored: res.Scored}); err != nil {
+	// The partner learns how many positions were asked for, as before
+	// missing values existed: not how many of them it lacked.
+	if err := c.sendJSON(ctx, "score.done", scoreDone{Scored: res.Scored + res.Missing}); err != nil {
 		return nil, err
 	}
 	if err := c.recvJSON(ctx, "score.done", &ack); err != nil {
@@ -323,8 +339,11 @@ func bandCountsPartner(ctx context.Context, c *scoreChannel, sess *fedlearn.Sess
 		cols[b] = make([]int64, L)
 	}
 	for i, b := range cfg.Bands {
-		if b < 1 || b > B {
-			return fmt.Errorf("protocol: score: band %d at a position, want 1..%d", b, B)
+		switch {
+		case b == 0: // no score (a missing: drop model's user with a missing feature): in no band
+			continue
+		case b < 1 || b > B:
+			return fmt.Errorf("protocol: score: band %d at a position, want 0 (none) or 1..%d", b, B)
 		}
 		cols[b-1][i] = 1
 		users[b-1]++
@@ -452,13 +471,15 @@ func (c *trainChannel) maskedAnswer(ctx context.Context, sess *fedlearn.Session,
 }
 
 // fixedPoint converts u (logit units) to the masked-release fixed point,
-// clipping |u| to ScoreClip; it returns the number of clipped values.
+// clipping |u| to ScoreClip, NaN (no value) to missingMark; it returns the
+// number of clipped values.
 func fixedPoint(u []float64) ([]int64, int, error) {
 	out := make([]int64, len(u))
 	clipped := 0
 	for i, v := range u {
 		if math.IsNaN(v) {
-			return nil, 0, fmt.Errorf("protocol: partial predictor is NaN at a position")
+			out[i] = missingMark
+			continue
 		}
 		if math.Abs(v) > ScoreClip {
 			v = math.Copysign(ScoreClip, v)

@@ -43,7 +43,7 @@ func runScore(t *testing.T, mask []bool, partial []float64, approve func(context
 
 // The bank gets the partner's partial predictor exactly (to the fixed
 // point) at its masked positions and 0 elsewhere; the partner learns only
-// how many positions were scored; clipping is counted.
+// how many positions were asked for; clipping is counted.
 func TestScoreMatchesPlaintext(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	L := 40000 // 5 chunks of 8192, last one partial
@@ -54,7 +54,11 @@ func TestScoreMatchesPlaintext(t *testing.T) {
 		partial[i] = rng.NormFloat64() * 3
 	}
 	partial[7], mask[7] = 1000, true // clipped to ScoreClip
-	want := 0
+	// No value (a missing: drop model's row with a missing feature): NaN
+	// at the bank where it asked, nothing where it did not.
+	partial[9], mask[9] = math.NaN(), true
+	partial[11], mask[11] = math.NaN(), false
+	want := -1 // position 9
 	for _, m := range mask {
 		if m {
 			want++
@@ -64,15 +68,15 @@ func TestScoreMatchesPlaintext(t *testing.T) {
 	if berr != nil || perr != nil {
 		t.Fatal(berr, perr)
 	}
-	if br.Scored != want || pr.Scored != want || pr.Clipped != 1 || pr.Length != L {
-		t.Fatalf("scored %d/%d (want %d), clipped %d", br.Scored, pr.Scored, want, pr.Clipped)
+	if br.Scored != want || br.Missing != 1 || pr.Scored != want+1 || pr.Clipped != 1 || pr.Length != L {
+		t.Fatalf("scored %d (%d without a value)/%d (want %d), clipped %d", br.Scored, br.Missing, pr.Scored, want, pr.Clipped)
 	}
 	for i := range L {
 		exp := 0.0
 		if mask[i] {
 			exp = math.Max(-ScoreClip, math.Min(ScoreClip, partial[i]))
 		}
-		if math.Abs(br.Partial[i]-exp) > 1.0/(1<<(ScoreScaleBits)) {
+		if math.IsNaN(exp) != math.IsNaN(br.Partial[i]) || math.Abs(br.Partial[i]-exp) > 1.0/(1<<(ScoreScaleBits)) {
 			t.Fatalf("position %d: got %v, want %v", i, br.Partial[i], exp)
 		}
 	}

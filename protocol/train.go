@@ -28,6 +28,10 @@ import (
 //	      refusal: P→B train.refused {reason}, both fail.
 //	   P→B train.hello {}
 //	2. B→P train.ckg, P→B train.ckg       collective key (fedlearn K1/K2)
+//	   missing: drop only: B→P train.cmask#…, P→B train.crel#…, a masked
+//	   release (as in scoring) of the partner's completeness indicator at
+//	   the bank's matched positions, approved by the partner's policy; the
+//	   bank leaves the incomplete rows out
 //	3. per step s (one epoch in full batch; both sides in parallel):
 //	   B→P train.terms#…   Enc(B_0…B_D)            (vlr B1; ≤ 1 MiB pieces)
 //	   P→B train.powers#…  Enc(u_P^1…u_P^D)        (vlr P1)
@@ -50,11 +54,18 @@ import (
 // max|u_P| over all positions), and from train.step the epoch structure and
 // when the bank stopped. The partner never learns a label, the match
 // indicator, the bank's weights or the validation loss; the bank never
-// learns a partner row, u_P per row or the partner's weights.
+// learns a partner row, u_P per row or the partner's weights (with
+// missing: drop it learns which of its matched rows the partner lacks a
+// feature for, one bit per matched row).
 
 // ValidationPartial names the release of the partner's partial predictor
 // at the bank's held-out positions (spec validation_auc).
 const ValidationPartial = "(validation_partial_predictor)"
+
+// CompleteRows names the release of the partner's completeness indicator
+// (1 where it has every feature of the model) at the bank's matched
+// positions, for spec missing: drop.
+const CompleteRows = "(complete_rows)"
 
 // ErrTrainRefused is returned on both sides when a party's policy refuses
 // the job or a gradient release. The job fails; the refused release was
@@ -101,6 +112,8 @@ type TrainBankConfig struct {
 	FeatureNames []string
 	Label        []float64
 	Match        []bool
+	// With Spec.Missing drop, Match must already leave out the bank's rows
+	// with a missing label or feature; the partner's are left out here.
 	// Policy approves each release of the partner's gradient; an error
 	// refuses it (the partner is told the reason, both fail).
 	Policy func(ctx context.Context, r TrainRelease) error
@@ -122,6 +135,10 @@ type TrainPartnerConfig struct {
 	// FeatureNames: Spec.PartnerFeatures with categorical columns expanded
 	// (CheckExpansion); nil means exactly Spec.PartnerFeatures.
 	FeatureNames []string
+	// Incomplete marks the positions where a partner feature is missing
+	// (imputed in Features); with Spec.Missing drop the bank learns it at
+	// its matched positions and leaves those rows out. nil: none.
+	Incomplete []bool
 	// Approve runs before any key exists; an error refuses the job.
 	Approve   func(ctx context.Context) error
 	Policy    func(ctx context.Context, r TrainRelease) error
@@ -148,9 +165,12 @@ type TrainBankResult struct {
 	Epochs       int
 	Stopped      string // early_stopping or max_epochs
 	Length       int
-	Matched      int
-	TrainRows    []int // positions
-	ValRows      []int
+	Matched      int // matched rows used (train + validation)
+	// PartnerIncomplete: matched rows left out because the partner lacks
+	// one of its features there (Spec.Missing drop).
+	PartnerIncomplete int
+	TrainRows         []int // positions
+	ValRows           []int
 }
 
 // TrainPartnerResult is the partner's outcome: its part and its own
@@ -421,18 +441,37 @@ func RunTrainBank(ctx context.Context, t Transport, cfg TrainBankConfig, progres
 		return nil, c.refuse(ctx, fmt.Sprintf("partner features: %d announced, %d named", ph.Partner, len(ph.Names)))
 	}
 	pP := len(ph.Names)
-	b, err := vlr.NewBank(sess, spec.Config(), cfg.Features, cfg.Label, cfg.Match, pP)
-	if err != nil {
-		return nil, c.refuse(ctx, fmt.Sprintf("bank data: %v", err))
+	newBank := func(match []bool) (*vlr.Bank, error) {
+		b, err := vlr.NewBank(sess, spec.Config(), cfg.Features, cfg.Label, match, pP)
+		if err != nil {
+			return nil, c.refuse(ctx, fmt.Sprintf("bank data: %v", err))
+		}
+		return b, nil
 	}
-	res := &TrainBankResult{Length: L, TrainRows: b.TrainRows(), ValRows: b.ValRows(), PartnerNames: ph.Names}
-	for _, m := range cfg.Match {
-		if m {
-			res.Matched++
+	var b *vlr.Bank
+	match := cfg.Match
+	if !spec.DropsIncomplete() { // refuse bad data before any key exists
+		if b, err = newBank(match); err != nil {
+			return nil, err
 		}
 	}
 	if err := c.ckg(ctx, sess, "train.ckg"); err != nil {
 		return nil, err
+	}
+	res := &TrainBankResult{Length: L, PartnerNames: ph.Names}
+	if spec.DropsIncomplete() {
+		if match, res.PartnerIncomplete, err = completeRows(ctx, c, sess, match); err != nil {
+			return nil, err
+		}
+		if b, err = newBank(match); err != nil {
+			return nil, err
+		}
+	}
+	res.TrainRows, res.ValRows = b.TrainRows(), b.ValRows()
+	for _, m := range match {
+		if m {
+			res.Matched++
+		}
 	}
 	lim := newTrainLimits(sess, L)
 	progress("training", 0.05)
@@ -572,6 +611,11 @@ func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, p
 	if err := c.ckg(ctx, sess, "train.ckg"); err != nil {
 		return nil, err
 	}
+	if spec.DropsIncomplete() {
+		if err := answerComplete(ctx, c, sess, cfg); err != nil {
+			return nil, err
+		}
+	}
 	lim := newTrainLimits(sess, cfg.Length)
 	// Steps are bounded by the spec: epochs × steps per epoch.
 	perEpoch := 1
@@ -710,5 +754,53 @@ func answerValidation(ctx context.Context, c *trainChannel, sess *fedlearn.Sessi
 		return c.approve(ctx, cfg.Policy, cfg.OnRelease, rel)
 	}
 	_, err = c.maskedAnswer(ctx, sess, u, "train.vmask", "train.vrel", onBatch, nil)
+	return err
+}
+
+// completeRows (bank, spec missing: drop) learns the partner's
+// completeness indicator at its matched positions by a masked release and
+// returns match without the incomplete rows, and how many it left out.
+func completeRows(ctx context.Context, c *trainChannel, sess *fedlearn.Session, match []bool) ([]bool, int, error) {
+	ok, _, err := c.maskedQuery(ctx, sess, match, "train.cmask", "train.crel", nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := slices.Clone(match)
+	dropped := 0
+	for i, m := range match {
+		switch {
+		case !m:
+		case ok[i] == 1:
+		case ok[i] == 0:
+			out[i] = false
+			dropped++
+		default:
+			return nil, 0, fmt.Errorf("%w: train.crel: completeness indicator %d at a matched position", ErrUnexpected, ok[i])
+		}
+	}
+	if !slices.Contains(out, true) {
+		return nil, 0, c.refuse(ctx, "missing: drop leaves no matched row with every feature")
+	}
+	return out, dropped, nil
+}
+
+// answerComplete (partner, spec missing: drop) answers the bank's
+// completeness query: 1 where it has every feature of the model, 0 where
+// one is missing; each batch is approved by its policy and recorded.
+func answerComplete(ctx context.Context, c *trainChannel, sess *fedlearn.Session, cfg TrainPartnerConfig) error {
+	if cfg.Incomplete != nil && len(cfg.Incomplete) != cfg.Length {
+		return fmt.Errorf("protocol: train: completeness of %d positions, the alignment has %d", len(cfg.Incomplete), cfg.Length)
+	}
+	u := make([]int64, cfg.Length)
+	for i := range u {
+		if cfg.Incomplete == nil || !cfg.Incomplete[i] {
+			u[i] = 1
+		}
+	}
+	onBatch := func(ctx context.Context, r ScoreRelease) error {
+		rel := TrainRelease{Batch: r.Batch, To: "bank", Statistics: []string{CompleteRows}, Digest: r.Digest}
+		return c.approve(ctx, cfg.Policy, cfg.OnRelease, rel)
+	}
+	_, err := c.maskedAnswer(ctx, sess, u, "train.cmask", "train.crel", onBatch, nil)
 	return err
 }

@@ -35,6 +35,7 @@ import (
 //	clip_range: 4                         # partner clips |u_P| ≤ R (advanced)
 //	partner_only: false                   # true: no bank features (see below)
 //	validation_auc: false                 # true: AUC on the held-out rows every epoch
+//	missing: mean                         # mean: impute; drop: complete rows only (R's na.omit)
 //
 // A feature "column=level" is the indicator of one level of a categorical
 // column (1 where the cell equals level, 0 where it holds another value);
@@ -44,8 +45,15 @@ import (
 // may be an indicator too (label: class=bad).
 //
 // Features are standardised by their owner (bank: over its matched rows;
-// partner: over all aligned positions); missing values are imputed with the
-// owner's mean (standardised 0).
+// partner: over all aligned positions). Missing values (missing: mean, the
+// default) are imputed with the owner's mean (standardised 0), which
+// discloses nothing. missing: drop trains on complete rows only, as R's glm
+// does by default (na.action = na.omit): the bank leaves out its rows with
+// a missing label or bank feature, and learns from the partner, by a
+// masked release its policy approves, which of its matched rows lack a
+// partner feature (one bit per matched row; nothing at other positions).
+// Scoring a drop model gives no score to such rows, as R's predict gives
+// NA.
 //
 // A partner-only model (partner_only: true, bank_features empty or
 // omitted) is a model over the partner's features alone, trained with the
@@ -78,7 +86,17 @@ type TrainSpec struct {
 	// partner's policy requires an agreement that allows score jobs).
 	// omitempty for the same digest reason as PartnerOnly.
 	ValidationAUC bool `yaml:"validation_auc" json:"validation_auc,omitempty"`
+	// Missing is MissingDrop or "" (mean imputation, the default; "mean"
+	// in the file is stored as ""): omitempty for the same digest reason.
+	Missing string `yaml:"missing" json:"missing,omitempty"`
 }
+
+// MissingDrop is TrainSpec.Missing for complete-row training (R's na.omit).
+const MissingDrop = "drop"
+
+// DropsIncomplete reports whether the model leaves rows with a missing
+// value out of training and scoring.
+func (s *TrainSpec) DropsIncomplete() bool { return s.Missing == MissingDrop }
 
 // EarlyStopping stops training after Patience epochs without a relative
 // validation-loss improvement of Tolerance (0 patience: off).
@@ -201,6 +219,13 @@ func ParseTrainSpec(b []byte) (*TrainSpec, error) {
 	}
 	if s.Degree < 1 || s.Degree > 9 {
 		return nil, bad("degree", "want 1..9, got %d", s.Degree)
+	}
+	switch s.Missing {
+	case "", "mean":
+		s.Missing = ""
+	case MissingDrop:
+	default:
+		return nil, bad("missing", "want mean (impute with the owner's mean) or drop (complete rows only, as R's glm), got %q", s.Missing)
 	}
 	if s.ClipRange == 0 {
 		s.ClipRange = 4

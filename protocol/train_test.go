@@ -429,11 +429,23 @@ func TestTrainSpecErrors(t *testing.T) {
 		{"label: y\nbank_features: [a]\npartner_features: [b]\nvalidation_fraction: 0\nearly_stopping: {patience: 2}\n", "field early_stopping.patience: early stopping needs held-out rows"},
 		{"label: y\nbank_features: [a]\npartner_features: [b]\nvalidation_fraction: 0\nvalidation_auc: true\n", "field validation_auc: needs held-out rows"},
 		{"label: y\nbank_features: [a]\npartner_features: [b]\nvalidation_fraction: -0.1\n", "field validation_fraction: want 0 (no hold-out)"},
+		{"label: y\nbank_features: [a]\npartner_features: [b]\nmissing: omit\n", `field missing: want mean (impute with the owner's mean) or drop (complete rows only, as R's glm), got "omit"`},
 	} {
 		_, err := ParseTrainSpec([]byte(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: got %v, want error containing %q", tc.yaml, err, tc.want)
 		}
+	}
+	// missing: mean is the default and the same spec (digest); drop is not.
+	base := "label: y\nbank_features: [a]\npartner_features: [b]\n"
+	def, _ := ParseTrainSpec([]byte(base))
+	mean, err := ParseTrainSpec([]byte(base + "missing: mean\n"))
+	if err != nil || mean.DropsIncomplete() || !bytes.Equal(mean.Digest(), def.Digest()) {
+		t.Errorf("missing: mean: %+v %v, want the default's digest", mean, err)
+	}
+	drop, err := ParseTrainSpec([]byte(base + "missing: drop\n"))
+	if err != nil || !drop.DropsIncomplete() || bytes.Equal(drop.Digest(), def.Digest()) {
+		t.Errorf("missing: drop: %+v %v, want a digest of its own", drop, err)
 	}
 	// An explicit 0 holds nothing out; omitted means 0.2.
 	if s, err := ParseTrainSpec([]byte("label: y\nbank_features: [a]\npartner_features: [b]\nvalidation_fraction: 0\n")); err != nil || s.ValidationFraction != 0 || s.Config().ValFraction >= 0 {

@@ -4,8 +4,13 @@
 # (testnet/testdata/german_credit_split.R), PSI, training on every shared
 # applicant, federated scoring, and the split model's AUC against R's glm
 # on the joined plaintext (german_credit_glm_check.R). Needs Rscript
-# (apt-get install r-base-core). `make realdata-glm` runs it.
+# (apt-get install r-base-core). `make realdata-glm` runs it twice: as is,
+# and with `missing` as the argument, which blanks about 5 % of the cells
+# of four columns (two on each side) and trains with `missing: drop`, glm's
+# own rule (na.omit: complete rows only).
 set -euo pipefail
+mode=${1:-complete}
+case "$mode" in complete|missing) ;; *) echo "usage: $0 [missing]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 command -v Rscript >/dev/null || { echo "realdata-glm: Rscript not found (apt-get install r-base-core)" >&2; exit 2; }
 
@@ -20,10 +25,10 @@ trap cleanup EXIT
 
 go build -o "$dir/tandem" ./cmd/tandem
 T="$dir/tandem"
-Rscript testnet/testdata/german_credit_split.R "$dir" 2>/dev/null
+Rscript testnet/testdata/german_credit_split.R "$dir" "$mode" 2>/dev/null
 
 # Free loopback ports for the two nodes (peer, control, http each).
-base=$(( 20000 + RANDOM % 20000 ))
+base=$(( 20000 + RANDOM % 12000 ))  # below the ephemeral range (32768+), so no outgoing connection takes one
 "$T" init --name bank --dir "$dir/bank" --peer-listen 127.0.0.1:$base \
   --control-listen 127.0.0.1:$((base+1)) --http-listen 127.0.0.1:$((base+2)) > "$dir/bank.card"
 "$T" init --name partner-a --dir "$dir/partner" --peer-listen 127.0.0.1:$((base+3)) \
@@ -73,8 +78,9 @@ bank_features: [duration_months, amount, installment_rate, age, checking, credit
 partner_features: [savings, employment, other_debtors, property, other_plans, housing, personal, residence_years, telephone]
 validation_fraction: 0
 YAML
+[ "$mode" = missing ] && echo "missing: drop" >> "$dir/model.yaml"
 model=$("$T" --home "$dir/bank" train --psi-job "$psi" --spec "$dir/model.yaml" --wait | field model_id)
-echo "model $model (defaults: 30 epochs, degree 9, no penalty)"
+echo "model $model (defaults: 30 epochs, degree 9, no penalty; missing values: $mode)"
 "$T" --home "$dir/bank" score --model "$model" --psi-job "$psi" --wait > "$dir/score.out"
 auc=$(field labelled_auc < "$dir/score.out")
 rows=$(field labelled_rows < "$dir/score.out")

@@ -88,7 +88,10 @@ func cmdModelScore(ctx context.Context, g *globals, args []string) error {
 		return err
 	}
 	return g.emit(res, func(w io.Writer) {
-		fmt.Fprintf(w, "scored %d rows of %s with model %s (mean score %.4f, %d clipped) → %s\n", res.Rows, res.Dataset, res.ModelID, res.MeanScore, res.Clipped, res.Out)
+		fmt.Fprintf(w, "scored %d rows of %s with model %s (mean score %.4f, %d clipped) → %s\n", res.Rows-int64(res.Unscored), res.Dataset, res.ModelID, res.MeanScore, res.Clipped, res.Out)
+		if res.Unscored > 0 {
+			fmt.Fprintf(w, "  %d rows without a score: a feature is missing and the model was trained with missing: drop\n", res.Unscored)
+		}
 		for _, b := range res.Bands {
 			fmt.Fprintf(w, "  band %d: %d rows, score %.4f–%.4f\n", b.Band, b.Rows, b.MinScore, b.MaxScore)
 		}

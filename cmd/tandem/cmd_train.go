@@ -161,6 +161,15 @@ func printModel(w io.Writer, d modelDoc) {
 		fmt.Fprintf(w, ", %d matched (%d train, %d validation)", c.Training.MatchedRows, c.Training.TrainRows, c.Training.ValidationRows)
 	}
 	fmt.Fprintln(w)
+	switch {
+	case p.Missing == "drop" && c.Side == "bank":
+		fmt.Fprintf(w, "  missing values: complete rows only (missing: drop); left out %d matched rows missing a bank value, %d a partner value; no score where one is missing\n",
+			c.Training.IncompleteBank, c.Training.IncompletePartner)
+	case p.Missing == "drop":
+		fmt.Fprintln(w, "  missing values: complete rows only (missing: drop); no score where one is missing")
+	default:
+		fmt.Fprintln(w, "  missing values: imputed with the feature's mean (missing: mean)")
+	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  FEATURE\tWEIGHT (STD)\tMEAN\tSD\tRAW COEF")
 	for k, f := range p.Features {

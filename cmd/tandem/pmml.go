@@ -17,7 +17,9 @@ import (
 // a RegressionModel over the part's features with the raw-scale
 // coefficients (ModelPart.RawWeights) and ModelPart.RawOffset as the
 // intercept (it folds the intercept and the standardisation), a missing
-// value replaced by the feature's mean (ModelPart.Missing "mean"). An
+// value replaced by the feature's mean (ModelPart.Missing "mean") or, for a
+// model trained on complete rows (Missing "drop"), an invalid result
+// (missingValueTreatment returnInvalid: no score, as in the node). An
 // indicator feature "column=level" becomes a NormDiscrete derived field of
 // the categorical column (its DataField lists the levels the model uses,
 // not every level the data holds: any other value gives 0, as in training).
@@ -175,8 +177,9 @@ func modelPMML(d modelDoc) ([]byte, error) {
 	if p.Side != "bank" && p.Side != "partner" {
 		return nil, fmt.Errorf("model export: pmml: unknown side %q", p.Side)
 	}
-	if p.Missing != "" && p.Missing != "mean" {
-		return nil, fmt.Errorf("model export: pmml: missing-value rule %q (want mean)", p.Missing)
+	drop := p.Missing == "drop" // a row with a missing value has no score: PMML's returnInvalid
+	if p.Missing != "" && p.Missing != "mean" && !drop {
+		return nil, fmt.Errorf("model export: pmml: missing-value rule %q (want mean or drop)", p.Missing)
 	}
 	n := len(p.Features)
 	if len(p.Mean) != n {
@@ -268,7 +271,21 @@ func modelPMML(d modelDoc) ([]byte, error) {
 	if p.Intercept == nil {
 		notes = append(notes, "this part holds no intercept (the bank part does): the RegressionTable intercept only folds the standardisation of its features (−Σ w_j·mean_j/sd_j)")
 	}
-	notes = append(notes, "coefficients on the raw scale (w_j/sd_j of the standardised weights w_j); a missing feature value is replaced by the feature mean (standardised 0)")
+	if drop {
+		notes = append(notes, "coefficients on the raw scale (w_j/sd_j of the standardised weights w_j); trained on complete rows (missing: drop): a row with a missing feature value has no score (returnInvalid)")
+	} else {
+		notes = append(notes, "coefficients on the raw scale (w_j/sd_j of the standardised weights w_j); a missing feature value is replaced by the feature mean (standardised 0)")
+	}
+	// treat sets a feature's missing-value rule (a categorical column's
+	// indicators map a missing cell to their mean in the transformation).
+	treat := func(f pmmlMiningField, mean float64, categorical bool) pmmlMiningField {
+		if drop {
+			f.MissingValueTreatment = "returnInvalid"
+		} else if !categorical {
+			f.MissingValueReplacement, f.MissingValueTreatment = pmmlNum(mean), "asMean"
+		}
+		return f
+	}
 	doc.Header.Annotations = notes
 
 	rm.MiningSchema.Fields = append(rm.MiningSchema.Fields, pmmlMiningField{Name: target, UsageType: "target"})
@@ -287,8 +304,7 @@ func modelPMML(d modelDoc) ([]byte, error) {
 		col, level, indicator := dataset.SplitIndicator(f)
 		if !indicator {
 			fields = append(fields, pmmlDataField{Name: f, Optype: "continuous", DataType: "double"})
-			rm.MiningSchema.Fields = append(rm.MiningSchema.Fields, pmmlMiningField{Name: f, UsageType: "active",
-				MissingValueReplacement: pmmlNum(p.Mean[k]), MissingValueTreatment: "asMean"})
+			rm.MiningSchema.Fields = append(rm.MiningSchema.Fields, treat(pmmlMiningField{Name: f, UsageType: "active"}, p.Mean[k], false))
 			continue
 		}
 		derived = append(derived, pmmlDerivedField{Name: f, Optype: "continuous", DataType: "double",
@@ -303,7 +319,7 @@ func modelPMML(d modelDoc) ([]byte, error) {
 		seen[col] = true
 		category[col] = len(fields)
 		fields = append(fields, pmmlDataField{Name: col, Optype: "categorical", DataType: "string", Values: []pmmlValue{{level}}})
-		rm.MiningSchema.Fields = append(rm.MiningSchema.Fields, pmmlMiningField{Name: col, UsageType: "active"})
+		rm.MiningSchema.Fields = append(rm.MiningSchema.Fields, treat(pmmlMiningField{Name: col, UsageType: "active"}, 0, true))
 	}
 	if len(derived) > 0 {
 		doc.Transformations = &pmmlTransformations{Fields: derived}

@@ -49,6 +49,7 @@ type pmmlParsed struct {
 			Name        string `xml:"name,attr"`
 			UsageType   string `xml:"usageType,attr"`
 			Replacement string `xml:"missingValueReplacement,attr"`
+			Treatment   string `xml:"missingValueTreatment,attr"`
 		} `xml:"MiningSchema>MiningField"`
 		OutputFields []struct {
 			Name    string `xml:"name,attr"`
@@ -437,5 +438,42 @@ func TestPMMLIndicators(t *testing.T) {
 		if want := standardisedScore(md.Part, x); math.Abs(got-want) > 1e-9 {
 			t.Errorf("row %+v: PMML %v, node %v", row, got, want)
 		}
+	}
+}
+
+// TestPMMLMissingDrop: a model trained on complete rows (missing: drop)
+// exports every feature, numeric or categorical, as returnInvalid (no
+// score where a value is missing, as the node scores); the default model
+// replaces a missing number by its mean.
+func TestPMMLMissingDrop(t *testing.T) {
+	ic := 0.25
+	for _, rule := range []string{"mean", "drop"} {
+		md := pmmlTestDoc("bank", &ic, 0, []string{"income", "checking=none", "checking=lt_0"}, nil)
+		md.Part.Missing = rule
+		b, err := modelPMML(md)
+		if err != nil {
+			t.Fatalf("%s: %v", rule, err)
+		}
+		d := parsePMML(t, b)
+		for _, f := range d.Model.MiningFields {
+			if f.UsageType == "target" {
+				continue
+			}
+			want, repl := "returnInvalid", false
+			if rule == "mean" {
+				want, repl = map[string]string{"income": "asMean", "checking": ""}[f.Name], f.Name == "income"
+			}
+			if f.Treatment != want || (f.Replacement != "") != repl {
+				t.Errorf("missing: %s: mining field %+v, want treatment %q", rule, f, want)
+			}
+		}
+		if notes := strings.Join(d.Header.Annotations, " "); rule == "drop" && !strings.Contains(notes, "no score (returnInvalid)") {
+			t.Errorf("missing: drop: annotations %q do not say so", notes)
+		}
+	}
+	md := pmmlTestDoc("bank", &ic, 0, []string{"income"}, nil)
+	md.Part.Missing = "median"
+	if _, err := modelPMML(md); err == nil || !strings.Contains(err.Error(), `missing-value rule "median"`) {
+		t.Errorf("unknown rule: %v", err)
 	}
 }

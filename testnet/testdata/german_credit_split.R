@@ -6,9 +6,13 @@
 #   joined.csv  the ground truth join (for glm only; no node reads it)
 # Identifiers are synthetic and messy: mobiles in four formats, some
 # missing on the partner side, id numbers in lower case or missing there.
-# Usage: Rscript german_credit_split.R OUTDIR
+# With "missing" as the second argument, about 5 % of the cells of four
+# columns are NA (amount and checking at the bank, savings and
+# residence_years at the partner), in the files and in the join alike.
+# Usage: Rscript german_credit_split.R OUTDIR [missing]
 args <- commandArgs(trailingOnly = TRUE)
 out <- if (length(args) > 0) args[1] else "."
+missing <- length(args) > 1 && args[2] == "missing"
 here <- dirname(sub("--file=", "", grep("--file=", commandArgs(FALSE), value = TRUE)))
 g <- read.csv(file.path(here, "german_credit.csv"), stringsAsFactors = FALSE)
 set.seed(20261206)
@@ -41,10 +45,15 @@ id_number <- tolower(ids[persons])
 id_number[runif(length(persons)) < 0.40] <- ""
 partner <- data.frame(mobile = mobile, id_number = id_number, g[src, partner_cols])
 
+if (missing) {
+  for (c in c("amount", "checking")) bank[runif(nrow(bank)) < 0.05, c] <- NA
+  for (c in c("savings", "residence_years")) partner[runif(nrow(partner)) < 0.05, c] <- NA
+}
+
 # Ground truth: a shared applicant is joinable when one identifier is
 # present on both sides (the bank writes both, always valid).
 p_row <- persons <= nrow(g) & (mobile != "" | id_number != "")
-joined <- cbind(g[persons[p_row], c("applicant", bank_cols)], g[src[p_row], partner_cols])
+joined <- cbind(applicant = g$applicant[persons[p_row]], bank[persons[p_row], bank_cols], partner[p_row, partner_cols])
 
 write.csv(bank, file.path(out, "bank.csv"), row.names = FALSE)
 write.csv(partner, file.path(out, "partner.csv"), row.names = FALSE)

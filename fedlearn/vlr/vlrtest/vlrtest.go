@@ -5,6 +5,7 @@ package vlrtest
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -117,16 +118,17 @@ func CheckCoefficients(t testing.TB, wHE, wBase []float64) (worst float64) {
 // CellValue is a feature's value in a CSV cell as the plaintext baselines
 // read it, the node's reading of the same cell: a number, or for an
 // indicator "column=level" 1 where the cell is the level and 0 where it is
-// another; NaN where missing (an empty cell, or a number column's cell
-// that does not parse).
+// another; NaN where missing (a number column's cell that does not parse;
+// an indicator's cell that is empty or a null spelling of the dataset
+// docs: NA, N/A, NULL, NaN, \N, any case; "None" is a level there).
 func CellValue(feature, cell string) float64 {
 	cell = strings.TrimSpace(cell)
 	if _, level, ok := strings.Cut(feature, "="); ok {
-		switch cell {
-		case "":
-			return math.NaN()
-		case level:
+		switch {
+		case cell == level:
 			return 1
+		case cell == "", cell == `\N`, slices.ContainsFunc([]string{"NA", "N/A", "NULL", "NaN"}, func(n string) bool { return strings.EqualFold(cell, n) }):
+			return math.NaN()
 		}
 		return 0
 	}
