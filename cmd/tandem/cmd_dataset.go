@@ -25,7 +25,7 @@ func cmdDataset(ctx context.Context, g *globals, args []string) error {
 		var req tandemv1.AddDatasetRequest
 		var features, attrs string
 		fs.StringVar(&req.Name, "name", "", "dataset name")
-		fs.StringVar(&req.File, "file", "", "CSV or Parquet file")
+		fs.StringVar(&req.File, "file", "", "CSV (separated by , ; tab or |, read from the header; .csv or .tsv) or Parquet file")
 		fs.StringVar(&req.Ids, "id", "", "identifier columns COL:KIND[,COL:KIND] (kinds: cn_mobile, cn_id, email, raw)")
 		fs.StringVar(&req.Label, "label", "", "0/1 label column")
 		fs.StringVar(&features, "features", "", "numeric feature columns a,b,c")
@@ -100,7 +100,11 @@ func showDataset(g *globals, info *tandemv1.DatasetInfo) error {
 		return err
 	}
 	return g.emit(p, func(w io.Writer) {
-		fmt.Fprintf(w, "dataset %s: %d rows, %s\n  file:   %s (%s)\n", info.Name, p.Rows, p.Digest, p.File, p.Format)
+		format := p.Format
+		if p.Delimiter != "" {
+			format += fmt.Sprintf(", %q-separated", p.Delimiter)
+		}
+		fmt.Fprintf(w, "dataset %s: %d rows, %s\n  file:   %s (%s)\n", info.Name, p.Rows, p.Digest, p.File, format)
 		for _, id := range p.IDs {
 			fmt.Fprintf(w, "  id %-10s %-9s valid=%d distinct=%d duplicates=%d nulls=%d", id.Column, id.Kind, id.Valid, id.Distinct, id.Duplicates, id.Nulls)
 			if len(id.Invalid) > 0 {

@@ -2,6 +2,7 @@ package dataset_test
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -342,5 +343,56 @@ func TestErrorsHaveNoIdentifiers(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestDelimiters: the same table written with ; tab or | between fields
+// (the separator read from the header line, a quoted field holding the
+// others) scans to the same profile as the comma file, with the separator
+// shown, and reads the same columns; a .tsv file is delimited text too.
+func TestDelimiters(t *testing.T) {
+	spec := func(path string) dataset.Spec {
+		return dataset.Spec{Name: "bank", File: path, IDs: phoneID, Label: "has_card",
+			Features: []string{"income"}, Attrs: []string{"city"}, Consent: "consent"}
+	}
+	recs, err := csv.NewReader(strings.NewReader(messy)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs[2][5] = "Shang;hai, PRC|\t" // every separator inside one quoted field
+	write := func(name string, sep rune) string {
+		var b strings.Builder
+		w := csv.NewWriter(&b)
+		w.Comma = sep
+		w.WriteAll(recs)
+		return writeFile(t, name, b.String())
+	}
+	base, err := dataset.Scan(t.Context(), spec(write("bank.csv", ',')), nil)
+	if err != nil || base.Delimiter != "" {
+		t.Fatalf("comma file: %+v %v", base, err)
+	}
+	baseIncome, _, _ := dataset.Column(t.Context(), spec(write("bank.csv", ',')), "income")
+	for _, tc := range []struct {
+		name string
+		sep  rune
+	}{{"bank.csv", ';'}, {"bank.tsv", '\t'}, {"bank.csv", '|'}} {
+		path := write(tc.name, tc.sep)
+		p, err := dataset.Scan(t.Context(), spec(path), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.sep, err)
+		}
+		if p.Delimiter != string(tc.sep) {
+			t.Errorf("%q: delimiter %q", tc.sep, p.Delimiter)
+		}
+		p.File, p.Digest, p.Delimiter = base.File, base.Digest, ""
+		if !reflect.DeepEqual(p, base) {
+			t.Errorf("%q: profile\n%+v\nwant\n%+v", tc.sep, p, base)
+		}
+		if income, _, err := dataset.Column(t.Context(), spec(path), "income"); err != nil || !reflect.DeepEqual(income, baseIncome) {
+			t.Errorf("%q: income %v %v, want %v", tc.sep, income, err, baseIncome)
+		}
+	}
+	if _, err := dataset.Scan(t.Context(), spec(writeFile(t, "bank.txt", messy)), nil); !errors.Is(err, dataset.ErrFormat) {
+		t.Errorf(".txt: %v, want ErrFormat", err)
 	}
 }

@@ -23,12 +23,15 @@ const maxCategories = 10000
 // dataset. It contains counts, line numbers and column names, and (for
 // Attrs) the most frequent category values; it never contains an identifier.
 type Profile struct {
-	Name    string   `json:"name"`
-	File    string   `json:"file"`
-	Format  string   `json:"format"`  // "csv" or "parquet"
-	Rows    int64    `json:"rows"`    // data rows (header excluded)
-	Digest  string   `json:"digest"`  // "sha256:<hex>" of the file bytes
-	Columns []string `json:"columns"` // every column of the file, in file order
+	Name   string `json:"name"`
+	File   string `json:"file"`
+	Format string `json:"format"` // "csv" or "parquet"
+	// Delimiter is a CSV file's field separator when it is not a comma
+	// (read from the header line: ";", "\t" or "|").
+	Delimiter string   `json:"delimiter,omitempty"`
+	Rows      int64    `json:"rows"`    // data rows (header excluded)
+	Digest    string   `json:"digest"`  // "sha256:<hex>" of the file bytes
+	Columns   []string `json:"columns"` // every column of the file, in file order
 
 	IDs []IDProfile `json:"ids"`
 	// Nulls counts missing cells per column named in the Spec (see isNull:
@@ -152,6 +155,9 @@ func Scan(ctx context.Context, spec Spec, progress func(rows int64)) (*Profile, 
 		Format:  format,
 		Columns: slices.Clone(t.header()),
 		Nulls:   make(map[string]int64),
+	}
+	if ct, ok := t.(*csvTable); ok && ct.r.Comma != ',' {
+		p.Delimiter = string(ct.r.Comma)
 	}
 	for _, c := range spec.columns() {
 		p.Nulls[c] = 0

@@ -96,14 +96,16 @@ type Spec struct {
 }
 
 // Format returns "csv" or "parquet" from the file extension, or ErrFormat.
+// A .csv or .tsv file is delimited text; its separator (, ; tab |) is read
+// from the header line.
 func (s Spec) Format() (string, error) {
 	switch strings.ToLower(filepath.Ext(s.File)) {
-	case ".csv":
+	case ".csv", ".tsv":
 		return "csv", nil
 	case ".parquet", ".parq", ".pq":
 		return "parquet", nil
 	}
-	return "", &LineError{File: s.File, Msg: "extension must be .csv or .parquet", Err: ErrFormat}
+	return "", &LineError{File: s.File, Msg: "extension must be .csv, .tsv or .parquet", Err: ErrFormat}
 }
 
 // columns returns every column the spec names, ids first, in a stable order.

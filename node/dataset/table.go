@@ -96,6 +96,7 @@ func newCSVTable(file string, f *os.File, digest hash.Hash) (*csvTable, error) {
 		br.Discard(3)
 	}
 	r := csv.NewReader(br)
+	r.Comma = sniffDelimiter(br)
 	r.ReuseRecord = true
 	r.FieldsPerRecord = 0 // set from the header
 	hdr, err := r.Read()
@@ -110,6 +111,35 @@ func newCSVTable(file string, f *os.File, digest hash.Hash) (*csvTable, error) {
 		h[i] = strings.TrimSpace(c)
 	}
 	return &csvTable{file: file, f: f, r: r, hdr: h}, nil
+}
+
+// sniffDelimiter picks the field separator from the header line: the one
+// of , ; tab | that occurs most often outside double quotes (a comma on a
+// tie or when none occurs). Spreadsheets in many locales write ";" (the
+// UCI bank marketing data is one such file) and .tsv files tabs; asking
+// the operator for a flag would only move the guess to them.
+func sniffDelimiter(br *bufio.Reader) rune {
+	head, _ := br.Peek(64 << 10) // a shorter file gives what there is
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		head = head[:i]
+	}
+	counts := map[byte]int{}
+	quoted := false
+	for _, c := range head {
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case !quoted && (c == ',' || c == ';' || c == '\t' || c == '|'):
+			counts[c]++
+		}
+	}
+	best := byte(',')
+	for _, c := range []byte{';', '\t', '|'} {
+		if counts[c] > counts[best] {
+			best = c
+		}
+	}
+	return rune(best)
 }
 
 func (t *csvTable) header() []string { return t.hdr }
