@@ -69,4 +69,3 @@ func ephemeralLow() int {
 	}
 	return lo
 }
-
