@@ -395,6 +395,22 @@ func TestBoundsChecked(t *testing.T) {
 	if _, err := partner.InnerProducts([][][]byte{cts}, [][]int64{{1, 2, 3}}); err == nil {
 		t.Errorf("length mismatch accepted")
 	}
+	// In-place encryption wants exactly the layout's buffers; written
+	// there, the chunks are what EncryptVector returns, byte for byte in
+	// everything but the randomness (same size, same header).
+	v := make([]int64, bank.N()+5)
+	chunks, size := bank.VectorLayout(len(v))
+	for _, dst := range [][][]byte{make([][]byte, chunks-1), {make([]byte, size), make([]byte, size-1)}} {
+		if err := bank.EncryptVectorInto(v, dst); err == nil {
+			t.Errorf("%d buffers of sizes %d, %d accepted", len(dst), len(dst[0]), len(dst[len(dst)-1]))
+		}
+	}
+	dst := [][]byte{make([]byte, size), make([]byte, size)}
+	ref, _ := bank.EncryptVector(v)
+	if err := bank.EncryptVectorInto(v, dst); err != nil || chunks != 2 || len(ref) != 2 ||
+		!bytes.Equal(dst[1][:headerLen+24], ref[1][:headerLen+24]) {
+		t.Errorf("EncryptVectorInto: %v; chunk header %x, EncryptVector's %x", err, dst[1][:headerLen+24], ref[1][:headerLen+24])
+	}
 }
 
 func TestDifferentialPrivacy(t *testing.T) {

@@ -77,6 +77,10 @@ type Session struct {
 
 	prof phaseTimes
 	slot *slotCtx // slot encoding for masked releases (score.go), lazily
+	// spare holds ciphertexts of vectors already evaluated, for the next
+	// parseVector: a training step parses hundreds of MB of them, and
+	// fresh memory cost as much in page faults as the parsing itself.
+	spare []*rlwe.Ciphertext
 }
 
 // NewSession draws this party's secret-key share from rand (crypto/rand if
@@ -212,22 +216,50 @@ func (s *Session) SetPeerKeyGenShare(msg []byte) error {
 // The chunk messages carry L and max|v_i| (public), so the evaluator can
 // check plaintext overflow.
 func (s *Session) EncryptVector(v []int64) ([][]byte, error) {
+	chunks, size := s.VectorLayout(len(v))
+	out := make([][]byte, chunks)
+	for k := range out {
+		out[k] = make([]byte, size)
+	}
+	if err := s.EncryptVectorInto(v, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// VectorLayout returns the number of chunk messages of an encrypted vector
+// of length L and the size of each, for EncryptVectorInto.
+func (s *Session) VectorLayout(length int) (chunks, size int) {
+	return (length + s.n - 1) / s.n, ctMsgLen(s)
+}
+
+// EncryptVectorInto is EncryptVector writing chunk message k into dst[k],
+// which must be exactly the size VectorLayout gives: a caller building one
+// message of many vectors encrypts them in place, without a copy.
+func (s *Session) EncryptVectorInto(v []int64, dst [][]byte) error {
 	if s.pk == nil {
-		return nil, ErrState
+		return ErrState
 	}
 	if len(v) == 0 || len(v) > s.p.MaxLength {
-		return nil, fmt.Errorf("fedlearn: vector length %d out of range", len(v))
+		return fmt.Errorf("fedlearn: vector length %d out of range", len(v))
+	}
+	chunks, size := s.VectorLayout(len(v))
+	if len(dst) != chunks {
+		return fmt.Errorf("fedlearn: %d chunk buffers for %d chunks", len(dst), chunks)
+	}
+	for _, d := range dst {
+		if len(d) != size {
+			return fmt.Errorf("fedlearn: chunk buffer of %d bytes, want %d", len(d), size)
+		}
 	}
 	var cmax uint64
 	for _, x := range v {
 		a := absU(x)
 		if a >= s.tHalf {
-			return nil, ErrOverflow
+			return ErrOverflow
 		}
 		cmax = max(cmax, a)
 	}
-	chunks := (len(v) + s.n - 1) / s.n
-	out := make([][]byte, chunks)
 	t0 := time.Now()
 	defer since(t0, &s.prof.encrypt)
 	parallel(chunks, func(next func() (int, bool)) {
@@ -246,7 +278,7 @@ func (s *Session) EncryptVector(v []int64) ([][]byte, error) {
 			if err := enc.Encrypt(ct, &pt); err != nil {
 				panic(err) // keys and levels are fixed by construction
 			}
-			b := make([]byte, 0, ctMsgLen(s))
+			b := dst[k][:0:size] // capped: an append past it could not touch a neighbour
 			b = putHeader(b, msgCiphertext)
 			b = appendU32(b, uint32(k))
 			b = appendU32(b, uint32(chunks))
@@ -254,10 +286,12 @@ func (s *Session) EncryptVector(v []int64) ([][]byte, error) {
 			b = appendU64(b, cmax)
 			b = appendResidues(b, ct.Value[0].Coeffs)
 			b = appendResidues(b, ct.Value[1].Coeffs)
-			out[k] = b
+			if len(b) != size || &b[0] != &dst[k][0] {
+				panic("fedlearn: chunk message size differs from ctMsgLen") // a layout bug, not input
+			}
 		}
 	})
-	return out, nil
+	return nil
 }
 
 func ctMsgLen(s *Session) int { return headerLen + 24 + 2*8*s.n*len(s.moduli) }
@@ -292,15 +326,40 @@ func (s *Session) parseVector(chunks [][]byte) (*encVector, error) {
 		} else if int(length) != ev.length || cmax != ev.cmax {
 			return nil, ErrMalformed
 		}
-		ct := rlwe.NewCiphertext(s.params, 1, s.level)
+		ct := s.newCiphertext()
+		ev.cts[k] = ct
 		r.residues(s.moduli, s.n, ct.Value[0].Coeffs)
 		r.residues(s.moduli, s.n, ct.Value[1].Coeffs)
 		if !r.done() {
+			s.recycle(ev)
 			return nil, ErrMalformed
 		}
-		ev.cts[k] = ct
 	}
 	return ev, nil
+}
+
+// newCiphertext returns a spare ciphertext or a new one (contents
+// undefined: the caller overwrites every coefficient).
+func (s *Session) newCiphertext() *rlwe.Ciphertext {
+	if k := len(s.spare); k > 0 {
+		ct := s.spare[k-1]
+		s.spare = s.spare[:k-1]
+		return ct
+	}
+	return rlwe.NewCiphertext(s.params, 1, s.level)
+}
+
+// recycle keeps the ciphertexts of vectors no longer used for the next
+// parseVector. The caller must not use the vectors afterwards.
+func (s *Session) recycle(evs ...*encVector) {
+	for _, ev := range evs {
+		for _, ct := range ev.cts {
+			if ct != nil {
+				s.spare = append(s.spare, ct)
+			}
+		}
+		ev.cts = nil
+	}
 }
 
 // parallel runs work on min(GOMAXPROCS, n) goroutines sharing a counter.

@@ -100,6 +100,7 @@ func (s *Session) VectorInfo(chunks [][]byte) (length int, cmax uint64, err erro
 	if err != nil {
 		return 0, 0, err
 	}
+	defer s.recycle(ev)
 	return ev.length, ev.cmax, nil
 }
 
@@ -128,6 +129,13 @@ func (s *Session) InnerProductsSum(vectors [][][]byte, nOut int, col ColumnFunc)
 		return nil, fmt.Errorf("fedlearn: %d vectors × %d outputs out of range", len(vectors), nOut)
 	}
 	evs := make([]*encVector, len(vectors))
+	defer func() { // every exit: the parsed ciphertexts serve the next call
+		for _, ev := range evs {
+			if ev != nil {
+				s.recycle(ev)
+			}
+		}
+	}()
 	for a, chunks := range vectors {
 		ev, err := s.parseVector(chunks)
 		if err != nil {

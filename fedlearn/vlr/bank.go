@@ -218,27 +218,24 @@ func (b *Bank) EncryptResidualTerms() ([]byte, error) {
 		}
 		b.beta[0][i] -= b.y[i]
 	}
-	msg := encVecs{step: uint32(b.step), rows: uint64(b.nStep)}
-	vec := make([]float64, b.length)
-	ibuf := make([]int64, b.length)
-	for a := 0; a <= D; a++ {
-		for i := range vec {
-			vec[i] = b.mask[i] * b.beta[a][i]
-		}
+	scales := make([]int, D+1)
+	for a := range scales {
 		bound := b.tab.BMax[a] * 1.01
 		if a == 0 {
 			bound = 1 + b.tab.Error + 0.01
 		}
-		sc := scaleFor(bound, b.cfg.VectorBits)
-		cts, err := encryptScaled(b.sess, vec, sc, ibuf)
-		if err != nil {
-			return nil, err
+		scales[a] = scaleFor(bound, b.cfg.VectorBits)
+	}
+	msg, err := sealVectors(b.sess, msgBankTerms, uint32(b.step), uint64(b.nStep), b.length, scales, func(a int, vec []float64) {
+		for i := range vec {
+			vec[i] = b.mask[i] * b.beta[a][i]
 		}
-		msg.scales = append(msg.scales, sc)
-		msg.chunks = append(msg.chunks, cts)
+	})
+	if err != nil {
+		return nil, err
 	}
 	b.pending = 1
-	return appendEncVecs(msgBankTerms, msg), nil
+	return msg, nil
 }
 
 // EvaluateBankGradient is step B2: on the partner's encrypted powers

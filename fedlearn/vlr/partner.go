@@ -103,26 +103,26 @@ func (p *Partner) EncryptPowers() ([]byte, error) {
 		return nil, ErrOrder
 	}
 	p.ensureU()
-	msg := encVecs{step: uint32(p.step)}
-	vec := make([]float64, p.length)
-	ibuf := make([]int64, p.length)
-	for i := range vec {
-		vec[i] = 1
+	scales := make([]int, p.cfg.Degree)
+	for a := range scales {
+		scales[a] = scaleFor(math.Pow(p.cfg.Range, float64(a+1)), p.cfg.VectorBits)
 	}
-	for a := 1; a <= p.cfg.Degree; a++ {
+	// Vector a is u_P^(a+1): fill is called in order and vec keeps the
+	// previous power.
+	msg, err := sealVectors(p.sess, msgPartnerPowers, uint32(p.step), 0, p.length, scales, func(a int, vec []float64) {
 		for i, u := range p.uP {
-			vec[i] *= u
+			if a == 0 {
+				vec[i] = u
+			} else {
+				vec[i] *= u
+			}
 		}
-		sc := scaleFor(math.Pow(p.cfg.Range, float64(a)), p.cfg.VectorBits)
-		cts, err := encryptScaled(p.sess, vec, sc, ibuf)
-		if err != nil {
-			return nil, err
-		}
-		msg.scales = append(msg.scales, sc)
-		msg.chunks = append(msg.chunks, cts)
+	})
+	if err != nil {
+		return nil, err
 	}
 	p.pending |= 1
-	return appendEncVecs(msgPartnerPowers, msg), nil
+	return msg, nil
 }
 
 // EvaluatePartnerGradient is step P2: on the bank's encrypted residual
