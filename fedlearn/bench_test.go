@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tuneinsight/lattigo/v6/core/rlwe"
 )
 
 // Benchmarks of the statistics path of DESIGN §4, both roles in one process.
@@ -377,4 +379,58 @@ func paillierCosts() paillierCost {
 		paillierRes = paillierCost{enc: enc, mul: mul, exp30: e30, exp60: e60}
 	})
 	return paillierRes
+}
+
+// BenchmarkVLREpochFloor is the primitive limit of one VLR epoch of
+// fedlearn/vlr's BenchmarkEpoch at 1e6 aligned rows × (15 + 15) features,
+// degree 9, for the ratio in BENCHMARKS.md: the kernel's irreducible work,
+// each primitive timed on one core and the total divided by the cores. Per
+// 8192-row chunk the evaluators encode 303 changing plaintext columns
+// (bank: 17 outputs × 9 partner powers; partner: 15 × 10 bank terms), an
+// NTT each, and multiply-accumulate each against a ciphertext (two
+// polynomials); the two parties encrypt 19 vectors (bank 10, partner 9).
+// Nothing else is counted: no column generation, bounds, rounding,
+// re-randomisation, extraction, serialisation or parsing.
+func BenchmarkVLREpochFloor(b *testing.B) {
+	var w wire
+	bank, _ := keyRound(b, &w)
+	const rows, columns, vectors = 1_000_000, 17*9 + 15*10, 10 + 9
+	chunks := (rows + bank.n - 1) / bank.n
+	col := make([]int64, bank.n)
+	for i := range col {
+		col[i] = mrand.Int64N(127) - 63
+	}
+	buf := bank.ringQ.NewPoly()
+	ct := rlwe.NewCiphertext(bank.params, 1, bank.level)
+	acc := rlwe.NewCiphertext(bank.params, 1, bank.level)
+	enc := bank.mustZeroEncryptor()
+	pt := bank.ringQ.NewPoly()
+	timeOf := func(n int, f func()) float64 {
+		t0 := time.Now()
+		for range n {
+			f()
+		}
+		return time.Since(t0).Seconds() / float64(n)
+	}
+	b.ResetTimer()
+	var encode, mac, encrypt float64
+	for range b.N {
+		encode = timeOf(2000, func() { bank.encodeChunk(col, 0, buf) })
+		mac = timeOf(2000, func() {
+			bank.ringQ.MulCoeffsMontgomeryLazyThenAddLazy(ct.Value[0], buf, acc.Value[0])
+			bank.ringQ.MulCoeffsMontgomeryLazyThenAddLazy(ct.Value[1], buf, acc.Value[1])
+			bank.ringQ.Reduce(acc.Value[0], acc.Value[0]) // keeps acc bounded across calls
+		})
+		encrypt = timeOf(300, func() {
+			if err := enc.Encrypt(ct, &pt); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	cores := float64(runtime.GOMAXPROCS(0))
+	floor := float64(chunks) * (columns*(encode+mac) + vectors*encrypt) / cores
+	b.ReportMetric(encode*1e6, "µs/encode")
+	b.ReportMetric(mac*1e6, "µs/mac")
+	b.ReportMetric(encrypt*1e6, "µs/encrypt")
+	b.ReportMetric(floor, "floor-s/epoch")
 }
