@@ -216,6 +216,9 @@ func (s *Session) SetPeerKeyGenShare(msg []byte) error {
 // The chunk messages carry L and max|v_i| (public), so the evaluator can
 // check plaintext overflow.
 func (s *Session) EncryptVector(v []int64) ([][]byte, error) {
+	if len(v) == 0 || len(v) > s.p.MaxLength { // before allocating for it
+		return nil, fmt.Errorf("fedlearn: vector length %d out of range", len(v))
+	}
 	chunks, size := s.VectorLayout(len(v))
 	out := make([][]byte, chunks)
 	for k := range out {
