@@ -54,10 +54,13 @@ type ModelPart struct {
 // ModelMetric is one epoch of training as seen by this node: the bank's
 // validation loss (bank only) and this node's own gradient norm.
 type ModelMetric struct {
-	Epoch    int      `json:"epoch"`
-	ValLoss  *float64 `json:"validation_loss,omitempty"`
-	ValAUC   *float64 `json:"validation_auc,omitempty"` // spec validation_auc
-	GradNorm float64  `json:"grad_norm"`
+	Epoch   int      `json:"epoch"`
+	ValLoss *float64 `json:"validation_loss,omitempty"`
+	// TrainLoss replaces ValLoss when no rows are held out: the mean
+	// log-loss over the training rows (bank only).
+	TrainLoss *float64 `json:"training_loss,omitempty"`
+	ValAUC    *float64 `json:"validation_auc,omitempty"` // spec validation_auc
+	GradNorm  float64  `json:"grad_norm"`
 }
 
 // ModelCard documents a split model on each node.
@@ -278,8 +281,9 @@ func (trainKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 	for _, s := range res.Steps {
 		if s.EndOfEpoch {
 			m := ModelMetric{Epoch: s.Epoch + 1, GradNorm: s.GradNorm}
-			if !math.IsNaN(s.ValLoss) {
-				v := s.ValLoss
+			if v := s.ValLoss; !math.IsNaN(v) && s.OnTraining {
+				m.TrainLoss = &v
+			} else if !math.IsNaN(v) {
 				m.ValLoss = &v
 			}
 			if !math.IsNaN(s.ValAUC) {

@@ -88,9 +88,11 @@ type TrainRelease struct {
 // (NaN on the partner, which never learns it); GradNorm is the reporting
 // side's own gradient norm.
 type TrainEpoch struct {
-	Epoch      int     `json:"epoch"`
-	Step       int     `json:"step"`
-	ValLoss    float64 `json:"-"`
+	Epoch   int     `json:"epoch"`
+	Step    int     `json:"step"`
+	ValLoss float64 `json:"-"`
+	// OnTraining: ValLoss is the training loss (no rows held out).
+	OnTraining bool    `json:"-"`
 	ValAUC     float64 `json:"-"` // NaN unless the spec asks for validation_auc (bank only)
 	GradNorm   float64 `json:"grad_norm"`
 	EndOfEpoch bool    `json:"end_of_epoch"`
@@ -512,7 +514,7 @@ func RunTrainBank(ctx context.Context, t Transport, cfg TrainBankConfig, progres
 		if err := c.sendJSON(ctx, "train.step", trainStep{Step: step, Epoch: rep.Epoch, EndOfEpoch: rep.EndOfEpoch, Stop: rep.Stop}); err != nil {
 			return nil, err
 		}
-		te := TrainEpoch{Epoch: rep.Epoch, Step: step, ValLoss: rep.ValLoss, ValAUC: math.NaN(), GradNorm: rep.GradNorm, EndOfEpoch: rep.EndOfEpoch, Stop: rep.Stop}
+		te := TrainEpoch{Epoch: rep.Epoch, Step: step, ValLoss: rep.ValLoss, OnTraining: rep.OnTraining, ValAUC: math.NaN(), GradNorm: rep.GradNorm, EndOfEpoch: rep.EndOfEpoch, Stop: rep.Stop}
 		if rep.EndOfEpoch && spec.ValidationAUC {
 			if te.ValAUC, err = validationAUC(ctx, c, sess, b, cfg); err != nil {
 				return nil, err
@@ -524,7 +526,11 @@ func RunTrainBank(ctx context.Context, t Transport, cfg TrainBankConfig, progres
 		}
 		if rep.EndOfEpoch {
 			epoch++
-			msg := fmt.Sprintf("epoch %d/%d val_loss %.5f", epoch, spec.Epochs, rep.ValLoss)
+			kind := "val_loss"
+			if rep.OnTraining {
+				kind = "train_loss"
+			}
+			msg := fmt.Sprintf("epoch %d/%d %s %.5f", epoch, spec.Epochs, kind, rep.ValLoss)
 			if !math.IsNaN(te.ValAUC) {
 				msg += fmt.Sprintf(" val_auc %.4f", te.ValAUC)
 			}

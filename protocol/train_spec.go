@@ -27,10 +27,10 @@ import (
 //	                                      # its own step for strongly correlated features (vlr step.go)
 //	momentum: 0.6
 //	l2: 0.001                             # λ of (λ/2)‖w‖², intercept unpenalised
-//	validation_fraction: 0.2              # matched rows held out by the bank (0: none)
+//	validation_fraction: 0                # matched rows held out by the bank (default 0: none, as glm)
 //	batch: 0                              # 0 = full batch, else rows per step
 //	seed: 7                               # validation split and batch order
-//	early_stopping: {patience: 3, tolerance: 1e-6}
+//	early_stopping: {patience: 3, tolerance: 1e-6}   # on the validation loss, or the training loss without hold-out
 //	degree: 9                             # residual polynomial (advanced; 7 is faster, less exact)
 //	clip_range: 4                         # partner clips |u_P| ≤ R (advanced)
 //	partner_only: false                   # true: no bank features (see below)
@@ -183,19 +183,11 @@ func ParseTrainSpec(b []byte) (*TrainSpec, error) {
 	if !(s.L2 >= 0 && s.L2 <= 100) {
 		return nil, bad("l2", "want 0..100, got %g", s.L2)
 	}
-	// Omitted means 0.2; an explicit 0 trains on every matched row (no
-	// hold-out: no validation loss, early stopping or validation AUC).
-	var given struct {
-		ValidationFraction *float64 `yaml:"validation_fraction"`
-	}
-	if err := yaml.Unmarshal(b, &given); err != nil {
-		return nil, fmt.Errorf("protocol: model spec: %v", err)
-	}
+	// The default 0 trains on every matched row, as glm fits all the data
+	// it is given: the model to compare with glm on the joined plaintext.
+	// The per-epoch loss (and early stopping, a convergence test then) is
+	// the training loss; a hold-out is asked for explicitly.
 	switch {
-	case given.ValidationFraction == nil:
-		s.ValidationFraction = 0.2
-	case s.ValidationFraction == 0 && s.EarlyStopping.Patience > 0:
-		return nil, bad("early_stopping.patience", "early stopping needs held-out rows; validation_fraction is 0")
 	case s.ValidationFraction == 0 && s.ValidationAUC:
 		return nil, bad("validation_auc", "needs held-out rows; validation_fraction is 0")
 	case s.ValidationFraction == 0:

@@ -59,6 +59,7 @@ bank_features: [b0, b1, b2]
 partner_features: [p0, p1]
 epochs: 25
 l2: 0.001
+validation_fraction: 0.2
 seed: 11
 `
 
@@ -426,7 +427,6 @@ func TestTrainSpecErrors(t *testing.T) {
 		{"label: y\nbank_features: [a]\npartner_features: [b]\nl2: -1\n", "field l2"},
 		{"label: y\nbank_features: [a]\npartner_features: [\"b =x\"]\n", "field partner_features: indicator"},
 		{"label: y\nbank_features: [a=]\npartner_features: [b]\n", "field bank_features: indicator"},
-		{"label: y\nbank_features: [a]\npartner_features: [b]\nvalidation_fraction: 0\nearly_stopping: {patience: 2}\n", "field early_stopping.patience: early stopping needs held-out rows"},
 		{"label: y\nbank_features: [a]\npartner_features: [b]\nvalidation_fraction: 0\nvalidation_auc: true\n", "field validation_auc: needs held-out rows"},
 		{"label: y\nbank_features: [a]\npartner_features: [b]\nvalidation_fraction: -0.1\n", "field validation_fraction: want 0 (no hold-out)"},
 		{"label: y\nbank_features: [a]\npartner_features: [b]\nmissing: omit\n", `field missing: want mean (impute with the owner's mean) or drop (complete rows only, as R's glm), got "omit"`},
@@ -447,12 +447,14 @@ func TestTrainSpecErrors(t *testing.T) {
 	if err != nil || !drop.DropsIncomplete() || bytes.Equal(drop.Digest(), def.Digest()) {
 		t.Errorf("missing: drop: %+v %v, want a digest of its own", drop, err)
 	}
-	// An explicit 0 holds nothing out; omitted means 0.2.
-	if s, err := ParseTrainSpec([]byte("label: y\nbank_features: [a]\npartner_features: [b]\nvalidation_fraction: 0\n")); err != nil || s.ValidationFraction != 0 || s.Config().ValFraction >= 0 {
-		t.Errorf("validation_fraction 0: %+v %v", s, err)
+	// Nothing is held out unless asked for (as glm fits every row); early
+	// stopping then watches the training loss.
+	if s, err := ParseTrainSpec([]byte("label: y\nbank_features: [a]\npartner_features: [b]\nvalidation_fraction: 0\n")); err != nil || s.ValidationFraction != 0 || s.Config().ValFraction >= 0 ||
+		!bytes.Equal(s.Digest(), def.Digest()) {
+		t.Errorf("validation_fraction 0: %+v %v, want the default", s, err)
 	}
 	s, err := ParseTrainSpec([]byte("label: y\nbank_features: [a]\npartner_features: [b]\nbatch: 100\nearly_stopping: {patience: 3}\n"))
-	if err != nil || s.Epochs != 30 || s.LearningRate != 1.5 || s.ValidationFraction != 0.2 || s.Batch != 100 || s.EarlyStopping.Patience != 3 {
+	if err != nil || s.Epochs != 30 || s.LearningRate != 1.5 || s.ValidationFraction != 0 || s.Config().ValFraction >= 0 || s.Batch != 100 || s.EarlyStopping.Patience != 3 {
 		t.Errorf("defaults: %+v %v", s, err)
 	}
 }
@@ -489,17 +491,18 @@ func TestTrainSpecPartnerOnly(t *testing.T) {
 		t.Error("digest does not cover partner_only")
 	}
 	// Computed before partner_only existed, when the default degree was 7
-	// (a spec saying degree: 7 keeps that digest; one relying on the
-	// default now means degree 9, a different job, and a different digest
-	// so that nodes of the two versions refuse to train it together).
-	old := parse("label: y\nbank_features: [a]\npartner_features: [b]\ndegree: 7\n")
+	// and the default hold-out 0.2 (a spec saying degree: 7 and
+	// validation_fraction: 0.2 keeps that digest; one relying on the
+	// defaults now means another job, and a different digest, so that
+	// nodes of two versions refuse to train it together).
+	old := parse("label: y\nbank_features: [a]\npartner_features: [b]\ndegree: 7\nvalidation_fraction: 0.2\n")
 	if bytes.Equal(parse("label: y\nbank_features: [a]\npartner_features: [b]\n").Digest(), old.Digest()) {
 		t.Error("the default degree does not enter the digest")
 	}
 	if got := fmt.Sprintf("%x", old.Digest()); got != "fba868ca47165d2a87cb1a4e3a47d6836edf8b3fe3cad5b3bf1b06499a83160a" {
 		t.Errorf("digest of a spec without partner_only changed: %s", got)
 	}
-	if explicit := parse("label: y\npartner_only: false\nbank_features: [a]\npartner_features: [b]\ndegree: 7\n"); !bytes.Equal(explicit.Digest(), old.Digest()) {
+	if explicit := parse("label: y\npartner_only: false\nbank_features: [a]\npartner_features: [b]\ndegree: 7\nvalidation_fraction: 0.2\n"); !bytes.Equal(explicit.Digest(), old.Digest()) {
 		t.Error("partner_only: false changes the digest")
 	}
 }

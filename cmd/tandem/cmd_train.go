@@ -185,6 +185,9 @@ func printModel(w io.Writer, d modelDoc) {
 		if last.ValLoss != nil {
 			fmt.Fprintf(w, ", validation loss %.5f (epoch 1: %.5f)", *last.ValLoss, derefOr(c.Metrics[0].ValLoss))
 		}
+		if last.TrainLoss != nil {
+			fmt.Fprintf(w, ", training loss %.5f (epoch 1: %.5f)", *last.TrainLoss, derefOr(c.Metrics[0].TrainLoss))
+		}
 		if last.ValAUC != nil {
 			fmt.Fprintf(w, ", validation AUC %.4f (epoch 1: %.4f)", *last.ValAUC, derefOr(c.Metrics[0].ValAUC))
 		}

@@ -46,13 +46,18 @@ type Bank struct {
 }
 
 // EpochReport is what the bank learns per step: its own gradient norm and
-// the validation-loss aggregate.
+// the loss aggregate.
 type EpochReport struct {
 	Epoch, Step int
-	ValLoss     float64 // mean log-loss over validation rows (polynomial approximation)
-	GradNorm    float64 // ‖g_B‖ (bank's own gradient, incl. intercept)
-	EndOfEpoch  bool
-	Stop        bool // early stopping or MaxEpochs reached after this step
+	// ValLoss is the mean log-loss (polynomial approximation, before this
+	// step's update) over the validation rows, or over every training row
+	// when none are held out (OnTraining): then it measures convergence,
+	// as glm's deviance criterion does, not overfitting.
+	ValLoss    float64
+	OnTraining bool
+	GradNorm   float64 // ‖g_B‖ (bank's own gradient, incl. intercept)
+	EndOfEpoch bool
+	Stop       bool // early stopping or MaxEpochs reached after this step
 }
 
 // NewBank prepares the bank side. cols are the bank's raw features,
@@ -143,6 +148,15 @@ func (b *Bank) Done() bool { return b.done }
 // TrainRows and ValRows return the training and validation positions.
 func (b *Bank) TrainRows() []int { return b.train }
 func (b *Bank) ValRows() []int   { return b.val }
+
+// lossRows are the rows of the loss aggregate: the validation rows, or the
+// training rows when none are held out.
+func (b *Bank) lossRows() []int {
+	if len(b.val) > 0 {
+		return b.val
+	}
+	return b.train
+}
 
 func (b *Bank) nextBatch() {
 	if len(b.batches) == 0 {
@@ -256,13 +270,13 @@ func (b *Bank) EvaluateBankGradient(powers []byte) ([]byte, error) {
 	if pv.step != uint32(b.step) || len(pv.chunks) != D || pv.rows != 0 {
 		return nil, fmt.Errorf("%w: partner powers for step %d with %d vectors", ErrMalformed, pv.step, len(pv.chunks))
 	}
-	// Validation-loss coefficients λ_a(u_B) − y·[a=1] at validation rows.
+	// Loss coefficients λ_a(u_B) − y·[a=1] at the loss rows.
 	soft := make([][]float64, D+1)
 	for a := range soft {
 		soft[a] = make([]float64, b.length)
 	}
 	coef := make([]float64, D+1)
-	for _, i := range b.val {
+	for _, i := range b.lossRows() {
 		b.tab.Soft(b.uB[i], coef)
 		for a := range coef {
 			soft[a][i] = coef[a]
@@ -305,7 +319,7 @@ func (b *Bank) EvaluateBankGradient(powers []byte) ([]byte, error) {
 	for i := range b.length {
 		b.local0[p] += b.mask[i] * b.beta[0][i]
 	}
-	for _, i := range b.val {
+	for _, i := range b.lossRows() {
 		b.local0[p+1] += soft[0][i]
 	}
 	b.pending = 2
@@ -352,10 +366,9 @@ func (b *Bank) ApplyGradient(ownResult, partnerShare []byte) (EpochReport, error
 		}
 		norm += g[j] * g[j]
 	}
-	rep := EpochReport{Epoch: b.epoch, Step: b.step, GradNorm: math.Sqrt(norm), ValLoss: math.NaN()}
-	if len(b.val) > 0 {
-		rep.ValLoss = (float64(vals[p+1])*math.Exp2(-float64(b.scale[p+1])) + b.local0[p+1]) / float64(len(b.val))
-	}
+	rows := b.lossRows()
+	rep := EpochReport{Epoch: b.epoch, Step: b.step, GradNorm: math.Sqrt(norm), OnTraining: len(b.val) == 0,
+		ValLoss: (float64(vals[p+1])*math.Exp2(-float64(b.scale[p+1])) + b.local0[p+1]) / float64(len(rows))}
 	for j := range g {
 		b.vel[j] = b.cfg.Momentum*b.vel[j] - b.eta*g[j]
 		b.w[j] += b.vel[j]
@@ -365,7 +378,7 @@ func (b *Bank) ApplyGradient(ownResult, partnerShare []byte) (EpochReport, error
 	if len(b.batches) == 0 {
 		rep.EndOfEpoch = true
 		b.epoch++
-		if b.cfg.Patience > 0 && len(b.val) > 0 {
+		if b.cfg.Patience > 0 {
 			if rep.ValLoss < b.bestLoss*(1-b.cfg.Tol) {
 				b.bestLoss, b.bad = rep.ValLoss, 0
 			} else if b.bad++; b.bad >= b.cfg.Patience {

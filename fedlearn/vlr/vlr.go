@@ -41,7 +41,7 @@ type Config struct {
 	// Bank only.
 	BatchSize   int     // 0: full batch; else mini-batches of this many training rows
 	MaxEpochs   int     // default 100
-	Patience    int     // early stopping: epochs without validation-loss improvement (0: off)
+	Patience    int     // early stopping: epochs without loss improvement (0: off); the loss is the training loss when nothing is held out
 	Tol         float64 // minimum relative improvement that counts (default 1e-6)
 	ValFraction float64 // fraction of matched rows held out for validation (default 0.2; negative: none)
 	Seed        uint64  // drives the validation split and the batch order
