@@ -85,7 +85,8 @@ realdata-ref:
 ## realdata-glm: the German credit data split between two real node
 ## processes with messy identifiers; PSI, training on every shared applicant,
 ## scoring, and the split model's AUC against R's glm on the joined
-## plaintext (needs r-base-core; about 5 s).
+## plaintext; then again with missing cells and missing: drop (needs
+## r-base-core; about 10 s).
 realdata-glm:
 	scripts/realdata-glm.sh && scripts/realdata-glm.sh missing
 

@@ -76,11 +76,10 @@ cat > "$dir/model.yaml" <<YAML
 label: bad
 bank_features: [duration_months, amount, installment_rate, age, checking, credit_history, purpose]
 partner_features: [savings, employment, other_debtors, property, other_plans, housing, personal, residence_years, telephone]
-validation_fraction: 0
 YAML
 [ "$mode" = missing ] && echo "missing: drop" >> "$dir/model.yaml"
 model=$("$T" --home "$dir/bank" train --psi-job "$psi" --spec "$dir/model.yaml" --wait | field model_id)
-echo "model $model (defaults: 30 epochs, degree 9, no penalty; missing values: $mode)"
+echo "model $model (defaults: 30 epochs, degree 9, no penalty, no hold-out; missing values: $mode)"
 "$T" --home "$dir/bank" score --model "$model" --psi-job "$psi" --wait > "$dir/score.out"
 auc=$(field labelled_auc < "$dir/score.out")
 rows=$(field labelled_rows < "$dir/score.out")
