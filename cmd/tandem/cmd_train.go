@@ -20,10 +20,10 @@ import (
 //
 //	tandem train --psi-job ID --spec model.yaml [--partner-only] [--peer N] [--wait] [--json]
 //
-// With --wait the progress shows the epoch and the bank's validation loss.
+// With --wait the progress shows the epoch and the bank's loss (validation, or training without a hold-out).
 func cmdTrain(ctx context.Context, g *globals, args []string) error {
 	a, err := parseAlignedJob(ctx, g, "train", "model.yaml: label, bank_features, partner_features, epochs, learning_rate, l2, ...",
-		"wait for the job to end (progress with per-epoch validation loss)", args, func(b []byte) error {
+		"wait for the job to end (progress with the per-epoch loss: validation, or training without a hold-out)", args, func(b []byte) error {
 			_, err := protocol.ParseTrainSpec(b)
 			return err
 		}, func(fs *flag.FlagSet) {
