@@ -49,8 +49,8 @@ import (
 //	   message carries its intercept, a release approved by its policy)
 //
 // What each side learns beyond its input: its own gradient per step (and
-// the bank the validation-loss aggregate), the public metadata of the vlr
-// README (partner: L, n_step per step, the cmax of the bank's vectors; bank:
+// the bank the loss aggregate over the validation rows, or the training
+// rows without a hold-out), the public metadata of the vlr README (partner: L, n_step per step, the cmax of the bank's vectors; bank:
 // max|u_P| over all positions), and from train.step the epoch structure and
 // when the bank stopped. The partner never learns a label, the match
 // indicator, the bank's weights or the validation loss; the bank never

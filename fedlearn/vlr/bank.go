@@ -255,7 +255,8 @@ func (b *Bank) EncryptResidualTerms() ([]byte, error) {
 // EvaluateBankGradient is step B2: on the partner's encrypted powers
 // Enc(u_P^a), a = 1…D, the bank evaluates for every bank feature j (and
 // the intercept) Σ_a Σ_i mask_i·x_ij·β_a(u_B,i)·u_P,i^a, plus the
-// validation-loss aggregate Σ_a Σ_i val_i·(λ_a(u_B,i) − y_i·[a=1])·u_P,i^a,
+// loss aggregate Σ_a Σ_i l_i·(λ_a(u_B,i) − y_i·[a=1])·u_P,i^a (l: the
+// validation rows, or the training rows when none are held out),
 // summed over a under encryption. The a = 0 terms are plaintext to the bank.
 // Returns a Result (features + 2 statistics) for the partner's share (B3′/P3).
 func (b *Bank) EvaluateBankGradient(powers []byte) ([]byte, error) {
