@@ -50,10 +50,11 @@ import (
 //
 // What each side learns beyond its input: its own gradient per step (and
 // the bank the loss aggregate over the validation rows, or the training
-// rows without a hold-out), the public metadata of the vlr README (partner: L, n_step per step, the cmax of the bank's vectors; bank:
+// rows without a hold-out), the public metadata of the vlr README
+// (partner: L, n_step per step, the cmax of the bank's vectors; bank:
 // max|u_P| over all positions), and from train.step the epoch structure and
 // when the bank stopped. The partner never learns a label, the match
-// indicator, the bank's weights or the validation loss; the bank never
+// indicator, the bank's weights or the loss; the bank never
 // learns a partner row, u_P per row or the partner's weights (with
 // missing: drop it learns which of its matched rows the partner lacks a
 // feature for, one bit per matched row).
