@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/tandem-dev/tandem/node/dataset"
 )
@@ -114,6 +116,17 @@ func categoricalLevels(ctx context.Context, in *alignedInputs, col string, numer
 	if nonNull == 0 || 2*numbers >= nonNull {
 		return nil, nil
 	}
+	formatted := 0
+	for c, k := range counts {
+		if formattedNumber(c) {
+			formatted += k
+		}
+	}
+	if 2*(numbers+formatted) > nonNull {
+		// Read as categories these would be silently wrong (or too many).
+		// The error describes the cells, never quotes one.
+		return nil, fmt.Errorf("node: feature %s: %d of its %d cells are numbers written with a decimal comma, thousands separators, %% or a currency sign; write plain numbers (1234.5), or name the levels as %s=<level> if it is categorical", col, formatted, nonNull, col)
+	}
 	if len(counts) < 2 {
 		return nil, fmt.Errorf("node: feature %s: the categorical column has a single level; drop it", col)
 	}
@@ -132,6 +145,35 @@ func categoricalLevels(ctx context.Context, in *alignedInputs, col string, numer
 		}
 	}
 	return slices.Delete(levels, ref, ref+1), nil
+}
+
+// formattedNumber reports whether a cell is a number in a spreadsheet's
+// display format rather than a plain one: digits with a decimal comma or
+// thousands separators (, . space ' _), a leading or trailing currency
+// sign or a trailing %, and nothing else.
+func formattedNumber(c string) bool {
+	c = strings.TrimSpace(c)
+	if _, err := strconv.ParseFloat(c, 64); err == nil {
+		return false // a plain number
+	}
+	signed := false // a currency or percent sign makes a number formatted
+	for _, affix := range []string{"%", "$", "€", "£", "¥", "USD", "EUR", "CNY", "RMB"} {
+		t := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(c, affix), affix))
+		signed, c = signed || t != c, t
+	}
+	c = strings.TrimPrefix(strings.TrimPrefix(c, "-"), "+")
+	digits, seps := 0, 0
+	for _, r := range c {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case r == ',' || r == '.' || r == ' ' || r == '\'' || r == '_' || r == '\u00a0' || r == '\u202f':
+			seps++
+		default:
+			return false
+		}
+	}
+	return digits > 0 && (seps > 0 || signed)
 }
 
 // errConstantFeature marks a feature that never varies over the rows used

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,6 +80,28 @@ func TestAlignedFeatures(t *testing.T) {
 		if _, _, _, err := alignedFeatures(t.Context(), tc.in, tc.cols, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want %q", tc.cols, err, tc.want)
 		}
+	}
+	// Numbers in a spreadsheet's display format are refused with the
+	// column named, not read as categories.
+	for _, cells := range [][]string{{"1,5", "2,25", "10,0", "3"}, {"12%", "7.5%", "3%", "1%"}, {"$1,200", "$35", "$2,000.50", "$7"}, {"1 234,5", "2 000", "15,75", "8"}} {
+		var b strings.Builder
+		b.WriteString("phone,amount\n")
+		for i, c := range cells {
+			fmt.Fprintf(&b, "%d,%q\n", i+1, c)
+		}
+		_, _, _, err := alignedFeatures(t.Context(), featureInputs(t, b.String()), []string{"amount"}, nil)
+		if err == nil || !strings.Contains(err.Error(), "feature amount:") || !strings.Contains(err.Error(), "write plain numbers") {
+			t.Errorf("%q: %v", cells, err)
+		}
+		for _, c := range cells {
+			if err != nil && len(c) > 2 && strings.Contains(err.Error(), c) {
+				t.Errorf("the error quotes a cell: %v", err)
+			}
+		}
+	}
+	// Categories that merely contain digits are still categories.
+	if names, _, _, err := alignedFeatures(t.Context(), featureInputs(t, "phone,plan\n1,A1\n2,B2\n3,A1\n4,C-3\n"), []string{"plan"}, nil); err != nil || len(names) != 2 {
+		t.Errorf("plan codes: %v %v", names, err)
 	}
 	var b strings.Builder
 	b.WriteString("phone,zip\n")
