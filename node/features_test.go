@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -110,5 +111,23 @@ func TestAlignedFeatures(t *testing.T) {
 	}
 	if _, _, _, err := alignedFeatures(t.Context(), featureInputs(t, b.String()), []string{"zip"}, nil); err == nil || !strings.Contains(err.Error(), "more than 65 levels") {
 		t.Errorf("70 levels: %v", err)
+	}
+}
+
+// TestBandsSkipUnscored: a row without a score (NaN: a missing: drop
+// model and a missing feature) is in no band, and the equal-count bands
+// are those of the scored rows alone.
+func TestBandsSkipUnscored(t *testing.T) {
+	nan := math.NaN()
+	scores := []float64{0.9, nan, 0.1, 0.5, nan, 0.7}
+	bands, table := assignBands(scores, 2)
+	if want := []int{1, 0, 2, 2, 0, 1}; !slices.Equal(bands, want) {
+		t.Errorf("bands %v, want %v", bands, want)
+	}
+	if len(table) != 2 || table[0].Rows != 2 || table[1].Rows != 2 || table[0].MinScore != 0.7 || table[1].MaxScore != 0.5 {
+		t.Errorf("table %+v", table)
+	}
+	if b, tb := assignBands([]float64{nan, nan}, 3); len(tb) != 0 || !slices.Equal(b, []int{0, 0}) {
+		t.Errorf("no scored row: %v %+v", b, tb)
 	}
 }
