@@ -26,27 +26,49 @@ func TestPartnerOnlyModelAndLocalScoring(t *testing.T) {
 	psiJob := submitPSI(t, bank, "initiator")
 	psiResult(t, bank, psiJob)
 
-	spec := "label: has_card\npartner_only: true\npartner_features: [monthly_spend, orders_90d]\nepochs: 15\nl2: 0.001\nseed: 3\n"
-	bj, _ := runJobs(t, bank, partner, &tandemv1.SubmitJobRequest{Kind: "train", Peer: "partner-a", Train: &tandemv1.TrainParams{PsiJobId: psiJob, SpecYaml: []byte(spec)}}, 120*time.Second)
+	// The same model with missing: drop: a user missing a feature gets no
+	// score and no band, locally and in the bank's band counts.
 	var tr TrainJobResult
-	json.Unmarshal(bj.ResultJson, &tr)
-	bp, _, _ := getModel(t, bank, tr.ModelID)
-	pp, pc, _ := getModel(t, partner, tr.ModelID)
-	if len(bp.Features) != 0 || bp.Intercept == nil || pp.Intercept == nil || *pp.Intercept != *bp.Intercept || len(pc.BankFeatures) != 0 {
-		t.Fatalf("parts: bank %+v; partner %+v", bp, pp)
+	for _, missing := range []string{"mean", "drop"} {
+		spec := "label: has_card\npartner_only: true\npartner_features: [monthly_spend, orders_90d]\nepochs: 15\nl2: 0.001\nseed: 3\nmissing: " + missing + "\n"
+		bj, _ := runJobs(t, bank, partner, &tandemv1.SubmitJobRequest{Kind: "train", Peer: "partner-a", Train: &tandemv1.TrainParams{PsiJobId: psiJob, SpecYaml: []byte(spec)}}, 120*time.Second)
+		json.Unmarshal(bj.ResultJson, &tr)
+		bp, _, _ := getModel(t, bank, tr.ModelID)
+		pp, pc, _ := getModel(t, partner, tr.ModelID)
+		if len(bp.Features) != 0 || bp.Intercept == nil || pp.Intercept == nil || *pp.Intercept != *bp.Intercept || len(pc.BankFeatures) != 0 || pp.Missing != missing {
+			t.Fatalf("parts: bank %+v; partner %+v", bp, pp)
+		}
+		want := 16 // 15 gradient releases + the intercept
+		if got := auditKinds(t, bank, bj.Id)["release"]; got != want {
+			t.Errorf("bank release records %d, want %d", got, want)
+		}
+		pcsv := loadTrainCSV(t, pt.File, []string{"monthly_spend", "orders_90d"})
+		checkLocalScores(t, partner, tr.ModelID, pp, pcsv)
+		checkPartnerBands(t, bank, partner, psiJob, tr.ModelID, pp, truth.BankFile, pcsv)
 	}
-	if got := auditKinds(t, bank, bj.Id)["release"]; got != 16 { // 15 gradient releases + the intercept
-		t.Errorf("bank release records %d, want 16", got)
+	if got := auditKinds(t, partner, "")["export"]; got < 2 {
+		t.Errorf("local scoring left %d export records on the partner, want 2", got)
 	}
+	if _, err := bank.analyst.ScoreLocal(t.Context(), &tandemv1.ScoreLocalRequest{ModelId: tr.ModelID, Dataset: "customers", Out: filepath.Join(t.TempDir(), "x.csv")}); err == nil {
+		t.Error("the bank scored locally with an intercept-only part")
+	}
+	if _, err := partner.analyst.ScoreLocal(t.Context(), &tandemv1.ScoreLocalRequest{ModelId: tr.ModelID, Dataset: "users", Out: "relative.csv"}); err == nil {
+		t.Error("relative --out accepted")
+	}
+}
 
+// checkLocalScores scores the partner's users locally with a whole
+// (partner-only) model and checks every row against plaintext scoring of
+// the part: a row without a score (missing: drop) has score and band empty.
+func checkLocalScores(t *testing.T, partner *testNode, modelID string, pp ModelPart, pcsv *trainCSV) {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), "invite.csv")
-	resp, err := partner.analyst.ScoreLocal(t.Context(), &tandemv1.ScoreLocalRequest{ModelId: tr.ModelID, Dataset: "users", Out: out, Bands: 4})
+	resp, err := partner.analyst.ScoreLocal(t.Context(), &tandemv1.ScoreLocalRequest{ModelId: modelID, Dataset: "users", Out: out, Bands: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var res LocalScoreResult
 	json.Unmarshal(resp.ResultJson, &res)
-	pcsv := loadTrainCSV(t, pt.File, []string{"monthly_spend", "orders_90d"})
 	if res.Rows != int64(pcsv.rows) || len(res.Bands) != 4 {
 		t.Fatalf("local scoring: %s", resp.ResultJson)
 	}
@@ -55,23 +77,24 @@ func TestPartnerOnlyModelAndLocalScoring(t *testing.T) {
 	if len(recs)-1 != pcsv.rows || iRow < 0 || iScore < 0 || iBand < 0 || !slices.Contains(recs[0], "phone") {
 		t.Fatalf("invite.csv header %v, %d rows", recs[0], len(recs)-1)
 	}
+	unscored := 0
 	for _, r := range recs[1:] {
 		row, _ := strconv.Atoi(r[iRow])
+		z := partScore(pp, pcsv, row)
+		if math.IsNaN(z) {
+			unscored++
+			if r[iScore] != "" || r[iBand] != "" {
+				t.Fatalf("row %d misses a feature: score %q band %q, want both empty", row, r[iScore], r[iBand])
+			}
+			continue
+		}
 		got, _ := strconv.ParseFloat(r[iScore], 64)
-		want := 1 / (1 + math.Exp(-partScore(pp, pcsv, row)))
-		if math.Abs(got-want) > 1e-6 {
+		if want := 1 / (1 + math.Exp(-z)); math.Abs(got-want) > 1e-6 {
 			t.Fatalf("row %d: score %v, plaintext %v", row, got, want)
 		}
 	}
-	if got := auditKinds(t, partner, "")["export"]; got < 1 {
-		t.Errorf("local scoring left no export record on the partner")
-	}
-	checkPartnerBands(t, bank, partner, psiJob, tr.ModelID, pp, truth.BankFile, pcsv)
-	if _, err := bank.analyst.ScoreLocal(t.Context(), &tandemv1.ScoreLocalRequest{ModelId: tr.ModelID, Dataset: "customers", Out: filepath.Join(t.TempDir(), "x.csv")}); err == nil {
-		t.Error("the bank scored locally with an intercept-only part")
-	}
-	if _, err := partner.analyst.ScoreLocal(t.Context(), &tandemv1.ScoreLocalRequest{ModelId: tr.ModelID, Dataset: "users", Out: "relative.csv"}); err == nil {
-		t.Error("relative --out accepted")
+	if res.Unscored != unscored || (pp.Missing == "drop") != (unscored > 0) {
+		t.Errorf("model missing: %s: %d rows unscored, plaintext %d", pp.Missing, res.Unscored, unscored)
 	}
 }
 
@@ -107,10 +130,16 @@ func checkPartnerBands(t *testing.T, bank, partner *testNode, psiJob, modelID st
 	for _, pr := range joinRows(bcsv, pcsv) {
 		shared[pr[1]] = true
 	}
-	order := make([]int, pcsv.rows)
+	var order []int // rows with a score (missing: drop leaves some out)
 	score := make([]float64, pcsv.rows)
-	for r := range order {
-		order[r], score[r] = r, partScore(pp, pcsv, r)
+	withScore := 0
+	for r := range score {
+		if score[r] = partScore(pp, pcsv, r); !math.IsNaN(score[r]) {
+			order = append(order, r)
+			if shared[r] {
+				withScore++
+			}
+		}
 	}
 	slices.SortStableFunc(order, func(a, b int) int {
 		switch {
@@ -141,8 +170,8 @@ func checkPartnerBands(t *testing.T, bank, partner *testNode, psiJob, modelID st
 		}
 		sumCust += *pb.Customers
 	}
-	if sumCust != int64(len(shared)) {
-		t.Errorf("customers over all bands %d, plaintext join %d", sumCust, len(shared))
+	if sumCust != int64(withScore) {
+		t.Errorf("customers over all bands %d, plaintext join (rows with a score) %d", sumCust, withScore)
 	}
 	t.Logf("partner bands: %s", bj.ResultJson)
 	var v any

@@ -150,8 +150,11 @@ func meanSD(v []float64, rows []int) (float64, float64) {
 func partScore(p ModelPart, csv *trainCSV, row int) float64 {
 	var s float64
 	for k, f := range p.Features {
-		if v := csv.cols[f][row]; !math.IsNaN(v) {
+		switch v := csv.cols[f][row]; {
+		case !math.IsNaN(v):
 			s += p.Weights[k] * (v - p.Mean[k]) / p.SD[k]
+		case p.Missing == "drop":
+			return math.NaN() // no score, as the node
 		}
 	}
 	if p.ClipRange > 0 {
