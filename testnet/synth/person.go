@@ -94,7 +94,11 @@ func (w *world) phoneOf(i int64) [11]byte {
 func (w *world) person(i int64) person {
 	var p person
 	p.phone = w.phoneOf(i)
-	blk := w.idPerm.at(i / seqPerBlock)
+	// Person i takes block i mod blocks and sequence code i div blocks, so
+	// consecutive persons get different regions and birth dates (small
+	// worlds used to share one block: one age and one city tier for all).
+	blocks := int64(len(regions)) * ageDays
+	blk := w.idPerm.at(i % blocks)
 	reg := regions[blk%int64(len(regions))]
 	day := blk / int64(len(regions))
 	p.born = refDate.AddDate(-minAge, 0, -int(day))
@@ -108,7 +112,7 @@ func (w *world) person(i int64) person {
 	strconv.AppendInt(p.id18[6:6], int64(y), 10) // four digits, in place
 	two(p.id18[10:12], int(m))
 	two(p.id18[12:14], d)
-	seq := i % seqPerBlock
+	seq := i / blocks
 	p.id18[14] = byte('0' + seq/100)
 	p.id18[15] = byte('0' + seq/10%10)
 	p.id18[16] = byte('0' + seq%10)
