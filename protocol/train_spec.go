@@ -189,7 +189,7 @@ func ParseTrainSpec(b []byte) (*TrainSpec, error) {
 	// the training loss; a hold-out is asked for explicitly.
 	switch {
 	case s.ValidationFraction == 0 && s.ValidationAUC:
-		return nil, bad("validation_auc", "needs held-out rows; validation_fraction is 0")
+		return nil, bad("validation_auc", "needs held-out rows; validation_fraction is 0 (the default): hold some out, e.g. validation_fraction: 0.2")
 	case s.ValidationFraction == 0:
 	case !(s.ValidationFraction > 0 && s.ValidationFraction < 0.9):
 		return nil, bad("validation_fraction", "want 0 (no hold-out) or in (0, 0.9), got %g", s.ValidationFraction)
