@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +30,9 @@ type trainWorld struct {
 	match   []bool
 	// partnerNames, when set, are the names the partner announces.
 	partnerNames []string
+	// incomplete, when set, marks the partner's positions missing a
+	// feature (spec missing: drop).
+	incomplete []bool
 }
 
 func newTrainWorld(seed uint64, L int) *trainWorld {
@@ -100,7 +105,7 @@ func runTrain(t *testing.T, w *trainWorld, specYAML string, bankPolicy, partnerP
 	go func() {
 		defer wg.Done()
 		run.partner, run.perr = RunTrainPartner(ctx, pp, TrainPartnerConfig{JobID: "job-train", Spec: spec, Length: w.L, Features: w.partner,
-			FeatureNames: w.partnerNames, Approve: approve, Policy: partnerPolicy, OnRelease: onRel}, nil)
+			FeatureNames: w.partnerNames, Incomplete: w.incomplete, Approve: approve, Policy: partnerPolicy, OnRelease: onRel}, nil)
 	}()
 	wg.Wait()
 	return run
@@ -700,4 +705,97 @@ func FuzzTrainHello(f *testing.F) {
 			seen[n] = true
 		}
 	})
+}
+
+// TestTrainWirePrivacy records every message of a missing: drop training
+// job (a spec that uses every kind of message) and checks that each side
+// sends exactly the documented steps, that the JSON ones carry only their
+// documented fields, and that no raw feature value of the sender appears
+// in any message. The partner's completeness indicator reaches the bank
+// only at its matched positions: the bank drops exactly the matched rows
+// the partner lacks, nothing else.
+func TestTrainWirePrivacy(t *testing.T) {
+	w := newTrainWorld(4, 3000)
+	w.incomplete = make([]bool, w.L)
+	want := 0
+	for i := range w.L {
+		if i%7 == 3 {
+			w.incomplete[i] = true
+			if w.match[i] {
+				want++
+			}
+		}
+	}
+	spec := strings.Replace(trainSpecYAML, "epochs: 25", "epochs: 3\nmissing: drop", 1)
+	run := runTrain(t, w, spec, nil, nil, nil)
+	if run.berr != nil || run.perr != nil {
+		t.Fatalf("bank: %v; partner: %v", run.berr, run.perr)
+	}
+	if run.bank.PartnerIncomplete != want {
+		t.Errorf("bank left out %d rows for the partner, want %d", run.bank.PartnerIncomplete, want)
+	}
+	for _, rows := range [][]int{run.bank.TrainRows, run.bank.ValRows} {
+		for _, i := range rows {
+			if w.incomplete[i] || !w.match[i] {
+				t.Fatalf("position %d trains (incomplete %v, matched %v)", i, w.incomplete[i], w.match[i])
+			}
+		}
+	}
+	fields := map[string][]string{
+		"train.hello": {"length", "spec_digest", "bank_features", "partner_features", "names"},
+		"train.step":  {"step", "epoch", "end_of_epoch", "stop"},
+		"train.done":  {"n", "intercept"},
+	}
+	for _, side := range []struct {
+		name  string
+		p     *pipe
+		steps []string
+		raw   [][]float64
+	}{
+		{"bank", run.bpipe, []string{"train.hello", "train.ckg", "train.cmask", "train.terms", "train.bres", "train.bshare", "train.step", "train.done"}, w.bank},
+		{"partner", run.ppipe, []string{"train.hello", "train.ckg", "train.crel", "train.powers", "train.pres", "train.pshare", "train.done"}, w.partner},
+	} {
+		sent := map[string]bool{}
+		for _, m := range side.p.sent {
+			sent[m.Step] = true
+			if keys, ok := fields[m.Step]; ok {
+				var obj map[string]json.RawMessage
+				if err := json.Unmarshal(m.Payload, &obj); err != nil {
+					t.Fatalf("%s %s: %v", side.name, m.Step, err)
+				}
+				for k := range obj {
+					if !slices.Contains(keys, k) {
+						t.Errorf("%s %s carries field %q", side.name, m.Step, k)
+					}
+				}
+			}
+		}
+		var got []string
+		for s := range sent {
+			got = append(got, s)
+		}
+		slices.Sort(got)
+		wantSteps := slices.Sorted(slices.Values(side.steps))
+		if !slices.Equal(got, wantSteps) {
+			t.Errorf("%s sent steps %v, want %v", side.name, got, wantSteps)
+		}
+		// No raw value of the sender's features, as float64 or as text
+		// (non-integers: an integer's float64 is mostly zero bytes).
+		var blob []byte
+		for _, m := range side.p.sent {
+			blob = append(blob, m.Payload...)
+		}
+		for _, col := range side.raw {
+			for _, v := range col[:200] {
+				if v == math.Trunc(v) {
+					continue
+				}
+				var b [8]byte
+				binary.LittleEndian.PutUint64(b[:], math.Float64bits(v))
+				if bytes.Contains(blob, b[:]) || bytes.Contains(blob, []byte(strconv.FormatFloat(v, 'g', -1, 64))) && len(strconv.FormatFloat(v, 'g', -1, 64)) > 6 {
+					t.Fatalf("%s sent its raw feature value %v", side.name, v)
+				}
+			}
+		}
+	}
 }
