@@ -513,3 +513,25 @@ func TestEncodedColumnsMatchStreaming(t *testing.T) {
 		}
 	}
 }
+
+// TestMulShoupSigned: Shoup's multiplication agrees with the division-based
+// reference for the session's primes and constants, over the whole signed
+// range it is used on and at its edges.
+func TestMulShoupSigned(t *testing.T) {
+	bank, _ := newPair(t)
+	r := mrand.New(mrand.NewPCG(1, 2))
+	for i, q := range bank.moduli {
+		for _, d := range []uint64{bank.delta[i], 1, q - 1, r.Uint64N(q)} {
+			dS := shoup(d, q)
+			xs := []int64{0, 1, -1, int64(q - 1), -int64(q - 1), 1 << 41, -(1 << 41)}
+			for range 20000 {
+				xs = append(xs, r.Int64N(int64(q))-r.Int64N(int64(q)))
+			}
+			for _, x := range xs {
+				if got, want := mulShoupSigned(x, d, dS, q), mulModSigned(x, d, q); got != want {
+					t.Fatalf("q=%d d=%d x=%d: Shoup %d, reference %d", q, d, x, got, want)
+				}
+			}
+		}
+	}
+}

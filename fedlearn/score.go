@@ -69,6 +69,7 @@ type slotCtx struct {
 	t      uint64
 	ringT  *ring.Ring
 	tInv   []uint64 // t_s⁻¹ mod q_i
+	tInvS  []uint64 // their Shoup constants
 	tModQ  []uint64 // t_s mod q_i
 	qHatT  []uint64 // (Q/q_i) mod t_s
 	qHatIn []uint64 // (Q/q_i)⁻¹ mod q_i
@@ -98,6 +99,7 @@ func (s *Session) slots() (*slotCtx, error) {
 	for _, qi := range s.moduli {
 		bq := new(big.Int).SetUint64(qi)
 		c.tInv = append(c.tInv, new(big.Int).ModInverse(bt, bq).Uint64())
+		c.tInvS = append(c.tInvS, shoup(c.tInv[len(c.tInv)-1], qi))
 		c.tModQ = append(c.tModQ, t%qi)
 		qh := new(big.Int).Quo(s.q, bq)
 		c.qHatT = append(c.qHatT, new(big.Int).Mod(qh, bt).Uint64())
@@ -176,7 +178,7 @@ func (s *Session) EncryptMask(mask []bool, lo, hi int) ([][]byte, error) {
 			for l, qi := range s.moduli {
 				dst := pt.Coeffs[l]
 				for j, v := range row {
-					dst[j] = mulModSigned(centre(v, c.t), c.tInv[l], qi)
+					dst[j] = mulShoupSigned(centre(v, c.t), c.tInv[l], c.tInvS[l], qi) // |v| ≤ t_s/2 < q
 				}
 			}
 			if err := enc.Encrypt(ct, &pt); err != nil {

@@ -71,6 +71,7 @@ type Session struct {
 	q      *big.Int
 	t      *big.Int
 	delta  []uint64 // Δ = ⌊Q/t⌋ mod q_i
+	deltaS []uint64 // Shoup constants of delta (shoup)
 	tHalf  uint64
 	random io.Reader
 	guard  *ShareGuard
@@ -123,6 +124,7 @@ func NewSession(role Role, p Params, seed [32]byte, random io.Reader) (*Session,
 	delta := new(big.Int).Quo(s.q, s.t)
 	for _, qi := range s.moduli {
 		s.delta = append(s.delta, new(big.Int).Mod(delta, new(big.Int).SetUint64(qi)).Uint64())
+		s.deltaS = append(s.deltaS, shoup(s.delta[len(s.delta)-1], qi))
 	}
 
 	// Secret-key share: ternary, sampled from a PRNG keyed by rand.
@@ -275,7 +277,7 @@ func (s *Session) EncryptVectorInto(v []int64, dst [][]byte) error {
 				row := pt.Coeffs[i]
 				clear(row)
 				for j, x := range v[lo:hi] {
-					row[j] = mulModSigned(x, s.delta[i], qi)
+					row[j] = mulShoupSigned(x, s.delta[i], s.deltaS[i], qi) // |x| < t/2 < q
 				}
 			}
 			if err := enc.Encrypt(ct, &pt); err != nil {
@@ -395,6 +397,30 @@ func absU(x int64) uint64 {
 		return uint64(-x)
 	}
 	return uint64(x)
+}
+
+// shoup returns ⌊d·2^64/q⌋ for d < q, the constant of mulShoupSigned.
+func shoup(d, q uint64) uint64 {
+	quo, _ := bits.Div64(d, 0, q)
+	return quo
+}
+
+// mulShoupSigned returns x·d mod q for |x| < q < 2^63 and d < q with dS =
+// shoup(d, q): Shoup's multiplication by a fixed constant, a multiply
+// and a conditional subtraction instead of the two hardware divisions of
+// mulModSigned (the encoding of every encrypted chunk runs it N times per
+// limb).
+func mulShoupSigned(x int64, d, dS, q uint64) uint64 {
+	a := absU(x)
+	hi, _ := bits.Mul64(a, dS)
+	r := a*d - hi*q // in [0, 2q)
+	if r >= q {
+		r -= q
+	}
+	if x < 0 && r != 0 {
+		r = q - r
+	}
+	return r
 }
 
 // mulModSigned returns x·d mod q for |x| < 2^63, d < q.
