@@ -107,7 +107,7 @@ func evaluate(s *fedlearn.Session, vecs [][][]byte, scales []int, nOut, length i
 }
 
 // sealVectors encrypts len(scales) vectors of the given length into one
-// vlr message (the appendEncVecs format): vector a is what fill writes into
+// vlr message (the format parseEncVecs reads): vector a is what fill writes into
 // vec, rounded at 2^scales[a]. The chunk messages are encrypted in place in
 // the message buffer: at 1e6 rows a step's vectors are ≈ 300 MB per side,
 // and a copy of them from per-chunk buffers cost ≈ 1 CPU-s per epoch,

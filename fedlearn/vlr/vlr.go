@@ -120,31 +120,6 @@ type encVecs struct {
 	chunks [][][]byte
 }
 
-func appendEncVecs(typ byte, v encVecs) []byte {
-	n := 4 + 1 + 4 + 8 + 1
-	for _, cs := range v.chunks {
-		n += 6
-		for _, c := range cs {
-			n += 4 + len(c)
-		}
-	}
-	b := make([]byte, 0, n)
-	b = append(b, vlrMagic[:]...)
-	b = append(b, typ)
-	b = binary.LittleEndian.AppendUint32(b, v.step)
-	b = binary.LittleEndian.AppendUint64(b, v.rows)
-	b = append(b, byte(len(v.chunks)))
-	for i, cs := range v.chunks {
-		b = binary.LittleEndian.AppendUint16(b, uint16(int16(v.scales[i])))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(cs)))
-		for _, c := range cs {
-			b = binary.LittleEndian.AppendUint32(b, uint32(len(c)))
-			b = append(b, c...)
-		}
-	}
-	return b
-}
-
 // parseEncVecs decodes the envelope (peer input). The chunk messages
 // themselves are validated by fedlearn when used.
 func parseEncVecs(b []byte, typ byte) (encVecs, error) {
