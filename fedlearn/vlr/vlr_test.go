@@ -130,6 +130,22 @@ func stepInspect(t testing.TB, b *Bank, p *Partner, inspect func(bres, pres []by
 	return rep, len(terms) + len(powers) + len(bres) + len(pres) + len(bshare) + len(pshare)
 }
 
+// parties starts a bank (pb features, label, match) and a partner (pp
+// features) on data, each with a fresh session of one collective key.
+func parties(t testing.TB, cfg Config, data synth, pb, pp int) (*Bank, *Partner) {
+	t.Helper()
+	bs, ps := sessions(t)
+	b, err := NewBank(bs, cfg, data.bank, data.label, data.match, pp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPartner(ps, cfg, data.partner, pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, p
+}
+
 // joined returns row-major standardised rows [bank…, partner…, 1] for the
 // given positions, using each party's own standardisation.
 func joined(b *Bank, p *Partner, rows []int) [][]float64 {
@@ -150,16 +166,8 @@ func joined(b *Bank, p *Partner, rows []int) [][]float64 {
 func TestTrainingMatchesPlaintext(t *testing.T) {
 	const L, lambda = 5000, 1e-3
 	data := genSynth(L, 6, 6, 0.7, 1)
-	bs, ps := sessions(t)
 	cfg := Config{L2: lambda, MaxEpochs: 30, Seed: 7}
-	b, err := NewBank(bs, cfg, data.bank, data.label, data.match, 6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewPartner(ps, cfg, data.partner, 6)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, p := parties(t, cfg, data, 6, 6)
 	var wireBytes int
 	for !b.Done() {
 		rep, n := step(t, b, p)
@@ -197,16 +205,8 @@ func TestTrainingMatchesPlaintext(t *testing.T) {
 func TestTrainingLossWithoutHoldOut(t *testing.T) {
 	const L = 3000
 	data := genSynth(L, 4, 4, 0.7, 3)
-	bs, ps := sessions(t)
 	cfg := Config{L2: 1e-3, MaxEpochs: 80, Patience: 4, Tol: 1e-4, ValFraction: -1, Seed: 7}
-	b, err := NewBank(bs, cfg, data.bank, data.label, data.match, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewPartner(ps, cfg, data.partner, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, p := parties(t, cfg, data, 4, 4)
 	if len(b.ValRows()) != 0 {
 		t.Fatalf("%d rows held out with ValFraction < 0", len(b.ValRows()))
 	}
@@ -363,16 +363,8 @@ func TestManyCorrelatedFeaturesStable(t *testing.T) {
 	const L, pb, pp, lambda = 2000, 50, 100, 1e-2
 	data := genSynth(L, pb, pp, 0.7, 4)
 	train := func(capped bool, epochs int) (*Bank, *Partner, []float64) {
-		bs, ps := sessions(t)
 		cfg := Config{L2: lambda, MaxEpochs: epochs, Seed: 3}
-		b, err := NewBank(bs, cfg, data.bank, data.label, data.match, pp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := NewPartner(ps, cfg, data.partner, pb)
-		if err != nil {
-			t.Fatal(err)
-		}
+		b, p := parties(t, cfg, data, pb, pp)
 		if !(b.eta < 1.5 && p.eta < 1.5) {
 			t.Fatalf("steps not capped: bank %.3f, partner %.3f", b.eta, p.eta)
 		}
