@@ -36,9 +36,12 @@ func (p ctrPRNG) Read(b []byte) (int, error) {
 // BLAKE2b KeyedPRNG, which took 11 % of a scoring job): one read of the
 // session's source per worker instead of thousands of syscalls.
 type zeroEncryptor struct {
-	s      *Session
-	xs, xe ring.Sampler
-	buf, e ring.Poly
+	s       *Session
+	prng    ctrPRNG
+	xe      ring.Sampler
+	buf, e  ring.Poly
+	trits   []byte
+	ternary [][3]uint64 // per prime, the residues of −1, 0, 1 (indexed by trit: no branch on random data)
 }
 
 // randMu serialises reads of a session's random source by concurrent
@@ -59,15 +62,18 @@ func (s *Session) newZeroEncryptor() (*zeroEncryptor, error) {
 		return nil, err
 	}
 	prng := ctrPRNG{cipher.NewCTR(block, make([]byte, aes.BlockSize))}
-	xs, err := ring.NewSampler(prng, s.ringQ, s.params.Xs(), false)
-	if err != nil {
-		return nil, err
+	if xs, ok := s.params.Xs().(ring.Ternary); !ok || xs.P != 2/3.0 {
+		return nil, fmt.Errorf("%w: the encryptor samples uniform ternary masks only", ErrParams)
 	}
 	xe, err := ring.NewSampler(prng, s.ringQ, s.params.Xe(), false)
 	if err != nil {
 		return nil, err
 	}
-	return &zeroEncryptor{s: s, xs: xs, xe: xe, buf: s.ringQ.NewPoly(), e: s.ringQ.NewPoly()}, nil
+	z := &zeroEncryptor{s: s, prng: prng, xe: xe, buf: s.ringQ.NewPoly(), e: s.ringQ.NewPoly(), trits: make([]byte, s.n/4)}
+	for _, q := range s.moduli {
+		z.ternary = append(z.ternary, [3]uint64{q - 1, 0, 1})
+	}
+	return z, nil
 }
 
 // mustZeroEncryptor is newZeroEncryptor for workers: the only failure is
@@ -141,8 +147,32 @@ func (z *zeroEncryptor) maskU(ct *rlwe.Ciphertext) error {
 	return nil
 }
 
-// u samples a fresh ternary polynomial (coefficient domain) into z.e.
+// u samples a fresh uniform ternary polynomial (coefficient domain) into
+// z.e: P(0) = P(1) = P(−1) = 1/3, lattigo's default Xs (Ternary{P: 2/3}),
+// checked when the encryptor is made. Five trits per byte below 243 = 3^5
+// (rejection: exactly uniform). lattigo's ternary sampler drew the same
+// distribution bit by bit and took 176 µs a polynomial, a quarter of a
+// public-key encryption; this takes ≈ 15.
 func (z *zeroEncryptor) u() ring.Poly {
-	z.xs.Read(z.e)
+	vals, n := z.ternary, z.s.n
+	for j := 0; j < n; {
+		z.prng.Read(z.trits)
+		for _, b := range z.trits {
+			if b >= 243 {
+				continue
+			}
+			for t := 0; t < 5 && j < n; t++ {
+				v := b % 3
+				b /= 3
+				for i, tv := range vals {
+					z.e.Coeffs[i][j] = tv[v]
+				}
+				j++
+			}
+			if j == n {
+				break
+			}
+		}
+	}
 	return z.e
 }

@@ -12,6 +12,9 @@ var (
 	fuzzCts           [][]byte
 	fuzzResult        []byte
 	fuzzShare         []byte
+	// the packed kernel's messages: a sealed chunk, a published packed
+	// chunk, a real Result and its share
+	fuzzSealed, fuzzPacked, fuzzRealResult, fuzzRealShare []byte
 )
 
 func fuzzSetup(tb testing.TB) {
@@ -20,6 +23,60 @@ func fuzzSetup(tb testing.TB) {
 		fuzzCts, _ = fuzzBank.EncryptVector([]int64{1, 0, 1})
 		fuzzResult, _ = fuzzPar.InnerProducts([][][]byte{fuzzCts}, [][]int64{{1, 2, 3}})
 		fuzzShare, _ = fuzzPar.ReleaseShare(fuzzResult, Bank)
+
+		_, size := fuzzBank.SealedLayout(3)
+		fuzzSealed = make([]byte, size)
+		if err := fuzzBank.SealPackedInto([]complex128{1, 0.5i, -1}, [][]byte{fuzzSealed}); err != nil {
+			tb.Fatal(err)
+		}
+		v, err := fuzzPar.CombinePacked([][][]byte{{fuzzSealed}}, 24, func(_, lo, hi int, d []float64) {
+			for i := range d {
+				d[i] = 0.5
+			}
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		_, size = fuzzPar.PackedVectorLayout(3)
+		fuzzPacked = make([]byte, size)
+		if err := fuzzPar.PublishPackedInto(v, [][]byte{fuzzPacked}); err != nil {
+			tb.Fatal(err)
+		}
+		cols, _ := fuzzPar.NewPackedColumns(1, 3, func(_, lo, hi int, d []complex128) { copy(d, []complex128{1, 2, 3}[lo:hi]) })
+		fuzzRealResult, _ = fuzzPar.PackedInnerProducts(v, cols)
+		fuzzRealShare, _ = fuzzBank.ReleaseShare(fuzzRealResult, Partner)
+	})
+}
+
+func FuzzCombineSealed(f *testing.F) {
+	fuzzSetup(f)
+	mutations(f, fuzzSealed)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := fuzzPar.CombinePacked([][][]byte{{b}}, 24, func(_, lo, hi int, d []float64) { clear(d) })
+		if err == nil && v.Len() < 1 {
+			t.Fatal("accepted an empty vector")
+		}
+	})
+}
+
+func FuzzParsePackedVector(f *testing.F) {
+	fuzzSetup(f)
+	mutations(f, fuzzPacked)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if v, err := fuzzBank.ParsePackedVector([][]byte{b}); err == nil && (v.Len() < 1 || v.Terms() < 1) {
+			t.Fatal("accepted an empty vector")
+		}
+	})
+}
+
+func FuzzDecryptRealShare(f *testing.F) {
+	fuzzSetup(f)
+	mutations(f, fuzzRealShare)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = fuzzPar.DecryptReal(fuzzRealResult, b)
+		if v, err := fuzzBank.parseResult(b); err == nil && v.count < 1 {
+			t.Fatal("accepted empty result")
+		}
 	})
 }
 

@@ -62,7 +62,8 @@ func (s *Session) Guard() *ShareGuard { return s.guard }
 type lweView struct {
 	msg   []byte
 	count int
-	size  int // bytes per LWE ciphertext
+	size  int  // bytes per LWE ciphertext
+	kind  byte // msgResult (exact kernels) or msgResultReal (packed kernel)
 }
 
 func (s *Session) lweAt(v *lweView, k int) []byte {
@@ -72,7 +73,14 @@ func (s *Session) lweAt(v *lweView, k int) []byte {
 
 // parseResult validates a Result message (peer input).
 func (s *Session) parseResult(msg []byte) (*lweView, error) {
-	body, err := checkHeader(msg, msgResult)
+	if len(msg) < headerLen || msg[4] != msgResultReal {
+		return s.parseResultKind(msg, msgResult)
+	}
+	return s.parseResultKind(msg, msgResultReal)
+}
+
+func (s *Session) parseResultKind(msg []byte, kind byte) (*lweView, error) {
+	body, err := checkHeader(msg, kind)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +90,7 @@ func (s *Session) parseResult(msg []byte) (*lweView, error) {
 	if r.err || count < 1 || count > maxResults || len(r.b) != count*size {
 		return nil, ErrMalformed
 	}
-	v := &lweView{msg: msg, count: count, size: size}
+	v := &lweView{msg: msg, count: count, size: size, kind: kind}
 	// Range-check every residue: b (nmod values) then a (nmod × N).
 	for k := range count {
 		lwe := s.lweAt(v, k)
@@ -182,8 +190,12 @@ func (s *Session) ReleaseShare(result []byte, target Role) ([]byte, error) {
 			}
 		}
 	})
+	floodBits := uint(s.p.FloodBits)
+	if v.kind == msgResultReal {
+		floodBits = realFloodBits
+	}
 	for k := range v.count {
-		flood, err := s.sampleFlood()
+		flood, err := s.sampleFlood(floodBits)
 		if err != nil {
 			return nil, err
 		}
@@ -195,12 +207,11 @@ func (s *Session) ReleaseShare(result []byte, target Role) ([]byte, error) {
 }
 
 // sampleFlood returns the residues of e uniform in [-2^F, 2^F).
-func (s *Session) sampleFlood() ([]uint64, error) {
+func (s *Session) sampleFlood(f uint) ([]uint64, error) {
 	var buf [16]byte
 	if _, err := io.ReadFull(s.random, buf[:]); err != nil {
 		return nil, fmt.Errorf("fedlearn: reading randomness: %w", err)
 	}
-	f := uint(s.p.FloodBits)
 	lo, hi := getU64(buf[:]), getU64(buf[8:])
 	// keep F+1 bits
 	if f+1 < 64 {
@@ -228,26 +239,46 @@ func (s *Session) sampleFlood() ([]uint64, error) {
 // share was made for another receiver, ErrState if the share does not belong
 // to this Result.
 func (s *Session) Decrypt(result, peerShare []byte) ([]int64, error) {
-	v, err := s.parseResult(result)
+	var out []int64
+	err := s.phases(result, peerShare, msgResult, func(n int) { out = make([]int64, n) },
+		func(k int, v *big.Int) { out[k] = s.roundToT(v) })
+	return out, err
+}
+
+// DecryptReal is Decrypt for a Result of the packed kernel: it returns each
+// centred phase (signal·scale + noise + flooding) as a float64, for the
+// caller to scale (PackedColumns.Unit).
+func (s *Session) DecryptReal(result, peerShare []byte) ([]float64, error) {
+	var out []float64
+	err := s.phases(result, peerShare, msgResultReal, func(n int) { out = make([]float64, n) },
+		func(k int, v *big.Int) { out[k], _ = new(big.Float).SetInt(v).Float64() })
+	return out, err
+}
+
+// phases checks the share against the Result and calls put with the
+// centred phase (b + ⟨a, s_B + s_P⟩ + flooding, in (−Q/2, Q/2]) of every
+// LWE ciphertext; alloc receives their count first.
+func (s *Session) phases(result, peerShare []byte, kind byte, alloc func(int), put func(int, *big.Int)) error {
+	v, err := s.parseResultKind(result, kind)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	body, err := checkHeader(peerShare, msgReleaseShare)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r := reader{b: body}
 	target := Role(r.u8())
 	digest := r.take(32)
 	count := int(r.u32())
 	if r.err || count != v.count || len(r.b) != 8*len(s.moduli)*count {
-		return nil, ErrMalformed
+		return ErrMalformed
 	}
 	if target != s.role {
-		return nil, ErrRole
+		return ErrRole
 	}
 	if rd := sha256.Sum256(result); [32]byte(digest) != rd {
-		return nil, ErrState
+		return ErrState
 	}
 	t0 := time.Now()
 	defer since(t0, &s.prof.decrypt)
@@ -256,10 +287,10 @@ func (s *Session) Decrypt(result, peerShare []byte) ([]int64, error) {
 	for k := range d {
 		d[k] = r.u64()
 		if d[k] >= s.moduli[k%nmod] {
-			return nil, ErrMalformed
+			return ErrMalformed
 		}
 	}
-	out := make([]int64, count)
+	alloc(count)
 	crt := s.crtBasis()
 	halfQ := new(big.Int).Rsh(s.q, 1)
 	parallel(count, func(next func() (int, bool)) {
@@ -278,10 +309,10 @@ func (s *Session) Decrypt(result, peerShare []byte) ([]int64, error) {
 			if acc.Cmp(halfQ) > 0 {
 				acc.Sub(acc, s.q)
 			}
-			out[k] = s.roundToT(acc)
+			put(k, acc)
 		}
 	})
-	return out, nil
+	return nil
 }
 
 // crtBasis returns (Q/q_i)·((Q/q_i)^-1 mod q_i).
@@ -318,7 +349,7 @@ func (s *Session) roundToT(v *big.Int) int64 {
 // a Result (b ← b + Δ·noise[k]); used by the evaluator for differential
 // privacy before the release. Errors: ErrMalformed, or a length mismatch.
 func (s *Session) AddNoise(result []byte, noise []int64) ([]byte, error) {
-	v, err := s.parseResult(result)
+	v, err := s.parseResultKind(result, msgResult)
 	if err != nil {
 		return nil, err
 	}

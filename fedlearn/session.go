@@ -78,6 +78,9 @@ type Session struct {
 
 	prof phaseTimes
 	slot *slotCtx // slot encoding for masked releases (score.go), lazily
+	// enc is the packed kernel's encoder (packed.go), built on first use.
+	encOnce sync.Once
+	enc     *realEncoder
 	// spare holds ciphertexts of vectors already evaluated, for the next
 	// parseVector: a training step parses hundreds of MB of them, and
 	// fresh memory cost as much in page faults as the parsing itself.

@@ -32,9 +32,10 @@ import (
 //	   release (as in scoring) of the partner's completeness indicator at
 //	   the bank's matched positions, approved by the partner's policy; the
 //	   bank leaves the incomplete rows out
-//	3. per step s (one epoch in full batch; both sides in parallel):
-//	   B→P train.terms#…   Enc(B_0…B_D)            (vlr B1; ≤ 1 MiB pieces)
-//	   P→B train.powers#…  Enc(u_P^1…u_P^D)        (vlr P1)
+//	3. per step s (one epoch in full batch):
+//	   B→P train.terms#…   the bank's sealed terms z_0…z_D (vlr B1; ≤ 1 MiB pieces)
+//	   P→B train.resid#…   Enc(r), r = Σ_a z_a·u_P^a·2^(e_a−k) (vlr P1)
+//	   then both sides in parallel:
 //	   B→P train.bres#…    the bank's Result        (vlr B2)
 //	   P→B train.pres#…    the partner's Result     (vlr P2)
 //	   each side: its Policy approves the release of the PEER's gradient,
@@ -51,9 +52,9 @@ import (
 // What each side learns beyond its input: its own gradient per step (and
 // the bank the loss aggregate over the validation rows, or the training
 // rows without a hold-out), the public metadata of the vlr README
-// (partner: L, n_step per step, the cmax of the bank's vectors; bank:
-// max|u_P| over all positions), and from train.step the epoch structure and
-// when the bank stopped. The partner never learns a label, the match
+// (partner: L and n_step per step; the scale exponents on both sides are
+// fixed by the spec's degree and range, not by data), and from train.step
+// the epoch structure and when the bank stopped. The partner never learns a label, the match
 // indicator, the bank's weights or the loss; the bank never
 // learns a partner row, u_P per row or the partner's weights (with
 // missing: drop it learns which of its matched rows the partner lacks a
@@ -375,13 +376,14 @@ func (c *trainChannel) ckg(ctx context.Context, sess *fedlearn.Session, step str
 }
 
 // trainLimits bounds the peer's blobs before they are buffered: vectors of
-// ⌈L/N⌉ ciphertexts (a ciphertext is at most 2 polynomials of N residues of
-// 8 primes here, generously), Results and shares of a known statistic count.
+// ⌈L/(N/2)⌉ packed chunks (a chunk is at most 2 polynomials of N residues
+// of 8 primes here, generously), Results and shares of a known statistic
+// count.
 type trainLimits struct{ chunks, ct int }
 
 func newTrainLimits(sess *fedlearn.Session, L int) trainLimits {
 	n := sess.N()
-	return trainLimits{chunks: (L + n - 1) / n, ct: 64 + 2*n*8*8}
+	return trainLimits{chunks: (L + n/2 - 1) / (n / 2), ct: 64 + 2*n*8*8}
 }
 
 func (l trainLimits) vectors(k int) int   { return 64 + k*(6+l.chunks*(4+l.ct)) }
@@ -484,11 +486,11 @@ func RunTrainBank(ctx context.Context, t Transport, cfg TrainBankConfig, progres
 		if err != nil {
 			return nil, err
 		}
-		powers, err := c.exchange(ctx, "train.terms", terms, "train.powers", lim.vectors(spec.Degree))
+		resid, err := c.exchange(ctx, "train.terms", terms, "train.resid", lim.vectors(1))
 		if err != nil {
 			return nil, err
 		}
-		bres, err := b.EvaluateBankGradient(powers)
+		bres, err := b.EvaluateBankGradient(resid)
 		if err != nil {
 			return nil, fmt.Errorf("protocol: train step %d: %w", step, err)
 		}
@@ -638,15 +640,18 @@ func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, p
 		if step >= maxSteps {
 			return nil, fmt.Errorf("%w: more than %d training steps", ErrUnexpected, maxSteps)
 		}
-		powers, err := p.EncryptPowers()
+		terms, err := c.recvBlob(ctx, "train.terms", lim.vectors(spec.Degree+1))
 		if err != nil {
 			return nil, err
 		}
-		terms, err := c.exchange(ctx, "train.powers", powers, "train.terms", lim.vectors(spec.Degree+1))
+		resid, err := p.Residual(terms)
 		if err != nil {
+			return nil, fmt.Errorf("protocol: train step %d: %w", step, err)
+		}
+		if err := c.sendBlob(ctx, "train.resid", resid); err != nil {
 			return nil, err
 		}
-		pres, err := p.EvaluatePartnerGradient(terms)
+		pres, err := p.EvaluatePartnerGradient()
 		if err != nil {
 			return nil, fmt.Errorf("protocol: train step %d: %w", step, err)
 		}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tandem-dev/tandem/fedlearn/vlr/vlrtest"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -17,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandem-dev/tandem/fedlearn"
 	"github.com/tandem-dev/tandem/fedlearn/vlr"
+	"github.com/tandem-dev/tandem/fedlearn/vlr/vlrtest"
 )
 
 // trainWorld: L aligned positions, 3 bank and 2 partner features, a label
@@ -741,6 +742,34 @@ func TestTrainWirePrivacy(t *testing.T) {
 			}
 		}
 	}
+	// The vectors of a step are exactly their documented layout: D+1 sealed
+	// term vectors from the bank, one packed vector from the partner,
+	// nothing else (envelope: 18 bytes, then 6 per vector and 4 per chunk).
+	layout, err := fedlearn.NewSession(fedlearn.Bank, fedlearn.Params{}, [32]byte{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks, sealed := layout.SealedLayout(w.L)
+	_, packed := layout.PackedVectorLayout(w.L)
+	steps := len(run.bank.Steps)
+	for _, c := range []struct {
+		p    *pipe
+		step string
+		want int
+	}{
+		{run.bpipe, "train.terms", steps * (18 + 10*(6+chunks*(4+sealed)))},
+		{run.ppipe, "train.resid", steps * (18 + 6 + chunks*(4+packed))},
+	} {
+		got := 0
+		for _, m := range c.p.sent {
+			if m.Step == c.step {
+				got += len(m.Payload)
+			}
+		}
+		if got != c.want {
+			t.Errorf("%s: %d bytes over %d steps, want %d", c.step, got, steps, c.want)
+		}
+	}
 	fields := map[string][]string{
 		"train.hello": {"length", "spec_digest", "bank_features", "partner_features", "names"},
 		"train.step":  {"step", "epoch", "end_of_epoch", "stop"},
@@ -753,7 +782,7 @@ func TestTrainWirePrivacy(t *testing.T) {
 		raw   [][]float64
 	}{
 		{"bank", run.bpipe, []string{"train.hello", "train.ckg", "train.cmask", "train.terms", "train.bres", "train.bshare", "train.step", "train.done"}, w.bank},
-		{"partner", run.ppipe, []string{"train.hello", "train.ckg", "train.crel", "train.powers", "train.pres", "train.pshare", "train.done"}, w.partner},
+		{"partner", run.ppipe, []string{"train.hello", "train.ckg", "train.crel", "train.resid", "train.pres", "train.pshare", "train.done"}, w.partner},
 	} {
 		sent := map[string]bool{}
 		for _, m := range side.p.sent {

@@ -96,11 +96,15 @@ func Up(ctx context.Context, o Options) (st *State, err error) {
 	}()
 
 	logf("creating %d node homes in %s", len(o.Nodes), o.Dir)
-	for _, name := range o.Nodes {
-		ports, err := loopback.Addrs(3)
-		if err != nil {
-			return st, err
-		}
+	// All nodes' ports in one draw: Addrs holds its ports until it returns,
+	// so only one draw makes them distinct across nodes (two nodes once drew
+	// the same peer port in separate draws).
+	all, err := loopback.Addrs(3 * len(o.Nodes))
+	if err != nil {
+		return st, err
+	}
+	for k, name := range o.Nodes {
+		ports := all[3*k : 3*k+3]
 		home := filepath.Join(o.Dir, name)
 		card, err := node.Init(node.InitOptions{Name: name, Dir: home, PeerListen: ports[0], ControlListen: ports[1], HTTPListen: ports[2]})
 		if err != nil {

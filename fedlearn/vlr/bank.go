@@ -35,9 +35,13 @@ type Bank struct {
 	nStep       int
 	uB          []float64
 	beta        [][]float64 // [a][position]: β_a(u_B) (a ≥ 1), β_0 − y for a = 0
+	soft        [][]float64 // [a][position]: λ_a(u_B) − y·[a=1] at the loss rows (a ≥ 1)
+	lossLocal   float64     // Σ over the loss rows of λ_0(u_B) − y·u_B (the a = 0 loss term)
 	pending     int         // 0 idle, 1 terms sent, 2 result made
-	scale       []int       // S_j of the bank's Result
-	local0      []float64   // plaintext a = 0 terms per output
+	exps        []int       // public term exponents e_a (termExponents)
+	kexp        int         // public residual exponent (residualExponent)
+	cols        *fedlearn.PackedColumns
+	msg         []byte // the last B1 message, reused for the next
 
 	bestLoss float64
 	bad      int
@@ -101,7 +105,8 @@ func NewBank(s *fedlearn.Session, cfg Config, cols [][]float64, label []float64,
 		return nil, err
 	}
 	b := &Bank{sess: s, cfg: cfg, tab: tab, length: L, pPartner: partnerFeatures, x: x,
-		y: make([]float64, L), isVal: make([]bool, L), bestLoss: math.Inf(1)}
+		y: make([]float64, L), isVal: make([]bool, L), bestLoss: math.Inf(1), exps: termExponents(tab)}
+	b.kexp = residualExponent(b.exps, cfg.Range)
 	b.mean, b.sd = standardise(b.x, match)
 	b.eta = cappedRate(cfg.LearningRate, b.x, match, true)
 	var matched []int
@@ -203,11 +208,14 @@ func (b *Bank) UB() []float64 {
 }
 
 // EncryptResidualTerms is step B1 of a training step: the bank computes
-// u_B and the residual-term vectors B_0 = mask⊙(β_0(u_B) − y) and
-// B_a = mask⊙β_a(u_B) (a = 1…D), mask = match ⊙ training ⊙ batch, scales
-// each by the public exponent for its table bound and encrypts them. The
-// message also carries the number of rows of this step (normaliser of the
-// partner's gradient; see README "Leakage").
+// u_B and seals, for a = 0…D, z_a = (B_a + i·Λ_a)·2^(−e_a) with the residual
+// terms B_0 = mask⊙(β_0(u_B) − y), B_a = mask⊙β_a(u_B) (mask = match ⊙
+// training ⊙ batch) and the loss terms Λ_a = loss⊙(λ_a(u_B) − y·[a=1])
+// (loss: the validation rows, or the training rows when none are held
+// out; Λ_0 = 0, that term stays with the bank). The e_a are public
+// (termExponents). The message also carries the number of rows of this
+// step (normaliser of the partner's gradient; see README "Leakage").
+// It is valid until the next call, which reuses its memory.
 func (b *Bank) EncryptResidualTerms() ([]byte, error) {
 	if b.done {
 		return nil, ErrDone
@@ -219,109 +227,87 @@ func (b *Bank) EncryptResidualTerms() ([]byte, error) {
 	D := b.cfg.Degree
 	b.uB = b.UB()
 	if b.beta == nil {
-		b.beta = make([][]float64, D+1)
+		b.beta, b.soft = make([][]float64, D+1), make([][]float64, D+1)
 		for a := range b.beta {
-			b.beta[a] = make([]float64, b.length)
+			b.beta[a], b.soft[a] = make([]float64, b.length), make([]float64, b.length)
 		}
 	}
 	coef := make([]float64, D+1)
 	for i, u := range b.uB {
+		if b.mask[i] == 0 {
+			for a := range b.beta {
+				b.beta[a][i] = 0
+			}
+			continue
+		}
 		b.tab.Beta(u, coef)
 		for a := range coef {
 			b.beta[a][i] = coef[a]
 		}
 		b.beta[0][i] -= b.y[i]
 	}
-	scales := make([]int, D+1)
-	for a := range scales {
-		bound := b.tab.BMax[a] * 1.01
-		if a == 0 {
-			bound = 1 + b.tab.Error + 0.01
-		}
-		scales[a] = scaleFor(bound, b.cfg.VectorBits)
+	b.lossLocal = 0
+	for a := range b.soft {
+		clear(b.soft[a])
 	}
-	msg, err := sealVectors(b.sess, msgBankTerms, uint32(b.step), uint64(b.nStep), b.length, scales, func(a int, vec []float64) {
-		for i := range vec {
-			vec[i] = b.mask[i] * b.beta[a][i]
+	for _, i := range b.lossRows() {
+		b.tab.Soft(b.uB[i], coef)
+		for a := 1; a <= D; a++ {
+			b.soft[a][i] = coef[a]
+		}
+		b.soft[1][i] -= b.y[i]
+		b.lossLocal += coef[0] - b.y[i]*b.uB[i]
+	}
+	msg, err := sealTerms(b.sess, b.msg, uint32(b.step), uint64(b.nStep), b.length, b.exps, func(a int, z []complex128) {
+		f := math.Exp2(-float64(b.exps[a]))
+		be, so := b.beta[a], b.soft[a]
+		for i := range z {
+			z[i] = complex(be[i]*f, so[i]*f)
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	b.pending = 1
+	b.msg, b.pending = msg, 1
 	return msg, nil
 }
 
-// EvaluateBankGradient is step B2: on the partner's encrypted powers
-// Enc(u_P^a), a = 1…D, the bank evaluates for every bank feature j (and
-// the intercept) Σ_a Σ_i mask_i·x_ij·β_a(u_B,i)·u_P,i^a, plus the
-// loss aggregate Σ_a Σ_i l_i·(λ_a(u_B,i) − y_i·[a=1])·u_P,i^a (l: the
-// validation rows, or the training rows when none are held out),
-// summed over a under encryption. The a = 0 terms are plaintext to the bank.
-// Returns a Result (features + 2 statistics) for the partner's share (B3′/P3).
-func (b *Bank) EvaluateBankGradient(powers []byte) ([]byte, error) {
+// EvaluateBankGradient is step B2: on the partner's Enc(r), r = (d + i·ℓ)·2^(−k)
+// (d the masked residual, ℓ the loss terms), the bank evaluates
+// Σ_i x_ij·d_i for every bank feature j, Σ_i d_i (intercept) and Σ_i ℓ_i
+// (the loss aggregate, through the column −i: Re(−i·r) = Im r), with its
+// feature columns encoded once per job. Returns a Result (features + 2
+// statistics) for the partner's share (P3).
+func (b *Bank) EvaluateBankGradient(residual []byte) ([]byte, error) {
 	if b.pending != 1 {
 		return nil, ErrOrder
 	}
-	pv, err := parseEncVecs(powers, msgPartnerPowers)
+	rv, err := parseEncVecs(residual, msgResidual)
 	if err != nil {
 		return nil, err
 	}
-	D := b.cfg.Degree
-	if pv.step != uint32(b.step) || len(pv.chunks) != D || pv.rows != 0 {
-		return nil, fmt.Errorf("%w: partner powers for step %d with %d vectors", ErrMalformed, pv.step, len(pv.chunks))
-	}
-	// Loss coefficients λ_a(u_B) − y·[a=1] at the loss rows.
-	soft := make([][]float64, D+1)
-	for a := range soft {
-		soft[a] = make([]float64, b.length)
-	}
-	coef := make([]float64, D+1)
-	for _, i := range b.lossRows() {
-		b.tab.Soft(b.uB[i], coef)
-		for a := range coef {
-			soft[a][i] = coef[a]
-		}
-		soft[1][i] -= b.y[i]
-		soft[0][i] -= b.y[i] * b.uB[i]
-	}
-	p := len(b.x)
-	nOut := p + 2 // features, intercept, validation loss
-	col := func(t, j int, dst []float64) {
-		a := t + 1
-		switch {
-		case j < p:
-			xj, be := b.x[j], b.beta[a]
-			for i := range dst {
-				dst[i] = b.mask[i] * xj[i] * be[i]
-			}
-		case j == p:
-			be := b.beta[a]
-			for i := range dst {
-				dst[i] = b.mask[i] * be[i]
-			}
-		default:
-			copy(dst, soft[a])
-		}
-	}
-	res, S, err := evaluate(b.sess, pv.chunks, pv.scales, nOut, b.length, col)
-	if err != nil {
+	if err := checkStep(rv, b.step, 1); err != nil {
 		return nil, err
 	}
-	b.scale = S
-	b.local0 = make([]float64, nOut)
-	for j := range p {
-		var s float64
-		for i, x := range b.x[j] {
-			s += b.mask[i] * x * b.beta[0][i]
+	if rv.rows != 0 || rv.scales[0] != b.kexp {
+		return nil, fmt.Errorf("%w: residual at scale exponent %d, want %d", ErrMalformed, rv.scales[0], b.kexp)
+	}
+	v, err := b.sess.ParsePackedVector(rv.chunks[0])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if v.Len() != b.length || v.Terms() != b.cfg.Degree+1 {
+		return nil, fmt.Errorf("%w: residual of length %d from %d terms", ErrMalformed, v.Len(), v.Terms())
+	}
+	if b.cols == nil {
+		if b.cols, err = packedColumns(b.sess, b.length, b.x, 1, -1i); err != nil {
+			return nil, err
 		}
-		b.local0[j] = s
 	}
-	for i := range b.length {
-		b.local0[p] += b.mask[i] * b.beta[0][i]
-	}
-	for _, i := range b.lossRows() {
-		b.local0[p+1] += soft[0][i]
+	res, err := b.sess.PackedInnerProducts(v, b.cols)
+	b.sess.RecyclePacked(v)
+	if err != nil {
+		return nil, err
 	}
 	b.pending = 2
 	return res, nil
@@ -350,18 +336,19 @@ func (b *Bank) ApplyGradient(ownResult, partnerShare []byte) (EpochReport, error
 	if b.pending != 2 {
 		return EpochReport{}, ErrOrder
 	}
-	vals, err := b.sess.Decrypt(ownResult, partnerShare)
+	dec, err := b.sess.DecryptReal(ownResult, partnerShare)
 	if err != nil {
 		return EpochReport{}, err
 	}
 	p := len(b.x)
-	if len(vals) != p+2 {
+	if len(dec) != p+2 {
 		return EpochReport{}, ErrMalformed
 	}
+	vals := released(dec, b.cols, b.kexp)
 	g := make([]float64, p+1)
 	var norm float64
 	for j := range p + 1 {
-		g[j] = (float64(vals[j])*math.Exp2(-float64(b.scale[j])) + b.local0[j]) / float64(b.nStep)
+		g[j] = vals[j] / float64(b.nStep)
 		if j < p {
 			g[j] += b.cfg.L2 * b.w[j]
 		}
@@ -369,7 +356,7 @@ func (b *Bank) ApplyGradient(ownResult, partnerShare []byte) (EpochReport, error
 	}
 	rows := b.lossRows()
 	rep := EpochReport{Epoch: b.epoch, Step: b.step, GradNorm: math.Sqrt(norm), OnTraining: len(b.val) == 0,
-		ValLoss: (float64(vals[p+1])*math.Exp2(-float64(b.scale[p+1])) + b.local0[p+1]) / float64(len(rows))}
+		ValLoss: (vals[p+1] + b.lossLocal) / float64(len(rows))}
 	for j := range g {
 		b.vel[j] = b.cfg.Momentum*b.vel[j] - b.eta*g[j]
 		b.w[j] += b.vel[j]

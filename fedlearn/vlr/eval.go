@@ -4,130 +4,89 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/tandem-dev/tandem/fedlearn"
 )
 
-// colSource fills dst with the float column of term a for output statistic j.
-type colSource func(a, j int, dst []float64)
+// weightBits is log2 of the scale at which the partner encodes its weights
+// u_P^a·2^(e_a−k) (|·| ≤ 1) in the packed kernel: 2^−24 resolution, while
+// the noise of the product with a sealed term stays far inside the
+// flooding margin (fedlearn chooses the column scales for it).
+const weightBits = 24
 
-// evaluate is the evaluator side of a gradient step: for every output j it
-// computes Enc(Σ_a Σ_i col_{a,j,i}·v_{a,i}) where v_a are the peer's encrypted
-// vectors (fixed-point scale 2^scales[a]), summed over a under encryption so
-// that only the combined statistic can be released. Fixed point: output j
-// gets a private scale 2^S_j; term a's column is rounded at 2^(S_j−scales[a]),
-// S_j being the largest exponent with Σ_a ‖ĉol_{a,j}‖₁·cmax_a < t/2 (exact
-// integer check after rounding, so the sum cannot wrap) and the noise of the
-// sum inside the smudging margin. Returns the Result and the S_j.
-func evaluate(s *fedlearn.Session, vecs [][][]byte, scales []int, nOut, length int, col colSource) ([]byte, []int, error) {
-	terms := len(vecs)
-	cmax := make([]float64, terms)
-	cmaxU := make([]uint64, terms)
-	for a, cs := range vecs {
-		l, c, err := s.VectorInfo(cs)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+// termExponents returns the public exponents e_a of the bank's sealed
+// terms: z_a = (B_a + i·Λ_a)·2^(−e_a) with |Re z_a|, |Im z_a| ≤ 1 for
+// every value the table can produce. They depend on (D, R) only, never on
+// data, so they tell the partner nothing.
+func termExponents(tab *CondTable) []int {
+	e := make([]int, tab.D+1)
+	for a := range e {
+		re := tab.BMax[a] * 1.01 // B_a = mask·β_a(u_B)
+		im := tab.SMax[a] * 1.01 // Λ_a = loss·(λ_a(u_B) − y·[a=1])
+		switch a {
+		case 0:
+			re, im = 1+tab.Error+0.01, 0 // B_0 = mask·(β_0 − y); the loss's a = 0 term stays with the bank
+		case 1:
+			im++
 		}
-		if l != length {
-			return nil, nil, fmt.Errorf("%w: vector length %d, want %d", ErrMalformed, l, length)
-		}
-		cmax[a], cmaxU[a] = float64(c), c
+		e[a] = int(math.Ceil(math.Log2(math.Max(re, im))))
 	}
-	// Pass 1: norms.
-	buf := make([]float64, length)
-	l1 := make([][]float64, terms)
-	l2 := make([][]float64, terms)
-	amax := make([][]float64, terms)
-	for a := range terms {
-		l1[a], l2[a], amax[a] = make([]float64, nOut), make([]float64, nOut), make([]float64, nOut)
-		for j := range nOut {
-			col(a, j, buf)
-			var s1, s2, m float64
-			for _, x := range buf {
-				ax := math.Abs(x)
-				s1 += ax
-				s2 += x * x
-				if ax > m { // not math.Max: no NaN here, and it is a call on amd64
-					m = ax
-				}
-			}
-			l1[a][j], l2[a][j], amax[a][j] = s1, s2, m
-		}
-	}
-	tHalf := float64(s.PlaintextHalf())
-	noiseMax := s.MaxNoiseL2()
-	S := make([]int, nOut)
-	for j := range nOut {
-		var A, B, C float64
-		best := math.Inf(1)
-		for a := range terms {
-			w := math.Exp2(-float64(scales[a]))
-			A += w * l1[a][j] * cmax[a]
-			B += cmax[a] * float64(length) / 2
-			C += w * w * l2[a][j]
-			if amax[a][j] > 0 {
-				best = math.Min(best, 61-math.Log2(amax[a][j]*w))
-			}
-		}
-		if A > 0 {
-			best = math.Min(best, math.Log2((0.99*tHalf-B)/A))
-		}
-		if C > 0 {
-			best = math.Min(best, 0.5*math.Log2(0.9*noiseMax/C)-0.1)
-		}
-		if math.IsInf(best, 1) {
-			best = 0
-		}
-		S[j] = int(math.Floor(best))
-	}
-	// Pass 2: the fused kernel rounds each column at its output's scale,
-	// checks the exact L1 bound and noise budget of the sum over terms,
-	// and accumulates all terms of an output before one re-randomisation.
-	bufs := sync.Pool{New: func() any { b := make([]float64, length); return &b }}
-	sum, err := s.InnerProductsSum(vecs, nOut, func(a, j int, dst []int64) {
-		pb := bufs.Get().(*[]float64)
-		defer bufs.Put(pb)
-		fb := *pb
-		col(a, j, fb)
-		f := math.Exp2(float64(S[j] - scales[a]))
-		for i, x := range fb {
-			// Round half away from zero: truncate v ± ½. Copysign is a bit
-			// operation; a branch on the sign of random data mispredicted
-			// half the time and cost 5× as much (0.25 of an epoch's CPU
-			// at 1e6 rows). The kernel checks the bounds on the integers.
-			v := x * f
-			dst[i] = int64(v + math.Copysign(0.5, v))
-		}
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return sum, S, nil
+	return e
 }
 
-// sealVectors encrypts len(scales) vectors of the given length into one
-// vlr message (the format parseEncVecs reads): vector a is what fill writes into
-// vec, rounded at 2^scales[a]. The chunk messages are encrypted in place in
-// the message buffer: at 1e6 rows a step's vectors are ≈ 300 MB per side,
-// and a copy of them from per-chunk buffers cost ≈ 1 CPU-s per epoch,
-// mostly in page faults.
-func sealVectors(s *fedlearn.Session, typ byte, step uint32, rows uint64, length int, scales []int, fill func(a int, vec []float64)) ([]byte, error) {
-	chunks, size := s.VectorLayout(length)
-	b := make([]byte, 0, 4+1+4+8+1+len(scales)*(6+chunks*(4+size)))
+// residualExponent returns k with |u^a·2^(e_a−k)| ≤ 1 for |u| ≤ R and every
+// a: the partner's weights are u_P^a·2^(e_a−k), so the combined vector is
+// r = Σ_a z_a·u_P^a·2^(e_a−k) = (d + i·ℓ)·2^(−k), d the residual and ℓ the
+// loss term of each row.
+func residualExponent(exps []int, r float64) int {
+	k := math.MinInt
+	for a, e := range exps {
+		k = max(k, e+int(math.Ceil(float64(a)*math.Log2(r))))
+	}
+	return k
+}
+
+// sealTerms seals the bank's D+1 term vectors into one vlr message (the
+// format parseEncVecs reads): vector a is what fill writes into z, already
+// divided by 2^exps[a]. The chunk messages are sealed in place in the
+// message buffer: at 1e6 rows a step's vectors are ≈ 320 MB, and a copy of
+// them from per-chunk buffers cost ≈ 1 CPU-s per epoch, mostly in page
+// faults. The message is built in reuse when it is large enough (the
+// previous step's message: writing into fresh memory costs its page faults
+// again every step).
+func sealTerms(s *fedlearn.Session, reuse []byte, step uint32, rows uint64, length int, exps []int, fill func(a int, z []complex128)) ([]byte, error) {
+	chunks, size := s.SealedLayout(length)
+	z := make([]complex128, length)
+	return envelope(reuse, msgBankTerms, step, rows, exps, chunks, size, func(a int, dst [][]byte) error {
+		fill(a, z)
+		return s.SealPackedInto(z, dst)
+	})
+}
+
+// publishResidual writes the partner's combined vector into one vlr
+// message, re-randomised, with the residual exponent k as its scale.
+func publishResidual(s *fedlearn.Session, reuse []byte, step uint32, k int, v *fedlearn.PackedVector) ([]byte, error) {
+	chunks, size := s.PackedVectorLayout(v.Len())
+	return envelope(reuse, msgResidual, step, 0, []int{k}, chunks, size, func(_ int, dst [][]byte) error {
+		return s.PublishPackedInto(v, dst)
+	})
+}
+
+// envelope lays out len(scales) vectors of chunks × size bytes (in reuse
+// if it is large enough) and lets write fill each vector's chunk messages
+// in place.
+func envelope(reuse []byte, typ byte, step uint32, rows uint64, scales []int, chunks, size int, write func(a int, dst [][]byte) error) ([]byte, error) {
+	b := reuse[:0]
+	if n := 4 + 1 + 4 + 8 + 1 + len(scales)*(6+chunks*(4+size)); cap(b) < n {
+		b = make([]byte, 0, n)
+	}
 	b = append(b, vlrMagic[:]...)
 	b = append(b, typ)
 	b = binary.LittleEndian.AppendUint32(b, step)
 	b = binary.LittleEndian.AppendUint64(b, rows)
 	b = append(b, byte(len(scales)))
-	vec, ibuf := make([]float64, length), make([]int64, length)
 	dst := make([][]byte, chunks)
 	for a, sc := range scales {
-		fill(a, vec)
-		f := math.Exp2(float64(sc))
-		for i, x := range vec {
-			ibuf[i] = int64(math.Round(x * f))
-		}
 		b = binary.LittleEndian.AppendUint16(b, uint16(int16(sc)))
 		b = binary.LittleEndian.AppendUint32(b, uint32(chunks))
 		for k := range dst {
@@ -135,17 +94,44 @@ func sealVectors(s *fedlearn.Session, typ byte, step uint32, rows uint64, length
 			dst[k] = b[len(b) : len(b)+size]
 			b = b[:len(b)+size]
 		}
-		if err := s.EncryptVectorInto(ibuf, dst); err != nil {
+		if err := write(a, dst); err != nil {
 			return nil, err
 		}
 	}
 	return b, nil
 }
 
-// scaleFor returns the exponent s with bound·2^s ≤ 2^bits (public rule).
-func scaleFor(bound float64, bitsBudget int) int {
-	if !(bound > 0) {
-		return bitsBudget
+// packedColumns adapts float feature columns (and the constant columns
+// the bank adds) to fedlearn.NewPackedColumns.
+func packedColumns(s *fedlearn.Session, length int, x [][]float64, consts ...complex128) (*fedlearn.PackedColumns, error) {
+	return s.NewPackedColumns(len(x)+len(consts), length, func(j, lo, hi int, dst []complex128) {
+		if j >= len(x) {
+			c := consts[j-len(x)]
+			for i := range dst {
+				dst[i] = c
+			}
+			return
+		}
+		for i, v := range x[j][lo:hi] {
+			dst[i] = complex(v, 0)
+		}
+	})
+}
+
+// released turns a decrypted real Result into Σ_i x_j,i·(d_i + i·ℓ_i)
+// projections: value × unit × 2^k.
+func released(vals []float64, cols *fedlearn.PackedColumns, k int) []float64 {
+	out := make([]float64, len(vals))
+	for j, v := range vals {
+		out[j] = v * cols.Unit(j) * math.Exp2(float64(k))
 	}
-	return bitsBudget - int(math.Ceil(math.Log2(bound)))
+	return out
+}
+
+// checkStep validates the envelope fields of a peer message for this step.
+func checkStep(v encVecs, step, count int) error {
+	if v.step != uint32(step) || len(v.chunks) != count {
+		return fmt.Errorf("%w: message for step %d with %d vectors, want step %d with %d", ErrMalformed, v.step, len(v.chunks), step, count)
+	}
+	return nil
 }

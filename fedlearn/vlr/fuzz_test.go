@@ -20,10 +20,10 @@ func FuzzParseBankTerms(f *testing.F) {
 	})
 }
 
-func FuzzParsePartnerPowers(f *testing.F) {
-	f.Add(appendEncVecs(msgPartnerPowers, encVecs{step: 0, scales: []int{-2, 5}, chunks: [][][]byte{{[]byte("x")}, {[]byte("yz"), []byte("w")}}}))
+func FuzzParseResidual(f *testing.F) {
+	f.Add(appendEncVecs(msgResidual, encVecs{step: 0, scales: []int{-2, 5}, chunks: [][][]byte{{[]byte("x")}, {[]byte("yz"), []byte("w")}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		v, err := parseEncVecs(b, msgPartnerPowers)
+		v, err := parseEncVecs(b, msgResidual)
 		if err != nil {
 			return
 		}
@@ -43,10 +43,12 @@ func FuzzStepsOnPeerInput(f *testing.F) {
 	b, _ := NewBank(bs, cfg, data.bank, data.label, data.match, 2)
 	p, _ := NewPartner(ps, cfg, data.partner, 2)
 	terms, _ := b.EncryptResidualTerms()
-	powers, _ := p.EncryptPowers()
-	f.Add(terms[:200], powers[:200])
+	resid, _ := p.Residual(terms)
+	f.Add(terms[:200], resid[:200])
 	f.Fuzz(func(t *testing.T, tm, pw []byte) {
-		_, _ = p.EvaluatePartnerGradient(tm)
+		// A fresh partner per input: an accepted message moves its state.
+		p, _ := NewPartner(ps, cfg, data.partner, 2)
+		_, _ = p.Residual(tm)
 		_, _ = b.EvaluateBankGradient(pw)
 		_, _ = b.ShareForPartner(tm)
 		_, _ = p.ShareForBank(pw)
@@ -54,7 +56,7 @@ func FuzzStepsOnPeerInput(f *testing.F) {
 }
 
 // appendEncVecs writes the envelope from decoded parts, the inverse of
-// parseEncVecs (sealVectors writes it in production, encrypting in place).
+// parseEncVecs (envelope writes it in production, sealing in place).
 func appendEncVecs(typ byte, v encVecs) []byte {
 	n := 4 + 1 + 4 + 8 + 1
 	for _, cs := range v.chunks {

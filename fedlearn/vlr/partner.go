@@ -22,10 +22,12 @@ type Partner struct {
 	eta      float64 // the learning rate, capped for this party's features (step.go)
 
 	step    int
-	uP      []float64
-	pending int // bit 1: powers sent, bit 2: result made
-	scale   []int
+	pending int // bit 1: residual made, bit 2: result made
 	nStep   uint64
+	kexp    int                    // residual exponent of this step
+	resid   *fedlearn.PackedVector // Enc(r) of this step
+	cols    *fedlearn.PackedColumns
+	msg     []byte // the last P1 message, reused for the next
 }
 
 // NewPartner prepares the partner side. cols are its raw features,
@@ -89,83 +91,69 @@ func (p *Partner) UP() []float64 {
 	return u
 }
 
-func (p *Partner) ensureU() {
-	if p.uP == nil {
-		p.uP = p.UP()
-	}
-}
-
-// EncryptPowers is step P1: the partner computes u_P = clip(X_P·w_P, ±R)
-// and encrypts u_P^a for a = 1…D at the public scale 2^(VectorBits −
-// ⌈a·log₂R⌉). The bank evaluates its gradient against them.
-func (p *Partner) EncryptPowers() ([]byte, error) {
-	if p.pending&1 != 0 {
-		return nil, ErrOrder
-	}
-	p.ensureU()
-	scales := make([]int, p.cfg.Degree)
-	for a := range scales {
-		scales[a] = scaleFor(math.Pow(p.cfg.Range, float64(a+1)), p.cfg.VectorBits)
-	}
-	// Vector a is u_P^(a+1): fill is called in order and vec keeps the
-	// previous power.
-	msg, err := sealVectors(p.sess, msgPartnerPowers, uint32(p.step), 0, p.length, scales, func(a int, vec []float64) {
-		for i, u := range p.uP {
-			if a == 0 {
-				vec[i] = u
-			} else {
-				vec[i] *= u
-			}
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	p.pending |= 1
-	return msg, nil
-}
-
-// EvaluatePartnerGradient is step P2: on the bank's encrypted residual
-// terms Enc(B_a), a = 0…D, the partner evaluates for every own feature j
-// Σ_a Σ_i x_P,ij·u_P,i^a·B_a,i (= Σ_i x_P,ij·d_i), summed over a under
-// encryption. Returns a Result with one statistic per partner feature, for
-// the bank's share (B3).
-func (p *Partner) EvaluatePartnerGradient(bankTerms []byte) ([]byte, error) {
-	if p.pending&2 != 0 {
+// Residual is step P1: on the bank's sealed terms z_a, a = 0…D, the
+// partner computes u_P = clip(X_P·w_P, ±R) and combines
+// r = Σ_a z_a ⊙ u_P^a·2^(e_a−k) = (d + i·ℓ)·2^(−k) under the collective key
+// (fedlearn.CombinePacked), d_i = mask_i·(σ̃(u_B,i + u_P,i) − y_i) the
+// residual and ℓ_i the loss term of row i. It returns Enc(r),
+// re-randomised, for the bank; EvaluatePartnerGradient uses it too. The
+// message is valid until the next call, which reuses its memory.
+func (p *Partner) Residual(bankTerms []byte) ([]byte, error) {
+	if p.pending != 0 {
 		return nil, ErrOrder
 	}
 	bv, err := parseEncVecs(bankTerms, msgBankTerms)
 	if err != nil {
 		return nil, err
 	}
-	if bv.step != uint32(p.step) || len(bv.chunks) != p.cfg.Degree+1 || bv.rows == 0 || bv.rows > uint64(p.length) {
-		return nil, fmt.Errorf("%w: bank terms for step %d with %d vectors", ErrMalformed, bv.step, len(bv.chunks))
+	if err := checkStep(bv, p.step, p.cfg.Degree+1); err != nil {
+		return nil, err
 	}
-	p.ensureU()
-	// u_P^a for a = 0…D, computed once: the kernel asks for columns
-	// x_j⊙u_P^a concurrently and in any order.
-	pows := make([][]float64, p.cfg.Degree+1)
-	pows[0] = make([]float64, p.length)
-	for i := range pows[0] {
-		pows[0][i] = 1
+	if bv.rows == 0 || bv.rows > uint64(p.length) {
+		return nil, fmt.Errorf("%w: bank terms for %d rows", ErrMalformed, bv.rows)
 	}
-	for a := 1; a < len(pows); a++ {
-		pows[a] = make([]float64, p.length)
-		for i, u := range p.uP {
-			pows[a][i] = pows[a-1][i] * u
+	k := residualExponent(bv.scales, p.cfg.Range)
+	u := p.UP()
+	v, err := p.sess.CombinePacked(bv.chunks, weightBits, func(a, lo, hi int, dst []float64) {
+		f := math.Exp2(float64(bv.scales[a] - k))
+		for i, x := range u[lo:hi] {
+			w := f
+			for range a {
+				w *= x
+			}
+			dst[i] = w
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	msg, err := publishResidual(p.sess, p.msg, uint32(p.step), k, v)
+	if err != nil {
+		p.sess.RecyclePacked(v)
+		return nil, err
+	}
+	p.resid, p.kexp, p.nStep, p.pending, p.msg = v, k, bv.rows, 1, msg
+	return msg, nil
+}
+
+// EvaluatePartnerGradient is step P2: for every own feature j the partner
+// evaluates Σ_i x_P,ij·d_i on Enc(r) of step P1, with its feature columns
+// encoded once per job. Returns a Result with one statistic per partner
+// feature, for the bank's share (B3).
+func (p *Partner) EvaluatePartnerGradient() ([]byte, error) {
+	if p.pending != 1 {
+		return nil, ErrOrder
+	}
+	if p.cols == nil {
+		var err error
+		if p.cols, err = packedColumns(p.sess, p.length, p.x); err != nil {
+			return nil, err
 		}
 	}
-	col := func(a, j int, dst []float64) {
-		xj, pw := p.x[j], pows[a]
-		for i := range dst {
-			dst[i] = xj[i] * pw[i]
-		}
-	}
-	res, S, err := evaluate(p.sess, bv.chunks, bv.scales, len(p.x), p.length, col)
+	res, err := p.sess.PackedInnerProducts(p.resid, p.cols)
 	if err != nil {
 		return nil, err
 	}
-	p.scale, p.nStep = S, bv.rows
 	p.pending |= 2
 	return res, nil
 }
@@ -191,20 +179,21 @@ func (p *Partner) ApplyGradient(ownResult, bankShare []byte) error {
 	if p.pending != 3 {
 		return ErrOrder
 	}
-	vals, err := p.sess.Decrypt(ownResult, bankShare)
+	dec, err := p.sess.DecryptReal(ownResult, bankShare)
 	if err != nil {
 		return err
 	}
-	if len(vals) != len(p.x) {
+	if len(dec) != len(p.x) {
 		return ErrMalformed
 	}
-	for j, v := range vals {
-		g := float64(v)*math.Exp2(-float64(p.scale[j]))/float64(p.nStep) + p.cfg.L2*p.w[j]
+	for j, v := range released(dec, p.cols, p.kexp) {
+		g := v/float64(p.nStep) + p.cfg.L2*p.w[j]
 		p.vel[j] = p.cfg.Momentum*p.vel[j] - p.eta*g
 		p.w[j] += p.vel[j]
 	}
 	p.step++
 	p.pending = 0
-	p.uP = nil
+	p.sess.RecyclePacked(p.resid)
+	p.resid = nil
 	return nil
 }

@@ -20,12 +20,15 @@ func TestReleaseLengths(t *testing.T) {
 		t.Fatal(err)
 	}
 	terms, _ := b.EncryptResidualTerms()
-	powers, _ := p.EncryptPowers()
-	bres, err := b.EvaluateBankGradient(powers)
+	resid, err := p.Residual(terms)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pres, err := p.EvaluatePartnerGradient(terms)
+	bres, err := b.EvaluateBankGradient(resid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pres, err := p.EvaluatePartnerGradient()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,13 +55,13 @@ func TestReleaseLengths(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Each share decrypts only its own Result, to its own length.
-	if vals, err := ps.Decrypt(pres, bshare); err != nil || len(vals) != 4 {
+	if vals, err := ps.DecryptReal(pres, bshare); err != nil || len(vals) != 4 {
 		t.Fatalf("partner release: %d values, %v", len(vals), err)
 	}
-	if vals, err := bs.Decrypt(bres, pshare); err != nil || len(vals) != 5 {
+	if vals, err := bs.DecryptReal(bres, pshare); err != nil || len(vals) != 5 {
 		t.Fatalf("bank release: %d values, %v", len(vals), err)
 	}
-	if _, err := ps.Decrypt(bres, bshare); err == nil {
+	if _, err := ps.DecryptReal(bres, bshare); err == nil {
 		t.Fatal("partner decrypted the bank's result with its own share")
 	}
 	// A second share for the same Result is refused (ShareGuard).
@@ -94,11 +97,40 @@ func TestOrderAndStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.step = 5
-	if _, err := p.EvaluatePartnerGradient(appendEncVecs(msgBankTerms, v)); !errors.Is(err, ErrMalformed) {
+	if _, err := p.EvaluatePartnerGradient(); !errors.Is(err, ErrOrder) {
 		t.Fatal(err)
 	}
-	if _, err := p.EvaluatePartnerGradient(terms[:len(terms)-1]); !errors.Is(err, ErrMalformed) {
+	v.step = 5
+	if _, err := p.Residual(appendEncVecs(msgBankTerms, v)); !errors.Is(err, ErrMalformed) {
+		t.Fatal(err)
+	}
+	if _, err := p.Residual(terms[:len(terms)-1]); !errors.Is(err, ErrMalformed) {
+		t.Fatal(err)
+	}
+	// A sealed chunk whose residues are out of range is refused, not wrapped.
+	v.step = 0
+	bad := append([]byte(nil), v.chunks[1][0]...)
+	for i := len(bad) - 64; i < len(bad); i++ {
+		bad[i] = 0xff
+	}
+	v.chunks[1][0] = bad
+	if _, err := p.Residual(appendEncVecs(msgBankTerms, v)); !errors.Is(err, ErrMalformed) {
+		t.Fatal(err)
+	}
+	resid, err := p.Residual(terms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The residual must come at the public scale exponent and length.
+	rv, err := parseEncVecs(resid, msgResidual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv.scales[0]++
+	if _, err := b.EvaluateBankGradient(appendEncVecs(msgResidual, rv)); !errors.Is(err, ErrMalformed) {
+		t.Fatal(err)
+	}
+	if _, err := b.EvaluateBankGradient(terms); !errors.Is(err, ErrMalformed) {
 		t.Fatal(err)
 	}
 }

@@ -21,6 +21,7 @@ type CondTable struct {
 	beta  [][]float64 // [grid][a]
 	soft  [][]float64
 	BMax  []float64 // max_c |β_a(c)| (public: fixes the bank's scales)
+	SMax  []float64 // max_c |λ_a(c)|, the same for the loss coefficients
 	Error float64   // max over the grid of max_t |Σ β_a t^a − σ(c+t)|
 }
 
@@ -31,7 +32,7 @@ func NewCondTable(d int, r float64) (*CondTable, error) {
 	if d < 1 || d > 9 || !(r > 0) || r > 16 {
 		return nil, errFit
 	}
-	ct := &CondTable{D: d, R: r, CMax: condCMax, step: 1.0 / 128, BMax: make([]float64, d+1)}
+	ct := &CondTable{D: d, R: r, CMax: condCMax, step: 1.0 / 128, BMax: make([]float64, d+1), SMax: make([]float64, d+1)}
 	nodes, weights := gaussLegendre(48)
 	// Projection: coefficient of t^a from Legendre coefficient k.
 	mono := make([][]float64, d+1)
@@ -73,6 +74,7 @@ func NewCondTable(d int, r float64) (*CondTable, error) {
 		ct.soft[g] = proj(Softplus, c)
 		for a, b := range ct.beta[g] {
 			ct.BMax[a] = math.Max(ct.BMax[a], math.Abs(b))
+			ct.SMax[a] = math.Max(ct.SMax[a], math.Abs(ct.soft[g][a]))
 		}
 		if g%16 == 0 { // error on a sub-grid of c, 401 points of t
 			for i := 0; i <= 400; i++ {

@@ -15,7 +15,7 @@ import (
 )
 
 // Config holds the job's training hyperparameters. Both parties must use
-// the same Degree, Range, VectorBits, LearningRate, Momentum and L2 (part of
+// the same Degree, Range, LearningRate, Momentum and L2 (part of
 // the agreed job spec); the others are bank-only.
 type Config struct {
 	// Degree D of the residual polynomial in the partner's partial predictor
@@ -33,10 +33,6 @@ type Config struct {
 	// L2 is λ of the objective (1/n)Σ logloss + (λ/2)‖w‖² (intercept not
 	// penalised). Default 0 (no penalty).
 	L2 float64
-	// VectorBits: encrypted vectors are scaled so that |v| < 2^VectorBits
-	// (default 12). The evaluator scales its plaintext columns to use the rest
-	// of the 41-bit budget.
-	VectorBits int
 
 	// Bank only.
 	BatchSize   int     // 0: full batch; else mini-batches of this many training rows
@@ -60,9 +56,6 @@ func (c *Config) defaults() error {
 	if c.Momentum == 0 {
 		c.Momentum = 0.6
 	}
-	if c.VectorBits == 0 {
-		c.VectorBits = 12
-	}
 	if c.MaxEpochs == 0 {
 		c.MaxEpochs = 100
 	}
@@ -74,7 +67,7 @@ func (c *Config) defaults() error {
 	}
 	switch {
 	case c.Degree < 1 || c.Degree > 9, !(c.Range > 0) || c.Range > 16,
-		c.VectorBits < 4 || c.VectorBits > 24, !(c.LearningRate > 0),
+		!(c.LearningRate > 0),
 		c.Momentum < 0 || c.Momentum >= 1, c.L2 < 0, c.BatchSize < 0,
 		c.ValFraction >= 1, c.MaxEpochs < 1, c.Patience < 0:
 		return ErrConfig
@@ -97,11 +90,11 @@ var (
 // Wire format of the vlr messages: magic "tvl1", type byte, u32 step,
 // u64 batch rows (bank terms only), u8 vector count, then per vector an i16
 // scale exponent, u32 chunk count and per chunk u32 length + a fedlearn
-// ciphertext message. Results and release shares are fedlearn messages.
+// chunk message (sealed for the bank's terms, a packed ciphertext for the
+// partner's residual). Results and release shares are fedlearn messages.
 const (
-	msgBankTerms     byte = 1
-	msgPartnerPowers byte = 2
-	msgScores        byte = 3
+	msgBankTerms byte = 1
+	msgResidual  byte = 4 // 2 was the partner's powers of the exact kernel
 )
 
 var vlrMagic = [4]byte{'t', 'v', 'l', '1'}

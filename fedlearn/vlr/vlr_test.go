@@ -97,15 +97,15 @@ func stepInspect(t testing.TB, b *Bank, p *Partner, inspect func(bres, pres []by
 	if err != nil {
 		t.Fatal(err)
 	}
-	powers, err := p.EncryptPowers() // P1  partner → bank
+	resid, err := p.Residual(terms) // P1  partner → bank
 	if err != nil {
 		t.Fatal(err)
 	}
-	bres, err := b.EvaluateBankGradient(powers) // B2  bank → partner
+	bres, err := b.EvaluateBankGradient(resid) // B2  bank → partner
 	if err != nil {
 		t.Fatal(err)
 	}
-	pres, err := p.EvaluatePartnerGradient(terms) // P2  partner → bank
+	pres, err := p.EvaluatePartnerGradient() // P2  partner → bank
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func stepInspect(t testing.TB, b *Bank, p *Partner, inspect func(bres, pres []by
 	if err := p.ApplyGradient(pres, bshare); err != nil { // P4
 		t.Fatal(err)
 	}
-	return rep, len(terms) + len(powers) + len(bres) + len(pres) + len(bshare) + len(pshare)
+	return rep, len(terms) + len(resid) + len(bres) + len(pres) + len(bshare) + len(pshare)
 }
 
 // parties starts a bank (pb features, label, match) and a partner (pp

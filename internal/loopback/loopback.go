@@ -9,7 +9,10 @@
 // to fail CI ("bind: address already in use"). Ports drawn at random from
 // below the ephemeral range are never handed out by the kernel on its own, so
 // only another caller of this package can take one, and with some fifteen
-// thousand ports to draw from that is rare.
+// thousand ports to draw from that is rare. Within one process a port is
+// never handed out twice: callers that draw one address at a time (a node
+// per call) would otherwise collide once in a few hundred testnets, since a
+// port is only held while Addrs runs.
 package loopback
 
 import (
@@ -19,14 +22,21 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // lowest is the bottom of the range drawn from: above the registered ports
 // that system services commonly use.
 const lowest = 15000
 
+// given holds the ports this process has handed out.
+var (
+	mu    sync.Mutex
+	given = map[int]bool{}
+)
+
 // Addrs returns n distinct 127.0.0.1 addresses whose ports were free when
-// checked.
+// checked and were not returned before in this process.
 func Addrs(n int) ([]string, error) {
 	hi := ephemeralLow()
 	var held []net.Listener
@@ -40,11 +50,21 @@ func Addrs(n int) ([]string, error) {
 		if tries > 100*n {
 			return nil, fmt.Errorf("loopback: no free port found in %d..%d after %d tries", lowest, hi-1, tries)
 		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(lowest+rand.IntN(hi-lowest)))
+		port := lowest + rand.IntN(hi-lowest)
+		mu.Lock()
+		taken := given[port]
+		mu.Unlock()
+		if taken {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
 		}
+		mu.Lock()
+		given[port] = true
+		mu.Unlock()
 		held = append(held, l) // held until return, so the n are distinct
 		out = append(out, addr)
 	}

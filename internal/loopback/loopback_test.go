@@ -34,3 +34,20 @@ func TestAddrs(t *testing.T) {
 		l.Close()
 	}
 }
+
+// One address per call, as the node tests draw them: never the same port
+// twice in a process (a few thousand draws from ~17 000 ports would repeat
+// one with near certainty if draws were independent).
+func TestAddrsNeverRepeat(t *testing.T) {
+	seen := map[string]bool{}
+	for range 3000 {
+		a, err := Addrs(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[a[0]] {
+			t.Fatalf("address %s handed out twice", a[0])
+		}
+		seen[a[0]] = true
+	}
+}
