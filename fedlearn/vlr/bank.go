@@ -192,18 +192,18 @@ func (b *Bank) nextBatch() {
 func (b *Bank) UB() []float64 {
 	u := make([]float64, b.length)
 	ic := b.w[len(b.x)]
-	for i := range u {
-		u[i] = ic
-	}
-	for j, c := range b.x {
-		wj := b.w[j]
-		if wj == 0 {
-			continue
+	forRows(b.length, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			u[i] = ic
 		}
-		for i, v := range c {
-			u[i] += wj * v
+		for j, c := range b.x {
+			if wj := b.w[j]; wj != 0 {
+				for i, v := range c[lo:hi] {
+					u[lo+i] += wj * v
+				}
+			}
 		}
-	}
+	})
 	return u
 }
 
@@ -232,38 +232,50 @@ func (b *Bank) EncryptResidualTerms() ([]byte, error) {
 			b.beta[a], b.soft[a] = make([]float64, b.length), make([]float64, b.length)
 		}
 	}
-	coef := make([]float64, D+1)
-	for i, u := range b.uB {
-		if b.mask[i] == 0 {
-			for a := range b.beta {
-				b.beta[a][i] = 0
+	forRows(b.length, func(lo, hi int) {
+		coef := make([]float64, D+1)
+		for i := lo; i < hi; i++ {
+			if b.mask[i] == 0 {
+				for a := range b.beta {
+					b.beta[a][i] = 0
+				}
+				continue
 			}
-			continue
+			b.tab.Beta(b.uB[i], coef)
+			for a := range coef {
+				b.beta[a][i] = coef[a]
+			}
+			b.beta[0][i] -= b.y[i]
 		}
-		b.tab.Beta(u, coef)
-		for a := range coef {
-			b.beta[a][i] = coef[a]
-		}
-		b.beta[0][i] -= b.y[i]
-	}
-	b.lossLocal = 0
+	})
 	for a := range b.soft {
 		clear(b.soft[a])
 	}
-	for _, i := range b.lossRows() {
-		b.tab.Soft(b.uB[i], coef)
-		for a := 1; a <= D; a++ {
-			b.soft[a][i] = coef[a]
+	loss := b.lossRows()
+	partial := make([]float64, len(loss))
+	forRows(len(loss), func(lo, hi int) {
+		coef := make([]float64, D+1)
+		for k, i := range loss[lo:hi] {
+			b.tab.Soft(b.uB[i], coef)
+			for a := 1; a <= D; a++ {
+				b.soft[a][i] = coef[a]
+			}
+			b.soft[1][i] -= b.y[i]
+			partial[lo+k] = coef[0] - b.y[i]*b.uB[i]
 		}
-		b.soft[1][i] -= b.y[i]
-		b.lossLocal += coef[0] - b.y[i]*b.uB[i]
+	})
+	b.lossLocal = 0
+	for _, v := range partial { // in row order: the sum does not depend on the split
+		b.lossLocal += v
 	}
 	msg, err := sealTerms(b.sess, b.msg, uint32(b.step), uint64(b.nStep), b.length, b.exps, func(a int, z []complex128) {
 		f := math.Exp2(-float64(b.exps[a]))
 		be, so := b.beta[a], b.soft[a]
-		for i := range z {
-			z[i] = complex(be[i]*f, so[i]*f)
-		}
+		forRows(len(z), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				z[i] = complex(be[i]*f, so[i]*f)
+			}
+		})
 	})
 	if err != nil {
 		return nil, err

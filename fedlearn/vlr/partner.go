@@ -75,19 +75,19 @@ func (p *Partner) Standardisation() (mean, sd []float64) { return p.mean, p.sd }
 // UP returns the partner's clipped partial predictor clip(X_P·w_P, ±R).
 func (p *Partner) UP() []float64 {
 	u := make([]float64, p.length)
-	for j, c := range p.x {
-		wj := p.w[j]
-		if wj == 0 {
-			continue
-		}
-		for i, v := range c {
-			u[i] += wj * v
-		}
-	}
 	r := p.cfg.Range
-	for i, v := range u {
-		u[i] = math.Max(-r, math.Min(r, v))
-	}
+	forRows(p.length, func(lo, hi int) {
+		for j, c := range p.x {
+			if wj := p.w[j]; wj != 0 {
+				for i, v := range c[lo:hi] {
+					u[lo+i] += wj * v
+				}
+			}
+		}
+		for i := lo; i < hi; i++ {
+			u[i] = math.Max(-r, math.Min(r, u[i]))
+		}
+	})
 	return u
 }
 

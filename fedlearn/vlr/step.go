@@ -35,11 +35,97 @@ func cappedRate(rate float64, x [][]float64, use []bool, intercept bool) float64
 
 // lambdaMax estimates the largest eigenvalue of the Gram matrix (1/n)XᵀX of
 // the columns (and an all-ones intercept column) over the rows in use, by
-// 30 rounds of power iteration from a fixed start, plus 10 %: power
-// iteration approaches λmax from below, and the Rayleigh quotient of a
-// start with a component along the top eigenvectors is close to it after
-// that many rounds.
+// power iteration from a fixed start, plus 10 %: power iteration
+// approaches λmax from below, and the Rayleigh quotient of a start with a
+// component along the top eigenvectors is close to it after 30 rounds.
+// For up to gramFeatures columns it forms the Gram matrix in one pass
+// (p(p+1)/2 products a row) and iterates on it; beyond, 30 rounds over the
+// rows (2p products a row each) cost less.
 func lambdaMax(x [][]float64, use []bool, intercept bool) float64 {
+	if len(x) <= gramFeatures {
+		return lambdaMaxGram(x, use, intercept)
+	}
+	return lambdaMaxRows(x, use, intercept)
+}
+
+// gramFeatures: the Gram matrix costs less than 30 rounds over the rows
+// while p(p+1)/2 < 60p. At 1e6 rows × 15 features it took 0.15 s against
+// 1.3 s per party.
+const gramFeatures = 100
+
+// lambdaMaxGram is lambdaMax through the Gram matrix.
+func lambdaMaxGram(x [][]float64, use []bool, intercept bool) float64 {
+	p := len(x)
+	if p == 0 {
+		return 1
+	}
+	dim := p
+	if intercept {
+		dim++
+	}
+	g := make([][]float64, dim)
+	for j := range g {
+		g[j] = make([]float64, dim)
+	}
+	n := 0.0
+	for i := range x[0] {
+		if use != nil && !use[i] {
+			continue
+		}
+		n++
+		for j, cj := range x {
+			v := cj[i]
+			row := g[j]
+			for k := j; k < p; k++ {
+				row[k] += v * x[k][i]
+			}
+			if intercept {
+				row[p] += v
+			}
+		}
+	}
+	if n == 0 {
+		return 1
+	}
+	if intercept {
+		g[p][p] = n
+	}
+	for j := range dim {
+		for k := j; k < dim; k++ {
+			g[j][k] /= n
+			g[k][j] = g[j][k]
+		}
+	}
+	v, next := make([]float64, dim), make([]float64, dim)
+	for j := range v {
+		v[j] = 1 + 0.01*float64(j%7)
+	}
+	lam := 0.0
+	for range 200 { // rounds are free here
+		norm := 0.0
+		for _, c := range v {
+			norm += c * c
+		}
+		norm = math.Sqrt(norm)
+		lam = 0
+		for j := range v {
+			v[j] /= norm
+		}
+		for j, row := range g {
+			var s float64
+			for k, c := range v {
+				s += row[k] * c
+			}
+			next[j] = s
+			lam += v[j] * s
+		}
+		v, next = next, v
+	}
+	return 1.1 * lam
+}
+
+// lambdaMaxRows is lambdaMax by 30 rounds of power iteration over the rows.
+func lambdaMaxRows(x [][]float64, use []bool, intercept bool) float64 {
 	p := len(x)
 	if p == 0 {
 		return 1 // the intercept alone, or nothing

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 )
 
 // Config holds the job's training hyperparameters. Both parties must use
@@ -215,4 +217,20 @@ func columnsLayout(cols [][]float64, length, minCols int) error {
 		}
 	}
 	return nil
+}
+
+// forRows runs f on contiguous row ranges [lo, hi) covering [0, n), one per
+// core (the per-row work of a step: partial predictors, table lookups;
+// single-threaded it was a fifth of the bank's step at 1e6 rows).
+func forRows(n int, f func(lo, hi int)) {
+	parts := min(runtime.GOMAXPROCS(0), max(n/4096, 1))
+	var wg sync.WaitGroup
+	for k := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(k*n/parts, (k+1)*n/parts)
+		}()
+	}
+	wg.Wait()
 }
