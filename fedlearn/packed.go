@@ -53,20 +53,6 @@ const (
 	packedCacheBytes = 4 << 30
 )
 
-// The error of a sealed chunk is centred binomial, e = Σ_{i<k} (a_i − b_i)
-// over 2k fair bits, with k = cbdK: variance k/2 = 10.5 ≥ 3.2², the
-// Gaussian width of the HE security standard's tables at this ring size
-// (lattice attack estimates depend on the error's standard deviation; the
-// centred binomial is the NewHope/Kyber practice). Sampled from the
-// worker's AES-CTR stream at ≈ 6 bytes a coefficient, it cost a fifth of
-// what lattigo's Gaussian sampler did, which was a quarter of sealing.
-const cbdK = 21
-
-// errSigma bounds the standard deviation of every fresh error in the
-// packed kernel: √(cbdK/2) for sealed chunks, and ≥ lattigo's Xe (3.2)
-// for the public-key encryptions of the re-randomisation.
-var errSigma = math.Sqrt(cbdK / 2.0)
-
 // PackedRows returns the number of positions per packed ciphertext (N/2).
 func (s *Session) PackedRows() int { return s.n / 2 }
 
@@ -209,16 +195,11 @@ func (w *packedWorker) encodeReal(v []float64, delta float64) {
 // |x| below the smallest prime (always, for the default 60-bit primes and
 // the scales of this file) x mod q is x + (q if x < 0), branch-free: a
 // branch on the sign of an FFT output mispredicts half the time.
-// addError adds a centred binomial error (cbdK) to every coefficient of
-// w.ibuf, from the worker's CSPRNG stream.
+// addError adds a fresh error (cbd) to every coefficient of w.ibuf.
 func (w *packedWorker) addError() {
-	const mask = 1<<cbdK - 1
-	buf := w.seedBuf[:6*len(w.ibuf)]
-	clear(buf)
-	w.z.prng.Read(buf)
-	for j := range w.ibuf {
-		r := uint64(binary.LittleEndian.Uint32(buf[6*j:])) | uint64(binary.LittleEndian.Uint16(buf[6*j+4:]))<<32
-		w.ibuf[j] += int64(bits.OnesCount64(r&mask)) - int64(bits.OnesCount64(r>>cbdK&mask))
+	cbd(w.z.prng, w.seedBuf, w.z.evals)
+	for j, e := range w.z.evals {
+		w.ibuf[j] += int64(e)
 	}
 }
 

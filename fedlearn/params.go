@@ -11,9 +11,10 @@ import (
 //
 // Default set ("FL13-120"): ring degree N = 2^13, ciphertext modulus Q = two
 // NTT-friendly 60-bit primes (log Q ≈ 120, no auxiliary modulus P), ternary
-// secrets, Gaussian errors σ = 3.2. The HE-standard bound for 128-bit
-// classical security at N = 2^13 is log QP ≤ 218, so this set is well above
-// 128-bit security. Plaintext space is Z_t with t = 2^42 (exact integer
+// secrets, errors of standard deviation 3.2 (key generation: lattigo's
+// Gaussian) and 3.24 (encryptions: centred binomial, see cbdK). The
+// HE-standard bound for 128-bit classical security at N = 2^13 is
+// log QP ≤ 218, so this set is well above 128-bit security. Plaintext space is Z_t with t = 2^42 (exact integer
 // arithmetic, BFV-style scaling Δ = ⌊Q/t⌋, coefficient encoding).
 type Params struct {
 	// LogN is log2 of the ring degree. Default 13.
@@ -88,7 +89,7 @@ func (p *Params) validate() error {
 // (u·(e_B+e_P) + e0 + e1·(s_B+s_P), ternary u, s_i with P(±1)=2/3):
 // Var ≈ N·σ²·(2/3·2 + 4/3) + σ².
 func freshNoiseStd(n int) float64 {
-	const sigma = 3.2
+	sigma := errSigma
 	return math.Sqrt(float64(n)*sigma*sigma*8/3 + sigma*sigma)
 }
 
