@@ -65,10 +65,14 @@ bench-audit:
 bench-stats:
 	$(GO) test -run '^$$' -bench 'Stats|WOEIV|Paillier' -benchtime 1x -timeout 30m ./fedlearn/
 
-## bench-vlr: one training epoch at 1e5 and 1e6, and training to convergence.
+## bench-vlr: one training epoch at 1e5 and 1e6 (core, protocol, two node
+## processes on loopback; TANDEM_BENCH_N=1e5 for a quick loopback run), and
+## training to convergence.
 bench-vlr:
 	$(GO) test -run '^$$' -bench 'Epoch' -benchtime 4x -timeout 30m ./fedlearn/vlr/
 	$(GO) test -run '^$$' -bench 'TrainToConvergence' -benchtime 1x -timeout 30m ./fedlearn/vlr/
+	$(GO) test -run '^$$' -bench 'TrainJob' -benchtime 2x -timeout 30m ./protocol/
+	TANDEM_BENCH_N=$${TANDEM_BENCH_N:-1e6} $(GO) test -run '^$$' -bench 'TrainLoopback' -benchtime 1x -timeout 60m ./cmd/tandem/
 	$(GO) test -run '^$$' -bench VLREpochFloor -benchtime 1x ./fedlearn/
 
 ## bench-score: the masked-release kernel and the score protocol at 1e6.

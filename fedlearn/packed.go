@@ -32,9 +32,10 @@ import (
 //     realEncoder): one LWE ciphertext per output, released like the
 //     exact kernel's with a flooded share, and decrypted to a real number.
 //
-// Compared with the exact (BFV, coefficient) kernel of InnerProductsSum,
-// nothing is encoded per step except the partner's D weight vectors, and
-// the feature columns are encoded once per job. The price: results are
+// Compared with the exact (BFV, coefficient-packed) kernel that training
+// used before, where every product column x_j⊙u_P^a changed each step and
+// needed its own encoding, nothing is encoded per step here except the
+// partner's weight vectors, and the feature columns once per job. The price: results are
 // approximate (fixed point with scales chosen below, ≥ 17 bits relative to
 // a typical gradient at 1e6 rows), which gradient descent tolerates.
 const (
@@ -191,10 +192,6 @@ func (w *packedWorker) encodeReal(v []float64, delta float64) {
 	w.toPoly(w.enc.encodeReal(v, delta, w.cbuf, w.ibuf))
 }
 
-// toPoly reduces the signed coefficients in w.ibuf into w.pt. With every
-// |x| below the smallest prime (always, for the default 60-bit primes and
-// the scales of this file) x mod q is x + (q if x < 0), branch-free: a
-// branch on the sign of an FFT output mispredicts half the time.
 // addError adds a fresh error (cbd) to every coefficient of w.ibuf.
 func (w *packedWorker) addError() {
 	cbd(w.z.prng, w.seedBuf, w.z.evals)
@@ -203,6 +200,11 @@ func (w *packedWorker) addError() {
 	}
 }
 
+// toPoly reduces the signed coefficients in w.ibuf (all of magnitude at
+// most peak) into w.pt. With peak below the prime (always, for the default
+// 60-bit primes and the scales of this file) x mod q is x + (q if x < 0),
+// branch-free: a branch on the sign of an FFT output mispredicts half the
+// time.
 func (w *packedWorker) toPoly(peak uint64) {
 	for i, qi := range w.s.moduli {
 		row := w.pt.Coeffs[i][:len(w.ibuf)]

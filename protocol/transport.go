@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"hash"
 	"sync"
+
+	"lukechampine.com/blake3"
 )
 
 // MaxPayload is the largest payload of one message. Large vectors are split
@@ -56,6 +58,12 @@ func expect(ctx context.Context, t Transport, step string, seq uint64) (Msg, err
 // compute the same transcript digest for their co-signed receipt: the two
 // directions interleave differently on each side, but each direction's
 // order is the same on both. Send is safe to call from several goroutines.
+//
+// The running hashes are BLAKE3 (lukechampine.com/blake3), 5.2 GB/s here
+// against SHA-256's 1.75 with the SHA extensions: a training epoch at 1e6
+// rows moves ≈ 390 MB, and hashing it with SHA-256 on both nodes, on the
+// path of every message, was the largest cost of the job outside the
+// cryptography (≈ 0.4 CPU-s an epoch). The final digest stays SHA-256.
 type Transcript struct {
 	t         Transport
 	jobID     string
@@ -67,7 +75,7 @@ type Transcript struct {
 
 // NewTranscript wraps t. initiator tells which side this node is.
 func NewTranscript(t Transport, jobID string, initiator bool) *Transcript {
-	return &Transcript{t: t, jobID: jobID, initiator: initiator, hI: sha256.New(), hR: sha256.New()}
+	return &Transcript{t: t, jobID: jobID, initiator: initiator, hI: blake3.New(32, nil), hR: blake3.New(32, nil)}
 }
 
 func (tr *Transcript) record(fromInitiator bool, m Msg) {
@@ -113,13 +121,15 @@ func (tr *Transcript) Recv(ctx context.Context) (Msg, error) {
 	return m, nil
 }
 
-// Digest is SHA-256("tandem/v1 transcript\n" ‖ job ‖ "\n" ‖ H(I→R) ‖ H(R→I)).
+// Digest is SHA-256("tandem/v2 transcript\n" ‖ job ‖ "\n" ‖ H(I→R) ‖ H(R→I)),
+// H = BLAKE3-256 over each direction's framed messages (v1 used SHA-256
+// there).
 // Call it when the protocol is done.
 func (tr *Transcript) Digest() []byte {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	h := sha256.New()
-	h.Write([]byte("tandem/v1 transcript\n" + tr.jobID + "\n"))
+	h.Write([]byte("tandem/v2 transcript\n" + tr.jobID + "\n"))
 	h.Write(tr.hI.Sum(nil))
 	h.Write(tr.hR.Sum(nil))
 	return h.Sum(nil)

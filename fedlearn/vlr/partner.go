@@ -3,6 +3,7 @@ package vlr
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/tandem-dev/tandem/fedlearn"
 )
@@ -24,7 +25,8 @@ type Partner struct {
 	step    int
 	pending int // bit 1: residual made, bit 2: result made
 	nStep   uint64
-	kexp    int                    // residual exponent of this step
+	exps    []int                  // the public term exponents (termExponents)
+	kexp    int                    // the residual exponent (residualExponent)
 	resid   *fedlearn.PackedVector // Enc(r) of this step
 	cols    *fedlearn.PackedColumns
 	msg     []byte // the last P1 message, reused for the next
@@ -55,6 +57,12 @@ func NewPartner(s *fedlearn.Session, cfg Config, cols [][]float64, bankFeatures 
 		p.x[j] = append([]float64(nil), c...)
 	}
 	p.mean, p.sd = standardise(p.x, nil)
+	tab, err := NewCondTable(cfg.Degree, cfg.Range)
+	if err != nil {
+		return nil, err
+	}
+	p.exps = termExponents(tab)
+	p.kexp = residualExponent(p.exps, cfg.Range)
 	p.eta = cappedRate(cfg.LearningRate, p.x, nil, false)
 	p.w = make([]float64, len(cols))
 	p.vel = make([]float64, len(cols))
@@ -112,7 +120,10 @@ func (p *Partner) Residual(bankTerms []byte) ([]byte, error) {
 	if bv.rows == 0 || bv.rows > uint64(p.length) {
 		return nil, fmt.Errorf("%w: bank terms for %d rows", ErrMalformed, bv.rows)
 	}
-	k := residualExponent(bv.scales, p.cfg.Range)
+	if !slices.Equal(bv.scales, p.exps) {
+		return nil, fmt.Errorf("%w: term exponents %v, the public rule for degree %d and range %g gives %v", ErrMalformed, bv.scales, p.cfg.Degree, p.cfg.Range, p.exps)
+	}
+	k := p.kexp
 	u := p.UP()
 	v, err := p.sess.CombinePacked(bv.chunks, weightBits, func(a, lo, hi int, dst []float64) {
 		f := math.Exp2(float64(bv.scales[a] - k))
@@ -132,7 +143,7 @@ func (p *Partner) Residual(bankTerms []byte) ([]byte, error) {
 		p.sess.RecyclePacked(v)
 		return nil, err
 	}
-	p.resid, p.kexp, p.nStep, p.pending, p.msg = v, k, bv.rows, 1, msg
+	p.resid, p.nStep, p.pending, p.msg = v, bv.rows, 1, msg
 	return msg, nil
 }
 

@@ -107,8 +107,14 @@ func TestOrderAndStep(t *testing.T) {
 	if _, err := p.Residual(terms[:len(terms)-1]); !errors.Is(err, ErrMalformed) {
 		t.Fatal(err)
 	}
-	// A sealed chunk whose residues are out of range is refused, not wrapped.
+	// Exponents other than the public rule's are refused.
 	v.step = 0
+	v.scales[2]++
+	if _, err := p.Residual(appendEncVecs(msgBankTerms, v)); !errors.Is(err, ErrMalformed) {
+		t.Fatal(err)
+	}
+	v.scales[2]--
+	// A sealed chunk whose residues are out of range is refused, not wrapped.
 	bad := append([]byte(nil), v.chunks[1][0]...)
 	for i := len(bad) - 64; i < len(bad); i++ {
 		bad[i] = 0xff
