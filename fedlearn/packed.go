@@ -373,7 +373,9 @@ func (s *Session) CombinePacked(vectors [][][]byte, logWeight int, weight func(a
 					}
 				} else {
 					w.encodeReal(wv[:hi-lo], delta)
-					s.ringQ.NTTLazy(w.pt, w.pt) // < 2q, fine for the lazy products below
+					// Lazy: < 6q, and 6q² < q·2^64 keeps the Montgomery
+					// products below exact (the other factor is < q).
+					s.ringQ.NTTLazy(w.pt, w.pt)
 				}
 				r := reader{b: sealed[a][k].body}
 				if r.residues(s.moduli, s.n, c0.Coeffs); r.err {

@@ -155,6 +155,9 @@ func packedMatches(t *testing.T, bank, partner *Session, L int, seed uint64) {
 		for i := range z[a] {
 			z[a][i] = complex(rng.Float64()*2-1, rng.Float64()*2-1)
 			w[a][i] = rng.Float64()*2 - 1
+			if a == 1 {
+				w[a][i] = -0.75 // a constant weight: CombinePacked skips its transform on full chunks
+			}
 		}
 	}
 	col := func(f func(i int) complex128) []complex128 {
@@ -175,18 +178,31 @@ func packedMatches(t *testing.T, bank, partner *Session, L int, seed uint64) {
 		col(func(int) complex128 { return complex(rng.ExpFloat64(), 0) }),
 	}
 	bankGot, partnerGot, r := packedRun(t, bank, partner, z, w, 24, bankCols, partnerCols)
+	// The error model: the flooding (uniform, |·| < 2^84 before scaling)
+	// plus the rounding of the encodings, independent per coefficient
+	// (±½, so ≈ √(N/12) at every slot): of the column, at its scale 2^E_j,
+	// against r; of the weights, at 2^24, against x⊙z. The ciphertext noise
+	// is 30 bits below the flooding. Bound: the flooding's range plus six
+	// standard deviations of the rounding.
+	var r2 float64
+	for _, v := range r {
+		r2 += real(v * cmplx.Conj(v))
+	}
+	slotErr := math.Sqrt(float64(bank.n) / 12)
 	check := func(side string, cols [][]complex128, got []float64) {
 		for j, c := range cols {
-			var want, scale float64
+			var want, xz2 float64
 			for i := range c {
 				want += real(c[i] * r[i])
-				scale += cmplx.Abs(c[i])
+				for a := range z {
+					xz2 += real(c[i]*z[a][i]*cmplx.Conj(c[i]*z[a][i])) * 2
+				}
 			}
-			// The error budget: the flooding (uniform, at most 2^84 before
-			// scaling; the ciphertext noise is 30 bits below it) plus the
-			// rounding of the encodings, ≥ 17 bits below Σ|x|·|r|.
-			if tol := 1e-5*scale + got[2*j+1]; math.Abs(got[2*j]-want) > tol {
-				t.Errorf("%s column %d: got %.9g, want %.9g (tolerance %.2g)", side, j, got[2*j], want, tol)
+			flood := got[2*j+1]
+			colStep := flood / math.Exp2(realFloodBits) * math.Exp2(PackedSealBits+24) / float64(bank.n/2) // max|x|/2^E_j
+			rounding := slotErr * (colStep*math.Sqrt(r2) + math.Sqrt(xz2)/(1<<24))
+			if tol := 1.02*flood + 6*rounding; math.Abs(got[2*j]-want) > tol {
+				t.Errorf("%s column %d: got %.9g, want %.9g (tolerance %.2g: flooding %.2g, rounding σ %.2g)", side, j, got[2*j], want, tol, flood, rounding)
 			}
 		}
 	}
