@@ -112,6 +112,18 @@ func (s *Session) parseResultKind(msg []byte, kind byte) (*lweView, error) {
 	return v, nil
 }
 
+// ResultCount returns the number of LWE ciphertexts (inner products) in a
+// Result message of either kind, after full validation. Receivers of a
+// Result use it to check, before producing a release share, that the
+// Result holds exactly the number of statistics the protocol step allows.
+func (s *Session) ResultCount(result []byte) (int, error) {
+	v, err := s.parseResult(result)
+	if err != nil {
+		return 0, err
+	}
+	return v.count, nil
+}
+
 // innerSecret returns (Σ_j a_j·s_j) mod q_i for the i-th residue row of a.
 func (s *Session) innerSecret(a []byte, i int) uint64 {
 	qi := s.moduli[i]

