@@ -67,7 +67,7 @@ func (s *Session) newZeroEncryptor() (*zeroEncryptor, error) {
 		return nil, err
 	}
 	prng := ctrPRNG{cipher.NewCTR(block, make([]byte, aes.BlockSize))}
-	if xs, ok := s.params.Xs().(ring.Ternary); !ok || xs.P != 2/3.0 {
+	if xs, ok := s.params.Xs().(ring.Ternary); !ok || xs.P != 2/3.0 || xs.H != 0 {
 		return nil, fmt.Errorf("%w: the encryptor samples uniform ternary masks only", ErrParams)
 	}
 	z := &zeroEncryptor{s: s, prng: prng, buf: s.ringQ.NewPoly(), e: s.ringQ.NewPoly(), trits: make([]byte, s.n/4),

@@ -14,8 +14,10 @@ import (
 // secrets, errors of standard deviation 3.2 (key generation: lattigo's
 // Gaussian) and 3.24 (encryptions: centred binomial, see cbdK). The
 // HE-standard bound for 128-bit classical security at N = 2^13 is
-// log QP ≤ 218, so this set is well above 128-bit security. Plaintext space is Z_t with t = 2^42 (exact integer
-// arithmetic, BFV-style scaling Δ = ⌊Q/t⌋, coefficient encoding).
+// log QP ≤ 218, so this set is well above 128-bit security. Plaintext
+// space is Z_t with t = 2^42 (exact integer arithmetic, BFV-style scaling
+// Δ = ⌊Q/t⌋, coefficient encoding); the packed kernel of training
+// (packed.go) uses the same keys with approximate slot encoding.
 type Params struct {
 	// LogN is log2 of the ring degree. Default 13.
 	LogN int

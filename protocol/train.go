@@ -54,11 +54,11 @@ import (
 // rows without a hold-out), the public metadata of the vlr README
 // (partner: L and n_step per step; the scale exponents on both sides are
 // fixed by the spec's degree and range, not by data), and from train.step
-// the epoch structure and when the bank stopped. The partner never learns a label, the match
-// indicator, the bank's weights or the loss; the bank never
-// learns a partner row, u_P per row or the partner's weights (with
-// missing: drop it learns which of its matched rows the partner lacks a
-// feature for, one bit per matched row).
+// the epoch structure and when the bank stopped. The partner never learns
+// a label, the match indicator, the bank's weights, the residual or the
+// loss; the bank never learns a partner row, u_P per row or the partner's
+// weights (with missing: drop it learns which of its matched rows the
+// partner lacks a feature for, one bit per matched row).
 
 // ValidationPartial names the release of the partner's partial predictor
 // at the bank's held-out positions (spec validation_auc).

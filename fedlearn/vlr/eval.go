@@ -118,8 +118,9 @@ func packedColumns(s *fedlearn.Session, length int, x [][]float64, consts ...com
 	})
 }
 
-// released turns a decrypted real Result into Σ_i x_j,i·(d_i + i·ℓ_i)
-// projections: value × unit × 2^k.
+// released turns a decrypted real Result into the inner products
+// Σ_i Re(x_j,i·(d_i + i·ℓ_i)) (value × unit × 2^k): Σ_i x_j,i·d_i for a real
+// column, Σ_i ℓ_i for the column −i.
 func released(vals []float64, cols *fedlearn.PackedColumns, k int) []float64 {
 	out := make([]float64, len(vals))
 	for j, v := range vals {
