@@ -67,3 +67,67 @@ func TestLambdaMax(t *testing.T) {
 		t.Errorf("cappedRate(5) with λ̂ = %.3f: %v, want %v", lam, got, stepBudget/lam)
 	}
 }
+
+// Every step's released gradients, on both sides, against the plaintext
+// formula at the same weights: g_j = (1/n_step)·Σ_i mask_i·x_ij·d_i + λw_j,
+// d_i = Σ_a β_a(u_B,i)·u_P,i^a − y_i (the table's approximation, u_P
+// clipped), over mini-batches (a third of the training rows, so the masks
+// change every step) and 6 steps (weights far from zero, every power of
+// u_P in play). Each gradient is read back from the momentum update.
+func TestStepGradientsMatchPlaintext(t *testing.T) {
+	data := genSynth(9000, 4, 5, 0.7, 21)
+	bs, ps := sessions(t)
+	cfg := Config{L2: 1e-2, Seed: 4, BatchSize: 1700, MaxEpochs: 10}
+	b, err := NewBank(bs, cfg, data.bank, data.label, data.match, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPartner(ps, cfg, data.partner, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	coef := make([]float64, b.cfg.Degree+1)
+	for s := range 6 {
+		wB, vB, wP, vP := b.Weights(), append([]float64(nil), b.vel...), p.Weights(), append([]float64(nil), p.vel...)
+		uB, uP := b.UB(), p.UP()
+		step(t, b, p)
+		// The plaintext gradient over this step's mask.
+		pB := len(b.x)
+		gB, gP := make([]float64, pB+1), make([]float64, len(p.x))
+		n := 0.0
+		for i, m := range b.mask {
+			if m == 0 {
+				continue
+			}
+			n++
+			b.tab.Beta(uB[i], coef)
+			d, pw := -b.y[i], 1.0
+			for _, c := range coef {
+				d += c * pw
+				pw *= uP[i]
+			}
+			for j := range pB {
+				gB[j] += b.x[j][i] * d
+			}
+			gB[pB] += d
+			for j := range p.x {
+				gP[j] += p.x[j][i] * d
+			}
+		}
+		check := func(side string, g, w, v, w2 []float64, eta float64, penalised int, unit func(int) float64) {
+			for j := range g {
+				want := g[j] / n
+				if j < penalised {
+					want += b.cfg.L2 * w[j]
+				}
+				got := (b.cfg.Momentum*v[j] - (w2[j] - w[j])) / eta
+				flood := math.Exp2(84) * unit(j) * math.Exp2(float64(b.kexp)) / n
+				if math.Abs(got-want) > 1.02*flood+1e-4*math.Abs(want) {
+					t.Errorf("step %d, %s gradient %d: HE %.8f, plaintext %.8f (flooding up to %.2g)", s, side, j, got, want, flood)
+				}
+			}
+		}
+		check("bank", gB, wB, vB, b.Weights(), b.eta, pB, b.cols.Unit)
+		check("partner", gP, wP, vP, p.Weights(), p.eta, len(p.x), p.cols.Unit)
+	}
+}
