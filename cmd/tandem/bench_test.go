@@ -150,7 +150,8 @@ func rssBytes(pid int) float64 {
 // partner: 2 numeric + 1 categorical column of 7 indicators). Per epoch =
 // the difference of the two jobs' wall times over 4 epochs (the set-up,
 // keys, standardisation, step caps and the one-off column encoding,
-// cancels); wire MB per epoch likewise, both nodes' bytes.
+// cancels); wire MB per epoch likewise, both nodes' bytes; peak RSS of
+// each node over the two train jobs.
 func BenchmarkTrainLoopback(b *testing.B) {
 	n := 100000
 	if v := os.Getenv("TANDEM_BENCH_N"); v != "" {
@@ -186,6 +187,10 @@ func benchTrainOnce(b *testing.B, n int) {
 	}
 	var psiRes node.PSIJobResult
 	json.Unmarshal(pj.ResultJson, &psiRes)
+	// Peak RSS over the train jobs only: reset VmHWM after the PSI job.
+	for _, nd := range st.Nodes {
+		os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", nd.PID), []byte("5"), 0)
+	}
 	train := func(epochs int) (float64, float64) {
 		spec := fmt.Sprintf("label: has_card\nbank_features: [income, age, tenure_months]\npartner_features: [monthly_spend, orders_90d, category]\nepochs: %d\nl2: 0.001\nvalidation_fraction: 0.2\nseed: 7\n", epochs)
 		t0 := time.Now()
@@ -211,5 +216,7 @@ func benchTrainOnce(b *testing.B, n int) {
 	b.ReportMetric((w6-w2)/4, "s/epoch")
 	b.ReportMetric(w2-2*(w6-w2)/4, "setup-s")
 	b.ReportMetric((b6-b2)/4/1e6, "MB/epoch")
+	b.ReportMetric(rssBytes(st.Nodes[0].PID)/1e6, "bank-peak-RSS-MB")
+	b.ReportMetric(rssBytes(st.Nodes[1].PID)/1e6, "partner-peak-RSS-MB")
 	b.Logf("n=%d rows per side, intersection %d: 2 epochs %.1fs, 6 epochs %.1fs", n, psiRes.Intersection, w2, w6)
 }
