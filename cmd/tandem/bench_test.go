@@ -150,8 +150,8 @@ func rssBytes(pid int) float64 {
 // partner: 2 numeric + 1 categorical column of 7 indicators). Per epoch =
 // the difference of the two jobs' wall times over 4 epochs (the set-up,
 // keys, standardisation, step caps and the one-off column encoding,
-// cancels); wire MB per epoch likewise, both nodes' bytes; peak RSS of
-// each node over the two train jobs.
+// cancels); CPU-seconds (both node processes) and wire MB per epoch
+// likewise; peak RSS of each node over the two train jobs.
 func BenchmarkTrainLoopback(b *testing.B) {
 	n := 100000
 	if v := os.Getenv("TANDEM_BENCH_N"); v != "" {
@@ -191,6 +191,7 @@ func benchTrainOnce(b *testing.B, n int) {
 	for _, nd := range st.Nodes {
 		os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", nd.PID), []byte("5"), 0)
 	}
+	cpu := func() float64 { return cpuSeconds(st.Nodes[0].PID) + cpuSeconds(st.Nodes[1].PID) }
 	train := func(epochs int) (float64, float64) {
 		spec := fmt.Sprintf("label: has_card\nbank_features: [income, age, tenure_months]\npartner_features: [monthly_spend, orders_90d, category]\nepochs: %d\nl2: 0.001\nvalidation_fraction: 0.2\nseed: 7\n", epochs)
 		t0 := time.Now()
@@ -211,9 +212,13 @@ func benchTrainOnce(b *testing.B, n int) {
 		json.Unmarshal(pjob.ResultJson, &pr)
 		return wall, float64(r.BytesSent + pr.BytesSent)
 	}
+	c0 := cpu()
 	w2, b2 := train(2)
+	c2 := cpu()
 	w6, b6 := train(6)
+	c6 := cpu()
 	b.ReportMetric((w6-w2)/4, "s/epoch")
+	b.ReportMetric(((c6-c2)-(c2-c0))/4, "cpu-s/epoch")
 	b.ReportMetric(w2-2*(w6-w2)/4, "setup-s")
 	b.ReportMetric((b6-b2)/4/1e6, "MB/epoch")
 	b.ReportMetric(rssBytes(st.Nodes[0].PID)/1e6, "bank-peak-RSS-MB")
