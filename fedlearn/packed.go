@@ -565,7 +565,7 @@ func (s *Session) prepare(c *PackedColumns, v *PackedVector) error {
 		return nil
 	}
 	m, chunks := s.n/2, s.packedChunks(c.length)
-	c.norm, c.logScale = make([]float64, c.nOut), make([]int, c.nOut)
+	norm, logScale := make([]float64, c.nOut), make([]int, c.nOut) // set on c only when all are chosen
 	buf := make([]complex128, m)
 	l1, l2 := make([]float64, c.nOut), make([]float64, c.nOut)
 	for j := range c.nOut {
@@ -586,7 +586,7 @@ func (s *Session) prepare(c *PackedColumns, v *PackedVector) error {
 		if peak == 0 {
 			peak = 1
 		}
-		c.norm[j] = peak
+		norm[j] = peak
 		l1[j] /= peak
 		l2[j] /= peak * peak
 	}
@@ -618,9 +618,9 @@ func (s *Session) prepare(c *PackedColumns, v *PackedVector) error {
 		if e < 10 {
 			return ErrNoiseBudget
 		}
-		c.logScale[j] = e
+		logScale[j] = e
 	}
-	c.forScale, c.forNoise = v.logScale, v.noise
+	c.norm, c.logScale, c.forScale, c.forNoise = norm, logScale, v.logScale, v.noise
 	if c.nOut*chunks*8*s.n*len(s.moduli) <= packedCacheBytes {
 		c.cache = make([][]ring.Poly, c.nOut)
 		for j := range c.cache {
