@@ -85,13 +85,8 @@ func (s *Session) SealPackedInto(z []complex128, dst [][]byte) error {
 		return fmt.Errorf("fedlearn: vector length %d out of range", len(z))
 	}
 	chunks, size := s.SealedLayout(len(z))
-	if len(dst) != chunks {
-		return fmt.Errorf("fedlearn: %d chunk buffers for %d chunks", len(dst), chunks)
-	}
-	for _, d := range dst {
-		if len(d) != size {
-			return fmt.Errorf("fedlearn: chunk buffer of %d bytes, want %d", len(d), size)
-		}
+	if err := checkChunkBuffers(dst, chunks, size); err != nil {
+		return err
 	}
 	for _, v := range z {
 		if !(math.Abs(real(v)) <= 1 && math.Abs(imag(v)) <= 1) { // NaN fails too
@@ -101,16 +96,7 @@ func (s *Session) SealPackedInto(z []complex128, dst [][]byte) error {
 	t0 := time.Now()
 	defer since(t0, &s.prof.encrypt)
 	m, delta := s.n/2, math.Exp2(PackedSealBits)
-	var failed error
-	var mu sync.Mutex
-	parallel(chunks, func(next func() (int, bool)) {
-		w, err := s.newPackedWorker()
-		if err != nil {
-			mu.Lock()
-			failed = err
-			mu.Unlock()
-			return
-		}
+	return s.packedParallel(chunks, func(w *packedWorker, next func() (int, bool)) error {
 		for k, ok := next(); ok; k, ok = next() {
 			var seed [32]byte
 			w.z.prng.Read(seed[:]) // the worker's CSPRNG stream: a is public, only fresh
@@ -131,6 +117,27 @@ func (s *Session) SealPackedInto(z []complex128, dst [][]byte) error {
 			if len(b) != size || &b[0] != &dst[k][0] {
 				panic("fedlearn: sealed chunk size differs from SealedLayout")
 			}
+		}
+		return nil
+	})
+}
+
+// packedParallel runs work on parallel workers, each with its own
+// packedWorker, and returns the first error any of them met.
+func (s *Session) packedParallel(n int, work func(w *packedWorker, next func() (int, bool)) error) error {
+	var mu sync.Mutex
+	var failed error
+	parallel(n, func(next func() (int, bool)) {
+		w, err := s.newPackedWorker()
+		if err == nil {
+			err = work(w, next)
+		}
+		if err != nil {
+			mu.Lock()
+			if failed == nil {
+				failed = err
+			}
+			mu.Unlock()
 		}
 	})
 	return failed
@@ -326,24 +333,10 @@ func (s *Session) CombinePacked(vectors [][][]byte, logWeight int, weight func(a
 		bound: s.packedBound(len(vectors), logWeight), noise: s.packedNoise(len(vectors), logWeight),
 		cts: make([]*rlwe.Ciphertext, chunks)}
 	delta := math.Exp2(float64(logWeight))
-	var mu sync.Mutex
-	var failed error
-	fail := func(err error) {
-		mu.Lock()
-		if failed == nil {
-			failed = err
-		}
-		mu.Unlock()
-	}
 	for k := range v.cts {
 		v.cts[k] = s.newCiphertext()
 	}
-	parallel(chunks, func(next func() (int, bool)) {
-		w, err := s.newPackedWorker()
-		if err != nil {
-			fail(err)
-			return
-		}
+	err := s.packedParallel(chunks, func(w *packedWorker, next func() (int, bool)) error {
 		wv := make([]float64, m)
 		c0 := s.ringQ.NewPoly()
 		for k, ok := next(); ok; k, ok = next() {
@@ -359,8 +352,7 @@ func (s *Session) CombinePacked(vectors [][][]byte, logWeight int, weight func(a
 				weight(a, lo, hi, wv[:hi-lo])
 				for _, x := range wv[:hi-lo] {
 					if !(math.Abs(x) <= 1) {
-						fail(ErrOverflow)
-						return
+						return ErrOverflow
 					}
 				}
 				if c, ok := constant(wv[:hi-lo]); ok && hi-lo == m {
@@ -381,8 +373,7 @@ func (s *Session) CombinePacked(vectors [][][]byte, logWeight int, weight func(a
 				}
 				r := reader{b: sealed[a][k].body}
 				if r.residues(s.moduli, s.n, c0.Coeffs); r.err {
-					fail(ErrMalformed)
-					return
+					return ErrMalformed
 				}
 				expandSeed(s.moduli, sealed[a][k].seed, w.a, w.seedBuf)
 				s.macPair(c0, w.a, w.pt, ct.Value[0], ct.Value[1])
@@ -404,10 +395,11 @@ func (s *Session) CombinePacked(vectors [][][]byte, logWeight int, weight func(a
 			s.ringQ.MForm(ct.Value[1], ct.Value[1])
 			ct.IsNTT = true
 		}
+		return nil
 	})
-	if failed != nil {
+	if err != nil {
 		s.RecyclePacked(v)
-		return nil, failed
+		return nil, err
 	}
 	return v, nil
 }
@@ -448,13 +440,11 @@ func (s *Session) PackedVectorLayout(length int) (chunks, size int) {
 // PackedVectorLayout). v itself is unchanged.
 func (s *Session) PublishPackedInto(v *PackedVector, dst [][]byte) error {
 	chunks, size := s.PackedVectorLayout(v.length)
-	if len(dst) != chunks || len(v.cts) != chunks {
-		return fmt.Errorf("fedlearn: %d chunk buffers for %d chunks", len(dst), chunks)
+	if len(v.cts) != chunks {
+		return fmt.Errorf("fedlearn: packed vector holds %d of its %d chunks (recycled?)", len(v.cts), chunks)
 	}
-	for _, d := range dst {
-		if len(d) != size {
-			return fmt.Errorf("fedlearn: chunk buffer of %d bytes, want %d", len(d), size)
-		}
+	if err := checkChunkBuffers(dst, chunks, size); err != nil {
+		return err
 	}
 	t0 := time.Now()
 	defer since(t0, &s.prof.encrypt)
@@ -626,16 +616,7 @@ func (s *Session) prepare(c *PackedColumns, v *PackedVector) error {
 		for j := range c.cache {
 			c.cache[j] = make([]ring.Poly, chunks)
 		}
-		var failed error
-		var mu sync.Mutex
-		parallel(c.nOut*chunks, func(next func() (int, bool)) {
-			w, err := s.newPackedWorker()
-			if err != nil {
-				mu.Lock()
-				failed = err
-				mu.Unlock()
-				return
-			}
+		return s.packedParallel(c.nOut*chunks, func(w *packedWorker, next func() (int, bool)) error {
 			xb := make([]complex128, m)
 			for i, ok := next(); ok; i, ok = next() {
 				j, k := i/chunks, i%chunks
@@ -643,8 +624,8 @@ func (s *Session) prepare(c *PackedColumns, v *PackedVector) error {
 				s.encodeColumn(w, c, j, k, xb, p)
 				c.cache[j][k] = p
 			}
+			return nil
 		})
-		return failed
 	}
 	return nil
 }

@@ -252,13 +252,8 @@ func (s *Session) EncryptVectorInto(v []int64, dst [][]byte) error {
 		return fmt.Errorf("fedlearn: vector length %d out of range", len(v))
 	}
 	chunks, size := s.VectorLayout(len(v))
-	if len(dst) != chunks {
-		return fmt.Errorf("fedlearn: %d chunk buffers for %d chunks", len(dst), chunks)
-	}
-	for _, d := range dst {
-		if len(d) != size {
-			return fmt.Errorf("fedlearn: chunk buffer of %d bytes, want %d", len(d), size)
-		}
+	if err := checkChunkBuffers(dst, chunks, size); err != nil {
+		return err
 	}
 	var cmax uint64
 	for _, x := range v {
@@ -299,6 +294,20 @@ func (s *Session) EncryptVectorInto(v []int64, dst [][]byte) error {
 			}
 		}
 	})
+	return nil
+}
+
+// checkChunkBuffers checks the caller's buffers for an *Into encryption:
+// exactly chunks of them, each exactly size bytes.
+func checkChunkBuffers(dst [][]byte, chunks, size int) error {
+	if len(dst) != chunks {
+		return fmt.Errorf("fedlearn: %d chunk buffers for %d chunks", len(dst), chunks)
+	}
+	for _, d := range dst {
+		if len(d) != size {
+			return fmt.Errorf("fedlearn: chunk buffer of %d bytes, want %d", len(d), size)
+		}
+	}
 	return nil
 }
 

@@ -26,20 +26,27 @@ import (
 //
 //	TANDEM_BENCH_N=1e6 go test -run '^$' -bench PSILoopback -benchtime 1x -timeout 60m ./cmd/tandem/
 func BenchmarkPSILoopback(b *testing.B) {
-	n := 100000
-	if v := os.Getenv("TANDEM_BENCH_N"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n = int(f)
-	}
+	n := benchRows(b)
 	b.Run(fmt.Sprintf("n=%.0e", float64(n)), func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
 			benchPSIOnce(b, n)
 		}
 	})
+}
+
+// benchRows is the rows per side of the loopback benchmarks:
+// TANDEM_BENCH_N (e.g. 1e6), default 1e5.
+func benchRows(b *testing.B) int {
+	v := os.Getenv("TANDEM_BENCH_N")
+	if v == "" {
+		return 100000
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return int(f)
 }
 
 func benchPSIOnce(b *testing.B, n int) {
@@ -153,14 +160,7 @@ func rssBytes(pid int) float64 {
 // cancels); CPU-seconds (both node processes) and wire MB per epoch
 // likewise; peak RSS of each node over the two train jobs.
 func BenchmarkTrainLoopback(b *testing.B) {
-	n := 100000
-	if v := os.Getenv("TANDEM_BENCH_N"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n = int(f)
-	}
+	n := benchRows(b)
 	b.Run(fmt.Sprintf("n=%.0e", float64(n)), func(b *testing.B) {
 		for range b.N {
 			benchTrainOnce(b, n)
