@@ -49,14 +49,21 @@ func benchRows(b *testing.B) int {
 	return int(f)
 }
 
-func benchPSIOnce(b *testing.B, n int) {
-	ctx := context.Background()
+// benchPair starts a testnet of a bank and one partner with n rows each;
+// the caller defers stop.
+func benchPair(b *testing.B, n int) (st *testnet.State, stop func()) {
 	dir := b.TempDir()
-	st, err := testnet.Up(ctx, testnet.Options{Dir: dir, Nodes: []string{"bank", "partner-a"}, Rows: n, PartnerRows: n})
+	st, err := testnet.Up(context.Background(), testnet.Options{Dir: dir, Nodes: []string{"bank", "partner-a"}, Rows: n, PartnerRows: n})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer testnet.Down(dir)
+	return st, func() { testnet.Down(dir) }
+}
+
+func benchPSIOnce(b *testing.B, n int) {
+	ctx := context.Background()
+	st, stop := benchPair(b, n)
+	defer stop()
 	bank := st.Nodes[0]
 	c, err := node.DialHome(bank.Home, "admin")
 	if err != nil {
@@ -170,12 +177,8 @@ func BenchmarkTrainLoopback(b *testing.B) {
 
 func benchTrainOnce(b *testing.B, n int) {
 	ctx := context.Background()
-	dir := b.TempDir()
-	st, err := testnet.Up(ctx, testnet.Options{Dir: dir, Nodes: []string{"bank", "partner-a"}, Rows: n, PartnerRows: n})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer testnet.Down(dir)
+	st, stop := benchPair(b, n)
+	defer stop()
 	c, err := node.DialHome(st.Nodes[0].Home, "admin")
 	if err != nil {
 		b.Fatal(err)

@@ -5,8 +5,6 @@ import (
 	"math"
 	"syscall"
 	"testing"
-
-	"github.com/tandem-dev/tandem/fedlearn/vlr/vlrtest"
 )
 
 func cpuSeconds() float64 {
@@ -95,29 +93,14 @@ func BenchmarkTrainToConvergence(b *testing.B) {
 	// How close the stopped model is to the plaintext optimum (Newton,
 	// exact sigmoid, same rows, standardisation and λ): validation AUC gap
 	// and worst relative coefficient error (|w| > 0.05).
-	xtr := joined(bank, partner, bank.TrainRows())
-	ytr := make([]float64, len(xtr))
-	for r, i := range bank.TrainRows() {
-		ytr[r] = data.label[i]
-	}
-	wBase := vlrtest.PlainLR(xtr, ytr, 1e-3)
-	wb, wp := bank.Weights(), partner.Weights()
-	wHE := append(append(append([]float64(nil), wb[:pb]...), wp...), wb[pb])
+	wBase, wHE := baseline(bank, partner, data.label, 1e-3), heWeights(bank, partner)
 	worst := 0.0
 	for j := range wHE {
 		if math.Abs(wBase[j]) > 0.05 {
 			worst = math.Max(worst, math.Abs(wHE[j]-wBase[j])/math.Abs(wBase[j]))
 		}
 	}
-	xv := joined(bank, partner, bank.ValRows())
-	yv, sHE, sBase := make([]float64, len(xv)), make([]float64, len(xv)), make([]float64, len(xv))
-	for r, i := range bank.ValRows() {
-		yv[r] = data.label[i]
-		for j, v := range xv[r] {
-			sHE[r] += wHE[j] * v
-			sBase[r] += wBase[j] * v
-		}
-	}
-	b.ReportMetric(math.Abs(vlrtest.AUC(sHE, yv)-vlrtest.AUC(sBase, yv)), "auc-gap")
+	aHE, aBase := valAUCs(bank, partner, data.label, wHE, wBase)
+	b.ReportMetric(math.Abs(aHE-aBase), "auc-gap")
 	b.ReportMetric(worst, "worst-coef-rel-err")
 }

@@ -163,6 +163,40 @@ func joined(b *Bank, p *Partner, rows []int) [][]float64 {
 	return out
 }
 
+// heWeights returns the trained model in joined's order: bank features…,
+// partner features…, intercept.
+func heWeights(b *Bank, p *Partner) []float64 {
+	wb := b.Weights()
+	pb := len(wb) - 1
+	return append(append(append([]float64(nil), wb[:pb]...), p.Weights()...), wb[pb])
+}
+
+// baseline fits plaintext logistic regression (Newton, exact sigmoid) on
+// the bank's training rows with both parties' standardisation and λ.
+func baseline(b *Bank, p *Partner, label []float64, lambda float64) []float64 {
+	xtr := joined(b, p, b.TrainRows())
+	ytr := make([]float64, len(xtr))
+	for r, i := range b.TrainRows() {
+		ytr[r] = label[i]
+	}
+	return vlrtest.PlainLR(xtr, ytr, lambda)
+}
+
+// valAUCs returns the validation AUC of the HE and the baseline weights.
+func valAUCs(b *Bank, p *Partner, label, wHE, wBase []float64) (aHE, aBase float64) {
+	xv := joined(b, p, b.ValRows())
+	yv := make([]float64, len(xv))
+	sHE, sBase := make([]float64, len(xv)), make([]float64, len(xv))
+	for r, i := range b.ValRows() {
+		yv[r] = label[i]
+		for j, v := range xv[r] {
+			sHE[r] += wHE[j] * v
+			sBase[r] += wBase[j] * v
+		}
+	}
+	return vlrtest.AUC(sHE, yv), vlrtest.AUC(sBase, yv)
+}
+
 func TestTrainingMatchesPlaintext(t *testing.T) {
 	const L, lambda = 5000, 1e-3
 	data := genSynth(L, 6, 6, 0.7, 1)
@@ -177,14 +211,7 @@ func TestTrainingMatchesPlaintext(t *testing.T) {
 		}
 	}
 	// Plaintext baseline on the same training rows and standardisation.
-	xtr := joined(b, p, b.TrainRows())
-	ytr := make([]float64, len(xtr))
-	for r, i := range b.TrainRows() {
-		ytr[r] = data.label[i]
-	}
-	wBase := vlrtest.PlainLR(xtr, ytr, lambda)
-	wb, wp := b.Weights(), p.Weights()
-	wHE := append(append(append([]float64(nil), wb[:6]...), wp...), wb[6])
+	wBase, wHE := baseline(b, p, data.label, lambda), heWeights(b, p)
 	// Coefficient rule: relative error ≤ 1% for every coefficient with
 	// |w_baseline| > 0.05 (standardised units, intercept included); smaller
 	// ones within 0.0005 absolute.
@@ -214,8 +241,7 @@ func TestTrainingLossWithoutHoldOut(t *testing.T) {
 	var prev float64
 	epochs := 0
 	for !b.Done() {
-		wb, wp := b.Weights(), p.Weights()
-		w := append(append(append([]float64(nil), wb[:4]...), wp...), wb[4])
+		w := heWeights(b, p)
 		var plain float64
 		for r, i := range b.TrainRows() {
 			var uB, uP float64
@@ -311,13 +337,7 @@ func TestPartnerOnlyMatchesPlaintext(t *testing.T) {
 	if mean, sd := b.Standardisation(); len(wb) != 1 || len(mean) != 0 || len(sd) != 0 {
 		t.Fatalf("bank side: weights %v, %d means, %d sds; want the intercept only", wb, len(mean), len(sd))
 	}
-	xtr := joined(b, p, b.TrainRows()) // partner features…, 1
-	ytr := make([]float64, len(xtr))
-	for r, i := range b.TrainRows() {
-		ytr[r] = data.label[i]
-	}
-	wBase := vlrtest.PlainLR(xtr, ytr, lambda)
-	wHE := append(p.Weights(), wb[0])
+	wBase, wHE := baseline(b, p, data.label, lambda), heWeights(b, p) // partner features…, intercept
 	worst, aHE, aBase := checkAgainstBaseline(t, b, p, data.label, wHE, wBase)
 	t.Logf("val loss %.5f → %.5f; worst coefficient rel error %.4f; AUC HE %.5f baseline %.5f", first, last, worst, aHE, aBase)
 	t.Logf("baseline %v", wBase)
@@ -332,17 +352,7 @@ func TestPartnerOnlyMatchesPlaintext(t *testing.T) {
 func checkAgainstBaseline(t *testing.T, b *Bank, p *Partner, label, wHE, wBase []float64) (worst, aHE, aBase float64) {
 	t.Helper()
 	worst = vlrtest.CheckCoefficients(t, wHE, wBase)
-	xv := joined(b, p, b.ValRows())
-	yv := make([]float64, len(xv))
-	sHE, sBase := make([]float64, len(xv)), make([]float64, len(xv))
-	for r, i := range b.ValRows() {
-		yv[r] = label[i]
-		for j, v := range xv[r] {
-			sHE[r] += wHE[j] * v
-			sBase[r] += wBase[j] * v
-		}
-	}
-	aHE, aBase = vlrtest.AUC(sHE, yv), vlrtest.AUC(sBase, yv)
+	aHE, aBase = valAUCs(b, p, label, wHE, wBase)
 	if math.Abs(aHE-aBase) > 0.005 {
 		t.Errorf("AUC HE %.5f vs baseline %.5f", aHE, aBase)
 	}
@@ -388,24 +398,8 @@ func TestManyCorrelatedFeaturesStable(t *testing.T) {
 	if !(slices.Max(losses[1:]) < losses[0] && losses[len(losses)-1] < 0.6*losses[0]) {
 		t.Errorf("capped steps: validation loss %.4f", losses)
 	}
-	xtr := joined(b, p, b.TrainRows())
-	ytr := make([]float64, len(xtr))
-	for r, i := range b.TrainRows() {
-		ytr[r] = data.label[i]
-	}
-	wBase := vlrtest.PlainLR(xtr, ytr, lambda)
-	wb, wp := b.Weights(), p.Weights()
-	wHE := append(append(append([]float64(nil), wb[:pb]...), wp...), wb[pb])
-	xv := joined(b, p, b.ValRows())
-	yv, sHE, sBase := make([]float64, len(xv)), make([]float64, len(xv)), make([]float64, len(xv))
-	for r, i := range b.ValRows() {
-		yv[r] = data.label[i]
-		for j, v := range xv[r] {
-			sHE[r] += wHE[j] * v
-			sBase[r] += wBase[j] * v
-		}
-	}
-	aHE, aBase := vlrtest.AUC(sHE, yv), vlrtest.AUC(sBase, yv)
+	wBase, wHE := baseline(b, p, data.label, lambda), heWeights(b, p)
+	aHE, aBase := valAUCs(b, p, data.label, wHE, wBase)
 	t.Logf("steps: bank %.3f, partner %.3f; validation loss %.4f; uncapped %.4f; AUC HE %.5f, plaintext %.5f", b.eta, p.eta, losses, wild, aHE, aBase)
 	if math.Abs(aHE-aBase) > 0.03 {
 		t.Errorf("validation AUC: HE %.5f, plaintext %.5f", aHE, aBase)
