@@ -75,10 +75,15 @@ bench-vlr:
 	TANDEM_BENCH_N=$${TANDEM_BENCH_N:-1e6} $(GO) test -run '^$$' -bench 'TrainLoopback' -benchtime 1x -timeout 60m ./cmd/tandem/
 	$(GO) test -run '^$$' -bench VLREpochFloor -benchtime 1x ./fedlearn/
 
-## bench-score: the masked-release kernel and the score protocol at 1e6.
+## bench-score: the masked-release kernel, the score protocols (scores, and
+## bands only) at 1e6, and both between two node processes on loopback
+## (TANDEM_BENCH_N=1e5 for a quick run).
 bench-score:
 	$(GO) test -run '^$$' -bench 'MaskedRelease' -benchtime 3x ./fedlearn/
-	$(GO) test -run '^$$' -bench 'ScoreJob' -benchtime 3x ./protocol/
+	$(GO) test -run '^$$' -bench 'FixedAES|SenderPads' -benchtime 2s ./ot/
+	$(GO) test -run '^$$' -bench 'Compare' -benchtime 2s ./bands/
+	$(GO) test -run '^$$' -bench 'ScoreJob|ScoreBands' -benchtime 3x ./protocol/
+	TANDEM_BENCH_N=$${TANDEM_BENCH_N:-1e6} $(GO) test -run '^$$' -bench 'ScoreLoopback' -benchtime 1x -timeout 60m ./cmd/tandem/
 
 ## realdata-ref: regenerate testnet/testdata/german_credit*.csv from R's caret
 ## data and glm (needs r-base-core and r-cran-caret), then check the tests'

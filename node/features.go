@@ -77,12 +77,16 @@ func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask
 			}
 			continue
 		}
-		for _, level := range levels {
-			name := col + "=" + level
-			v, p, err := alignedColumn(ctx, in, name)
-			if err != nil {
-				return nil, nil, nil, err
-			}
+		ind := make([]string, len(levels))
+		for k, level := range levels {
+			ind[k] = col + "=" + level
+		}
+		vs, ps, err := dataset.Columns(ctx, in.dspec, ind) // all levels in one pass
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("node: column %s of dataset %s: %w", col, in.ds.Spec.Name, err)
+		}
+		for k, name := range ind {
+			v, p, _ := align(in, name, vs[k], ps[k], nil)
 			if err := add(name, v, p, true); err != nil {
 				return nil, nil, nil, err
 			}
@@ -212,14 +216,8 @@ func checkFeature(col string, v []float64, present, use []bool) error {
 	return nil
 }
 
-// alignedColumn reads a numeric column of this node's dataset onto the L
-// positions: values and presence (false at positions without a row).
-func alignedColumn(ctx context.Context, in *alignedInputs, col string) ([]float64, []bool, error) {
-	vals, present, err := dataset.Column(ctx, in.dspec, col)
-	return align(in, col, vals, present, err)
-}
-
-// alignedLabel is alignedColumn for a 0/1 label (boolean-ish cells).
+// alignedLabel reads a 0/1 label column (boolean-ish cells) onto the L
+// positions.
 func alignedLabel(ctx context.Context, in *alignedInputs, col string) ([]float64, []bool, error) {
 	vals, present, err := dataset.LabelColumn(ctx, in.dspec, col)
 	return align(in, col, vals, present, err)

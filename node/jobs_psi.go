@@ -341,11 +341,12 @@ func (n *Node) exportMatches(ctx context.Context, jobID, out, role string) (int6
 	}
 	cw.Write(hdr)
 	var count int64
-	err = dataset.Rows(ctx, spec, rows, func(row int64, r map[string]string) error {
-		line := []string{strconv.FormatInt(row, 10)}
-		for _, c := range spec.IDs {
-			line = append(line, r[c.Column])
-		}
+	ids := make([]string, len(spec.IDs))
+	for i, c := range spec.IDs {
+		ids[i] = c.Column
+	}
+	err = dataset.RowCells(ctx, spec, rows, ids, func(row int64, cells []string) error {
+		line := append([]string{strconv.FormatInt(row, 10)}, cells...)
 		count++
 		return cw.Write(line)
 	})

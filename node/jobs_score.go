@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/csv"
 	"encoding/hex"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 
 	"github.com/tandem-dev/tandem/audit"
+	"github.com/tandem-dev/tandem/bands"
 	"github.com/tandem-dev/tandem/fedlearn"
 	"github.com/tandem-dev/tandem/node/dataset"
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
@@ -41,7 +43,9 @@ type ScoreJobResult struct {
 	// model's clip range.
 	Clipped int `json:"clipped,omitempty"`
 	// Bank only.
-	Output string `json:"output,omitempty"` // CSV: row, id columns, score[, band]; both empty for a row without a score
+	Output string `json:"output,omitempty"` // CSV: row, id columns, score[, band] (bands-only: band); empty for a row without a score
+	// BandsOnly: the bank learnt each row's band and no score.
+	BandsOnly bool `json:"bands_only,omitempty"`
 	// A missing: drop model gives no score to a row with a missing feature
 	// (as R's predict gives NA): on the bank's side, and on the partner's.
 	IncompleteBank    int         `json:"incomplete_bank_rows,omitempty"`
@@ -64,7 +68,8 @@ type ScoreJobResult struct {
 }
 
 // ScoreBand is one equal-count band of the scored rows (band 1 holds the
-// highest scores).
+// highest scores), with its lowest and highest score; in a bands-only job
+// a band of fixed edges, MinScore ≤ score < MaxScore.
 type ScoreBand struct {
 	Band     int     `json:"band"`
 	Rows     int     `json:"rows"`
@@ -102,6 +107,9 @@ func (n *Node) prepareScore(p *tandemv1.JobProposal) error {
 	if _, _, err := n.alignmentJob(p, "score", p.Score.PsiJobId, "initiator", p.Responder); err != nil {
 		return fmt.Errorf("%w: %v", errInvalid, err)
 	}
+	if err := checkScoreRelease(n, p); err != nil {
+		return fmt.Errorf("%w: %v", errInvalid, err)
+	}
 	m, err := n.scoreModel(p.Score.ModelId, "bank", p.Responder)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errInvalid, err)
@@ -109,7 +117,50 @@ func (n *Node) prepareScore(p *tandemv1.JobProposal) error {
 	if m.partnerOnly() && p.Score.Bands < 1 {
 		return fmt.Errorf("%w: model %s is partner-only (the partner holds the whole model and scores its users itself): ask for per-band counts with --bands", errInvalid, m.ID)
 	}
+	if m.partnerOnly() && p.Score.BandsOnly {
+		return fmt.Errorf("%w: model %s is partner-only: its --bands counts never carry a score already; --bands-only is for split models", errInvalid, m.ID)
+	}
 	return nil
+}
+
+// checkScoreRelease checks a score proposal's bands-only parameters and
+// the agreement's score_release (both nodes run it).
+func checkScoreRelease(n *Node, p *tandemv1.JobProposal) error {
+	s := p.Score
+	if !s.BandsOnly {
+		if len(s.BandEdges) > 0 {
+			return errors.New("--band-edges needs --bands-only (equal-count bands come from the scores)")
+		}
+		if a, err := n.agreement(p.AgreementId); err == nil && a.Agreement.ScoreRelease == "bands" {
+			return fmt.Errorf("agreement %s gives the bank score bands only (score_release: bands): ask with --bands-only", p.AgreementId)
+		}
+		return nil
+	}
+	if s.Bands < 2 || s.Bands > bands.MaxThresholds {
+		return fmt.Errorf("--bands-only needs --bands 2..%d", bands.MaxThresholds)
+	}
+	if len(s.BandEdges) > 0 && len(s.BandEdges) != int(s.Bands)-1 {
+		return fmt.Errorf("--band-edges: %d edges for %d bands, want %d", len(s.BandEdges), s.Bands, s.Bands-1)
+	}
+	for i, e := range s.BandEdges {
+		if !(e > 0 && e < 1) || i > 0 && !(e > s.BandEdges[i-1]) {
+			return fmt.Errorf("--band-edges: want ascending probabilities strictly between 0 and 1, got %v", s.BandEdges)
+		}
+	}
+	return nil
+}
+
+// bandEdges are a bands-only job's edges as probabilities, ascending: the
+// proposal's, or k/B.
+func bandEdges(s *tandemv1.ScoreParams) []float64 {
+	if len(s.BandEdges) > 0 {
+		return s.BandEdges
+	}
+	e := make([]float64, s.Bands-1)
+	for k := range e {
+		e[k] = float64(k+1) / float64(s.Bands)
+	}
+	return e
 }
 
 func (n *Node) checkScoreResponder(p *tandemv1.JobProposal) error {
@@ -119,8 +170,10 @@ func (n *Node) checkScoreResponder(p *tandemv1.JobProposal) error {
 	if _, _, err := n.alignmentJob(p, "score", p.Score.PsiJobId, "responder", p.Initiator); err != nil {
 		return err
 	}
-	_, err := n.scoreModel(p.Score.ModelId, "partner", p.Initiator)
-	return err
+	if _, err := n.scoreModel(p.Score.ModelId, "partner", p.Initiator); err != nil {
+		return err
+	}
+	return checkScoreRelease(n, p)
 }
 
 // scoreModel finds this node's part of a model trained with peer.
@@ -142,11 +195,16 @@ func (n *Node) scoreModel(id, side, peer string) (*storedModel, error) {
 func partialScores(ctx context.Context, in *alignedInputs, part ModelPart) ([]float64, error) {
 	L := int(in.al.Length)
 	u := make([]float64, L)
+	vals, pres, err := dataset.Columns(ctx, in.dspec, part.Features) // one pass over the file
+	if err != nil {
+		return nil, fmt.Errorf("node: features of dataset %s: %w", in.ds.Spec.Name, err)
+	}
 	for k, col := range part.Features {
-		v, p, err := alignedColumn(ctx, in, col)
+		v, p, err := align(in, col, vals[k], pres[k], nil)
 		if err != nil {
 			return nil, err
 		}
+		vals[k], pres[k] = nil, nil // the file's column, no longer needed
 		part.addFeature(u, k, v, p)
 	}
 	if part.Intercept != nil {
@@ -188,6 +246,9 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 			mask[pos] = false
 			incompleteBank++
 		}
+	}
+	if j.prop.Score.BandsOnly {
+		return scoreBandsBank(ctx, j, &in, m, mask, uB, incompleteBank)
 	}
 	res, err := protocol.RunScoreBank(ctx, j.t, protocol.ScoreBankConfig{JobID: j.rec.ID, ModelID: m.ID, Mask: mask}, j.progress)
 	if err != nil {
@@ -235,11 +296,13 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 	if err := writeScores(ctx, in.dspec, keys, scores, bands, out.Output); err != nil {
 		return nil, fmt.Errorf("node: score: writing %s: %w", out.Output, err)
 	}
-	if auc, nv, ok := labelAUC(ctx, &in, m, m.ValidationRows, scoreOf); ok {
-		out.ValidationAUC, out.ValidationN = &auc, nv
-	}
-	if auc, nl, ok := labelAUC(ctx, &in, m, keys, scoreOf); ok {
-		out.LabelledAUC, out.LabelledN = &auc, nl
+	if label, present, ok := modelLabel(ctx, &in, m); ok {
+		if auc, nv, ok := labelAUC(label, present, m.ValidationRows, scoreOf); ok {
+			out.ValidationAUC, out.ValidationN = &auc, nv
+		}
+		if auc, nl, ok := labelAUC(label, present, keys, scoreOf); ok {
+			out.LabelledAUC, out.LabelledN = &auc, nl
+		}
 	}
 	return out, nil
 }
@@ -275,7 +338,8 @@ func assignBands(scores []float64, B int) ([]int, []ScoreBand) {
 
 // writeScores writes row, the dataset's id columns, score and band (when
 // bands is not nil) for rows (strictly increasing; scores and bands
-// aligned with it), atomically (tmp + rename).
+// aligned with it), atomically (tmp + rename). With scores nil (a
+// bands-only job) it writes the band alone, empty for band 0 (none).
 func writeScores(ctx context.Context, spec dataset.Spec, rows []int64, scores []float64, bands []int, path string) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
@@ -288,24 +352,31 @@ func writeScores(ctx context.Context, spec dataset.Spec, rows []int64, scores []
 	for _, c := range spec.IDs {
 		hdr = append(hdr, c.Column)
 	}
-	hdr = append(hdr, "score")
+	if scores != nil {
+		hdr = append(hdr, "score")
+	}
 	if bands != nil {
 		hdr = append(hdr, "band")
 	}
 	cw.Write(hdr)
 	k := 0
-	err = dataset.Rows(ctx, spec, rows, func(row int64, r map[string]string) error {
-		for k < len(rows) && rows[k] != row { // Rows visits rows in order
+	ids := make([]string, len(spec.IDs))
+	for i, c := range spec.IDs {
+		ids[i] = c.Column
+	}
+	err = dataset.RowCells(ctx, spec, rows, ids, func(row int64, cells []string) error {
+		for k < len(rows) && rows[k] != row { // RowCells visits rows in order
 			k++
 		}
 		if k == len(rows) {
 			return fmt.Errorf("node: dataset returned row %d that was not asked for", row)
 		}
-		line := []string{strconv.FormatInt(row, 10)}
-		for _, c := range spec.IDs {
-			line = append(line, r[c.Column])
-		}
+		line := append([]string{strconv.FormatInt(row, 10)}, cells...)
 		switch {
+		case scores == nil && bands[k] == 0:
+			line = append(line, "")
+		case scores == nil:
+			line = append(line, strconv.Itoa(bands[k]))
 		case math.IsNaN(scores[k]): // no score: score and band empty, as R writes NA
 			line = append(line, "")
 			if bands != nil {
@@ -331,14 +402,20 @@ func writeScores(ctx context.Context, spec dataset.Spec, rows []int64, scores []
 	return os.Rename(tmp, path)
 }
 
-// labelAUC is the AUC of the scores over the given rows that were scored
-// and carry a 0/1 value of the model's label (the bank's own data).
-func labelAUC(ctx context.Context, in *alignedInputs, m *storedModel, rows []int64, score map[int64]float64) (float64, int, bool) {
-	if len(rows) == 0 || m.Card.Training.Dataset != in.ds.Spec.Name {
-		return 0, 0, false
+// modelLabel reads the model's label column of the bank's dataset, when
+// the model was trained on that dataset (one pass over the file).
+func modelLabel(ctx context.Context, in *alignedInputs, m *storedModel) ([]float64, []bool, bool) {
+	if m.Card.Training.Dataset != in.ds.Spec.Name {
+		return nil, nil, false
 	}
 	label, present, err := dataset.LabelColumn(ctx, in.dspec, m.Card.Label)
-	if err != nil {
+	return label, present, err == nil
+}
+
+// labelAUC is the AUC of the scores over the given rows that were scored
+// and carry a 0/1 value of the label (the bank's own data).
+func labelAUC(label []float64, present []bool, rows []int64, score map[int64]float64) (float64, int, bool) {
+	if len(rows) == 0 {
 		return 0, 0, false
 	}
 	var s, y []float64
@@ -377,6 +454,9 @@ func (scoreKind) respond(ctx context.Context, j *jobRun) (any, error) {
 		if !slices.Contains(a.JobKinds, "score") {
 			return n.releaseRefused(ctx, j, fmt.Sprintf("agreement %s does not allow score jobs", a.Id))
 		}
+		if a.ScoreRelease == "bands" && !j.prop.Score.BandsOnly {
+			return n.releaseRefused(ctx, j, fmt.Sprintf("agreement %s gives the bank score bands only (score_release: bands)", a.Id))
+		}
 		granted, ok := grantColumns(a, n.cfg.Name, in.ds.Spec.Name)
 		for _, c := range m.Part.Features {
 			if !ok || !columnGranted(granted, c) {
@@ -393,6 +473,12 @@ func (scoreKind) respond(ctx context.Context, j *jobRun) (any, error) {
 				Checks: []string{"agreement_kind=score", "model_columns", "masked_by_peer", "share_guard"}},
 			Detail: map[string]string{"release": fmt.Sprint(r.Batch), "model": m.ID, "first_position": fmt.Sprint(r.FirstPos),
 				"statistics": r.Statistic}}
+		if r.Statistic == "band_comparisons" {
+			// Per position, K one-time-padded comparison bits against the
+			// bank's thresholds: the bank opens its band, nothing more.
+			e.Release.Values = uint64(r.Values)
+			e.Release.Checks = []string{"agreement_kind=score", "model_columns", "bands_only", "oblivious_transfer"}
+		}
 		if r.Statistic == "band_counts" {
 			// Per band: how many of this node's users the bank's encrypted
 			// indicator marks; B counts, nothing per position.
@@ -407,6 +493,17 @@ func (scoreKind) respond(ctx context.Context, j *jobRun) (any, error) {
 		return nil
 	}
 	cfg := protocol.ScorePartnerConfig{JobID: j.rec.ID, ModelID: m.ID, Partial: u, Approve: approve, OnRelease: onRelease}
+	if j.prop.Score.BandsOnly {
+		// Only bands leave: the partner's value enters comparisons with
+		// the bank's thresholds, never a release of u_P.
+		cfg.BandValues, cfg.Partial = make([]uint16, L), nil
+		for i, v := range u {
+			var c bool
+			if cfg.BandValues[i], c = protocol.BandValue(v); c {
+				clipped++
+			}
+		}
+	}
 	if m.partnerOnly() {
 		// Acquisition mode: the partner's own scores (whole model) band its
 		// users; only per-band counts leave, under encryption.
@@ -494,4 +591,81 @@ func (p ModelPart) addFeature(u []float64, k int, vals []float64, present []bool
 			u[i] = math.NaN()
 		}
 	}
+}
+
+// scoreBandsBank runs a bands-only score job on the bank: for each row it
+// scores it learns which band edges u_B + u_P reaches (protocol
+// score_bands.go), never the score, and writes row, id columns and band.
+func scoreBandsBank(ctx context.Context, j *jobRun, in *alignedInputs, m *storedModel, mask []bool, uB []float64, incompleteBank int) (any, error) {
+	B := int(j.prop.Score.Bands)
+	edges := bandEdges(j.prop.Score)
+	K := B // threshold 0: the partner has a value; 1…B−1: the edges
+	L := len(mask)
+	th := make([]uint32, L*K) // 0 where not scored: every bit 1, nothing learnt
+	scored := 0
+	for pos, ok := range mask {
+		if !ok {
+			continue
+		}
+		scored++
+		t := th[pos*K : (pos+1)*K]
+		t[0] = 1
+		for k, e := range edges {
+			t[k+1] = protocol.BandThreshold(math.Log(e/(1-e)) - uB[pos])
+		}
+	}
+	res, err := protocol.RunScoreBandsBank(ctx, j.t, protocol.ScoreBandsBankConfig{JobID: j.rec.ID, ModelID: m.ID, Rand: rand.Reader,
+		K: K, Thresholds: th, Scored: scored}, j.progress)
+	if err != nil {
+		return nil, err
+	}
+	out := &ScoreJobResult{ModelID: m.ID, PSIJob: in.psiRec.ID, Side: "bank", Dataset: in.ds.Spec.Name, Length: L,
+		IncompleteBank: incompleteBank, BandsOnly: true, Releases: res.Batches, BytesSent: j.t.BytesSent(), Transcript: fmt.Sprintf("%x", j.t.Digest())}
+	type banded struct {
+		row  int64
+		band int // 0: no band
+	}
+	rows := make([]banded, len(in.al.Positions))
+	counts := make([]int, B+1)
+	for i, pos := range in.al.Positions {
+		rows[i] = banded{row: int64(in.al.Rows[i])}
+		if !mask[pos] {
+			continue
+		}
+		n, present, err := bands.Band(res.GE[pos], K)
+		if err != nil {
+			return nil, fmt.Errorf("node: score: position %d: %w", pos, err)
+		}
+		if !present {
+			out.IncompletePartner++
+			continue
+		}
+		rows[i].band = B - n // band 1 = highest scores
+		counts[rows[i].band]++
+		out.Scored++
+	}
+	for b := 1; b <= B; b++ {
+		sb := ScoreBand{Band: b, Rows: counts[b], MinScore: 0, MaxScore: 1}
+		if k := B - b; k > 0 {
+			sb.MinScore = edges[k-1]
+		}
+		if k := B - b; k < len(edges) {
+			sb.MaxScore = edges[k]
+		}
+		out.Bands = append(out.Bands, sb)
+	}
+	sort.Slice(rows, func(a, b int) bool { return rows[a].row < rows[b].row })
+	keys, bandOf := make([]int64, len(rows)), make([]int, len(rows))
+	for i, r := range rows {
+		keys[i], bandOf[i] = r.row, r.band
+	}
+	dir, err := j.n.jobDir(j.rec.ID)
+	if err != nil {
+		return nil, err
+	}
+	out.Output = filepath.Join(dir, "bands.csv")
+	if err := writeScores(ctx, in.dspec, keys, nil, bandOf, out.Output); err != nil {
+		return nil, fmt.Errorf("node: score: writing %s: %w", out.Output, err)
+	}
+	return out, nil
 }

@@ -430,7 +430,10 @@ func (n *Node) trainReleasePolicy(j *jobRun, in *trainInputs, to string) (func(c
 			return perRow(in.spec.DropsIncomplete(), "complete-row indicator", "missing: drop", completeBatches, maxCompleteBatches)
 		case slices.Equal(r.Statistics, []string{protocol.ValidationPartial}):
 			// Per-row values at the bank's held-out positions: the leakage
-			// of scoring those rows.
+			// of scoring those rows, which a bands-only agreement rules out.
+			if a.ScoreRelease == "bands" {
+				return n.releaseRefused(ctx, j, fmt.Sprintf("agreement %s gives the bank score bands only (score_release: bands): validation_auc needs per-row partial predictors", a.Id))
+			}
 			return perRow(in.spec.ValidationAUC, "validation partial predictor", "validation_auc", valBatches, maxValBatches)
 		}
 		if to == "partner" && in.spec.PartnerOnly && slices.Equal(r.Statistics, []string{"(intercept)"}) {

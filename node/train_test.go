@@ -12,6 +12,7 @@ import (
 
 	"github.com/tandem-dev/tandem/node/dataset"
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
+	"github.com/tandem-dev/tandem/protocol"
 	"github.com/tandem-dev/tandem/psi/ident"
 )
 
@@ -252,6 +253,7 @@ func TestTrainEndToEnd(t *testing.T) {
 	pairs := joinRows(bcsv, pcsv)
 	aHE := checkAgainstPlain(t, bank, bres.ModelID, "has_card", 0.001, bp, pp, bc, bcsv, pcsv, pairs).aHE
 	checkScoreJob(t, bank, partner, psiJob, bres.ModelID, "has_card", bp, pp, bcsv, pcsv, pairs, aHE)
+	checkBandsOnlyJob(t, bank, partner, psiJob, bres.ModelID, bp, pp, bcsv, pcsv, pairs)
 
 	// One release audit record per gradient release on each side.
 	if got := auditKinds(t, bank, id)["release"]; got != 40 || bres.Releases != 40 {
@@ -470,19 +472,135 @@ func checkScoreJob(t *testing.T, bank, partner *testNode, psiJob, modelID, label
 	}
 	t.Logf("score job: %d rows, validation AUC %.5f over %d rows, labelled AUC %.5f over %d, %d releases, bank sent %d B, partner %d B",
 		br.Scored, valAUC, br.ValidationN, *br.LabelledAUC, br.LabelledN, pr.Releases, br.BytesSent, pr.BytesSent)
-	if got := auditKinds(t, partner, bj.Id)["release"]; got != pr.Releases || got < 1 {
-		t.Errorf("partner release records: %d, result says %d", got, pr.Releases)
+	checkPartnerScore(t, partner, bj.Id, pj, pr.Releases)
+	// A model the partner does not hold is refused at the proposal.
+	js, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "score", Peer: "partner-a",
+		Score: &tandemv1.ScoreParams{PsiJobId: psiJob, ModelId: "mdl-missing"}})
+	if err == nil && js.State == stateAccepted {
+		t.Errorf("score with an unknown model accepted: %v", js)
+	}
+}
+
+// checkBandsOnlyJob runs a bands-only score job (fixed edges) with the
+// trained split model: bands.csv holds every matched row with the band of
+// its plaintext score against the edges (a row within 2^-9 logit of an
+// edge may fall either side: the comparisons' fixed point) and no score;
+// the band table counts them; the partner records its comparison
+// releases and its result holds no per-row values.
+func checkBandsOnlyJob(t *testing.T, bank, partner *testNode, psiJob, modelID string, bp, pp ModelPart, bcsv, pcsv *trainCSV, pairs [][2]int) {
+	t.Helper()
+	edges := []float64{0.2, 0.35, 0.5, 0.65, 0.8}
+	B := len(edges) + 1
+	bj, pj := runJobs(t, bank, partner, &tandemv1.SubmitJobRequest{Kind: "score", Peer: "partner-a",
+		Score: &tandemv1.ScoreParams{PsiJobId: psiJob, ModelId: modelID, Bands: int32(B), BandsOnly: true, BandEdges: edges}}, 60*time.Second)
+	var br, pr ScoreJobResult
+	json.Unmarshal(bj.ResultJson, &br)
+	json.Unmarshal(pj.ResultJson, &pr)
+	if !br.BandsOnly || br.Scored != len(pairs) || pr.Scored != len(pairs) || len(br.Bands) != B || br.LabelledAUC != nil || br.MeanScore != 0 {
+		t.Fatalf("bands-only results: bank %s; partner %s", bj.ResultJson, pj.ResultJson)
+	}
+	recs := readCSV(t, br.Output)
+	hdr := recs[0]
+	iRow, iBand := slices.Index(hdr, "row"), slices.Index(hdr, "band")
+	if iRow < 0 || iBand != len(hdr)-1 || slices.Contains(hdr, "score") || len(recs)-1 != len(pairs) {
+		t.Fatalf("bands.csv: header %v, %d rows for %d matched", hdr, len(recs)-1, len(pairs))
+	}
+	type want struct {
+		band int
+		near bool
+	}
+	wants := map[string]want{}
+	for _, p := range pairs {
+		z := partScore(bp, bcsv, p[0]) + partScore(pp, pcsv, p[1])
+		w := want{band: B}
+		for _, e := range edges {
+			l := math.Log(e / (1 - e))
+			if z >= l {
+				w.band--
+			}
+			w.near = w.near || math.Abs(z-l) < 2.0/(1<<protocol.BandScaleBits)
+		}
+		wants[strconv.Itoa(p[0])] = w
+	}
+	counts := map[int]int{}
+	near := 0
+	for _, r := range recs[1:] {
+		w, ok := wants[r[iRow]]
+		got, err := strconv.Atoi(r[iBand])
+		if !ok || err != nil || got != w.band && !(w.near && abs(got-w.band) == 1) {
+			t.Fatalf("bands.csv row %s: band %s, plaintext score's band %d (matched %v)", r[iRow], r[iBand], w.band, ok)
+		}
+		if w.near {
+			near++
+		}
+		counts[got]++
+	}
+	for _, b := range br.Bands {
+		if counts[b.Band] != b.Rows || b.MinScore >= b.MaxScore {
+			t.Errorf("band %+v: %d rows in the file", b, counts[b.Band])
+		}
+	}
+	if br.Bands[0].MaxScore != 1 || br.Bands[0].MinScore != 0.8 || br.Bands[B-1].MinScore != 0 {
+		t.Errorf("band table %+v", br.Bands)
+	}
+	checkPartnerScore(t, partner, bj.Id, pj, pr.Releases)
+	t.Logf("bands-only score job: %d rows (%d within 2^-9 logit of an edge), %d releases, bank sent %d B, partner %d B",
+		br.Scored, near, pr.Releases, br.BytesSent, pr.BytesSent)
+}
+
+// checkPartnerScore: the partner recorded one release per batch of a
+// score job and its result holds no per-row values.
+func checkPartnerScore(t *testing.T, partner *testNode, jobID string, pj *tandemv1.JobState, releases int) {
+	t.Helper()
+	if got := auditKinds(t, partner, jobID)["release"]; got != releases || got < 1 {
+		t.Errorf("partner release records: %d, result says %d", got, releases)
 	}
 	var v any
 	json.Unmarshal(pj.ResultJson, &v)
 	if n := jsonShape(v, map[string]bool{}); n > 0 {
 		t.Errorf("partner's score result holds an array of %d values: %s", n, pj.ResultJson)
 	}
-	// A model the partner does not hold is refused at the proposal.
-	js, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "score", Peer: "partner-a",
-		Score: &tandemv1.ScoreParams{PsiJobId: psiJob, ModelId: "mdl-missing"}})
-	if err == nil && js.State == stateAccepted {
-		t.Errorf("score with an unknown model accepted: %v", js)
+}
+
+func abs(x int) int { return max(x, -x) }
+
+// alignedPair starts a bank and a partner under the agreement, registers
+// synthetic datasets of the given sizes and runs an initiator-mode PSI
+// job between them.
+func alignedPair(t *testing.T, bankRows, partnerRows int, agreement string) (bank, partner *testNode, psiJob string) {
+	t.Helper()
+	truth, pt := psiWorld(t, bankRows, partnerRows)
+	bank, partner, _ = startPair(t, agreement)
+	addDataset(t, bank, "customers", truth.BankFile)
+	addDataset(t, partner, "users", pt.File)
+	psiJob = submitPSI(t, bank, "initiator")
+	psiResult(t, bank, psiJob)
+	return bank, partner, psiJob
+}
+
+// TestScoreReleaseBands: an agreement with score_release: bands refuses
+// score jobs that would give the bank scores, and bands-only parameters
+// are checked at the proposal with the cause named.
+func TestScoreReleaseBands(t *testing.T) {
+	agr := strings.Replace(trainAgreement, "job_kinds: [ping, psi, train, score]", "job_kinds: [ping, psi, train, score]\nscore_release: bands", 1)
+	bank, _, psiJob := alignedPair(t, 600, 400, agr)
+	for _, tc := range []struct {
+		p    *tandemv1.ScoreParams
+		want string
+	}{
+		{&tandemv1.ScoreParams{Bands: 10}, "score_release: bands"},
+		{&tandemv1.ScoreParams{Bands: 33, BandsOnly: true}, "--bands 2..32"},
+		{&tandemv1.ScoreParams{Bands: 1, BandsOnly: true}, "--bands 2..32"},
+		{&tandemv1.ScoreParams{Bands: 3, BandsOnly: true, BandEdges: []float64{0.5}}, "1 edges for 3 bands"},
+		{&tandemv1.ScoreParams{Bands: 3, BandsOnly: true, BandEdges: []float64{0.6, 0.5}}, "ascending"},
+		{&tandemv1.ScoreParams{Bands: 3, BandsOnly: true, BandEdges: []float64{0, 0.5}}, "strictly between 0 and 1"},
+		{&tandemv1.ScoreParams{Bands: 3, BandsOnly: true}, "model mdl-x is not known"}, // past the release checks
+	} {
+		tc.p.PsiJobId, tc.p.ModelId = psiJob, "mdl-x"
+		_, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "score", Peer: "partner-a", Score: tc.p})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("SubmitJob(score %v): got %v, want error containing %q", tc.p, err, tc.want)
+		}
 	}
 }
 
@@ -492,13 +610,8 @@ func checkScoreJob(t *testing.T, bank, partner *testNode, psiJob, modelID, label
 // agreement allows scoring. Both sides fail with the reason, the refusal
 // is recorded and nothing is released.
 func TestTrainMissingDropNeedsScore(t *testing.T) {
-	truth, pt := psiWorld(t, 3000, 2500)
 	agr := strings.Replace(trainAgreement, "job_kinds: [ping, psi, train, score]", "job_kinds: [ping, psi, train]", 1)
-	bank, partner, _ := startPair(t, agr)
-	addDataset(t, bank, "customers", truth.BankFile)
-	addDataset(t, partner, "users", pt.File)
-	psiJob := submitPSI(t, bank, "initiator")
-	psiResult(t, bank, psiJob)
+	bank, partner, psiJob := alignedPair(t, 3000, 2500, agr)
 	spec := strings.Replace(trainSpec, "validation_auc: true\n", "", 1) + "missing: drop\n"
 	js, err := bank.analyst.SubmitJob(t.Context(), &tandemv1.SubmitJobRequest{Kind: "train", Peer: "partner-a",
 		Train: &tandemv1.TrainParams{PsiJobId: psiJob, SpecYaml: []byte(spec)}})
@@ -519,12 +632,7 @@ func TestTrainMissingDropNeedsScore(t *testing.T) {
 // TestTrainSubmitChecks: an ungranted column or a malformed spec is
 // refused at submission with the column or field named.
 func TestTrainSubmitChecks(t *testing.T) {
-	truth, pt := psiWorld(t, 600, 400)
-	bank, partner, _ := startPair(t, trainAgreement)
-	addDataset(t, bank, "customers", truth.BankFile)
-	addDataset(t, partner, "users", pt.File)
-	psiJob := submitPSI(t, bank, "initiator")
-	psiResult(t, bank, psiJob)
+	bank, _, psiJob := alignedPair(t, 600, 400, trainAgreement)
 	for _, tc := range []struct{ psi, spec, want string }{
 		{psiJob, strings.Replace(trainSpec, "orders_90d", "category", 1), "column category"},
 		{psiJob, strings.Replace(trainSpec, "tenure_months", "city_tier", 1), "column city_tier"},

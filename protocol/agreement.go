@@ -33,6 +33,10 @@ var (
 	ErrReplay = errors.New("protocol: replayed job proposal")
 )
 
+// ScoreReleases are the agreement's score_release values: "" and
+// "scores" let score jobs give the bank scores, "bands" only bands.
+var ScoreReleases = []string{"", "scores", "bands"}
+
 // agreementFile is the operator-facing YAML form of an agreement.
 type agreementFile struct {
 	Purpose  string   `yaml:"purpose"`
@@ -45,6 +49,7 @@ type agreementFile struct {
 	PSIReveal       []string  `yaml:"psi_reveal"`
 	MinCellSize     int64     `yaml:"min_cell_size"`
 	DPEpsilonBudget float64   `yaml:"dp_epsilon_budget"`
+	ScoreRelease    string    `yaml:"score_release"`
 	Expires         time.Time `yaml:"expires"`
 	ValidDays       int       `yaml:"valid_days"`
 }
@@ -80,6 +85,9 @@ func ParseAgreementYAML(b []byte, proposer, responder string, now time.Time) (*t
 	if f.MinCellSize < 0 {
 		return nil, errors.New("protocol: agreement field min_cell_size: must be ≥ 0")
 	}
+	if !slices.Contains(ScoreReleases, f.ScoreRelease) {
+		return nil, fmt.Errorf("protocol: agreement field score_release: unknown %q (want scores or bands)", f.ScoreRelease)
+	}
 	if f.DPEpsilonBudget < 0 {
 		return nil, errors.New("protocol: agreement field dp_epsilon_budget: must be ≥ 0")
 	}
@@ -103,6 +111,7 @@ func ParseAgreementYAML(b []byte, proposer, responder string, now time.Time) (*t
 		PsiReveal:       f.PSIReveal,
 		MinCellSize:     f.MinCellSize,
 		DpEpsilonBudget: f.DPEpsilonBudget,
+		ScoreRelease:    f.ScoreRelease,
 		CreatedUnix:     now.Unix(),
 		ExpiresUnix:     exp.Unix(),
 		Nonce:           make([]byte, 16),

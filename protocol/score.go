@@ -9,6 +9,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/tandem-dev/tandem/bands"
 	"github.com/tandem-dev/tandem/fedlearn"
 )
 
@@ -101,6 +102,9 @@ type ScorePartnerConfig struct {
 	// (1…B, 0 for none) of each of the L positions by the partner's own scores;
 	// Partial is then unused.
 	Bands []int
+	// BandValues, in bands-only mode, is BandValue(u_P) at each of the L
+	// positions (score_bands.go); Partial is then unused.
+	BandValues []uint16
 	// Approve runs before any key exists; an error refuses the job.
 	Approve func(ctx context.Context) error
 	// OnRelease runs before each batch is answered (audit record); an
@@ -134,6 +138,7 @@ type scoreHello struct {
 	ModelID string `json:"model_id"`
 	Chunks  int    `json:"chunks"`
 	Bands   int    `json:"partner_bands,omitempty"` // acquisition mode
+	Compare int    `json:"compare,omitempty"`       // bands-only mode: thresholds per position
 }
 
 type scoreBandTotals struct {
@@ -152,10 +157,16 @@ func scoreSeed(jobID string) [32]byte {
 // ErrScoreRefused with the partner's reason.
 func RunScoreBank(ctx context.Context, t Transport, cfg ScoreBankConfig, progress func(string, float64)) (*ScoreBankResult, error) {
 	res, err := runScoreBank(ctx, t, cfg, progress)
-	if errors.Is(err, ErrTrainRefused) { // the shared channel's refusal message
-		err = fmt.Errorf("%w: %s", ErrScoreRefused, strings.TrimPrefix(err.Error(), ErrTrainRefused.Error()+": "))
+	return res, scoreRefusal(err)
+}
+
+// scoreRefusal turns the shared channel's refusal message into
+// ErrScoreRefused.
+func scoreRefusal(err error) error {
+	if errors.Is(err, ErrTrainRefused) {
+		return fmt.Errorf("%w: %s", ErrScoreRefused, strings.TrimPrefix(err.Error(), ErrTrainRefused.Error()+": "))
 	}
-	return res, err
+	return err
 }
 
 func runScoreBank(ctx context.Context, t Transport, cfg ScoreBankConfig, progress func(string, float64)) (*ScoreBankResult, error) {
@@ -216,8 +227,11 @@ func RunScorePartner(ctx context.Context, t Transport, cfg ScorePartnerConfig, p
 		return nil, err
 	}
 	L := len(cfg.Partial)
-	if cfg.Bands != nil {
+	switch {
+	case cfg.Bands != nil:
 		L = len(cfg.Bands)
+	case cfg.BandValues != nil:
+		L = len(cfg.BandValues)
 	}
 	sess, err := fedlearn.NewSession(fedlearn.Partner, cfg.Params, scoreSeed(cfg.JobID), cfg.Rand)
 	if err != nil {
@@ -228,7 +242,11 @@ func RunScorePartner(ctx context.Context, t Transport, cfg ScorePartnerConfig, p
 		return nil, c.refuseScore(ctx, fmt.Sprintf("alignment length %d, the partner's is %d", h.L, L))
 	case h.ModelID != cfg.ModelID:
 		return nil, c.refuseScore(ctx, fmt.Sprintf("model %s is not the job's model %s", h.ModelID, cfg.ModelID))
-	case h.Chunks != sess.MaskedChunks(L):
+	case (h.Compare > 0) != (cfg.BandValues != nil):
+		return nil, c.refuseScore(ctx, "the bank asks for scores of a bands-only job, or for bands only of a job that releases scores")
+	case h.Compare > bands.MaxThresholds:
+		return nil, c.refuseScore(ctx, fmt.Sprintf("%d band thresholds per row, at most %d", h.Compare, bands.MaxThresholds))
+	case h.Compare == 0 && h.Chunks != sess.MaskedChunks(L):
 		return nil, c.refuseScore(ctx, fmt.Sprintf("%d chunks for %d positions", h.Chunks, L))
 	case (h.Bands > 0) != (cfg.Bands != nil):
 		return nil, c.refuseScore(ctx, "the bank asks for per-row scores of a partner-only model, or for band counts of a split model")
@@ -240,6 +258,9 @@ func RunScorePartner(ctx context.Context, t Transport, cfg ScorePartnerConfig, p
 	}
 	if err := c.sendJSON(ctx, "score.hello", struct{}{}); err != nil {
 		return nil, err
+	}
+	if cfg.BandValues != nil {
+		return runScoreBandsPartner(ctx, c, cfg, h.Compare, progress)
 	}
 	if err := c.ckg(ctx, sess, "score.ckg"); err != nil {
 		return nil, err
@@ -261,15 +282,7 @@ func RunScorePartner(ctx context.Context, t Transport, cfg ScorePartnerConfig, p
 		return nil, err
 	}
 	res.Batches = batches
-	var done scoreDone
-	if err := c.recvJSON(ctx, "score.done", &done); err != nil {
-		return nil, err
-	}
-	if done.Scored < 0 || done.Scored > L {
-		return nil, fmt.Errorf("%w: bank reports %d scored positions of %d", ErrUnexpected, done.Scored, L)
-	}
-	res.Scored = done.Scored
-	if err := c.sendJSON(ctx, "score.done", struct{}{}); err != nil {
+	if res.Scored, err = c.partnerDone(ctx, L); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -495,6 +508,19 @@ func fixedPoint(u []float64) ([]int64, int, error) {
 type scoreChannel struct{ *trainChannel }
 
 func newScoreChannel(t Transport) *scoreChannel { return &scoreChannel{newTrainChannel(t)} }
+
+// partnerDone reads the bank's score.done (how many of the L positions it
+// scored) and acknowledges it.
+func (c *scoreChannel) partnerDone(ctx context.Context, L int) (int, error) {
+	var done scoreDone
+	if err := c.recvJSON(ctx, "score.done", &done); err != nil {
+		return 0, err
+	}
+	if done.Scored < 0 || done.Scored > L {
+		return 0, fmt.Errorf("%w: bank reports %d scored positions of %d", ErrUnexpected, done.Scored, L)
+	}
+	return done.Scored, c.sendJSON(ctx, "score.done", struct{}{})
+}
 
 func (c *scoreChannel) refuseScore(ctx context.Context, reason string) error {
 	c.refuse(ctx, reason)

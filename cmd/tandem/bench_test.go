@@ -167,27 +167,36 @@ func rssBytes(pid int) float64 {
 // cancels); CPU-seconds (both node processes) and wire MB per epoch
 // likewise; peak RSS of each node over the two train jobs.
 func BenchmarkTrainLoopback(b *testing.B) {
+	benchLoopback(b, benchTrainOnce)
+}
+
+// benchLoopback runs once(n) b.N times, n = TANDEM_BENCH_N.
+func benchLoopback(b *testing.B, once func(b *testing.B, st *testnet.State, c *node.Client, psiJob *tandemv1.JobState)) {
 	n := benchRows(b)
 	b.Run(fmt.Sprintf("n=%.0e", float64(n)), func(b *testing.B) {
 		for range b.N {
-			benchTrainOnce(b, n)
+			st, stop := benchPair(b, n)
+			c, err := node.DialHome(st.Nodes[0].Home, "admin")
+			if err != nil {
+				stop()
+				b.Fatal(err)
+			}
+			pj, err := runJob(context.Background(), c, &tandemv1.SubmitJobRequest{Kind: "psi", Peer: "partner-a", Psi: &tandemv1.PsiParams{Dataset: "customers", PeerDataset: "users"}})
+			if err == nil {
+				once(b, st, c, pj)
+			}
+			c.Close()
+			stop()
+			if err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }
 
-func benchTrainOnce(b *testing.B, n int) {
+func benchTrainOnce(b *testing.B, st *testnet.State, c *node.Client, pj *tandemv1.JobState) {
 	ctx := context.Background()
-	st, stop := benchPair(b, n)
-	defer stop()
-	c, err := node.DialHome(st.Nodes[0].Home, "admin")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	pj, err := runJob(ctx, c, &tandemv1.SubmitJobRequest{Kind: "psi", Peer: "partner-a", Psi: &tandemv1.PsiParams{Dataset: "customers", PeerDataset: "users"}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	n := benchRows(b)
 	var psiRes node.PSIJobResult
 	json.Unmarshal(pj.ResultJson, &psiRes)
 	// Peak RSS over the train jobs only: reset VmHWM after the PSI job.
@@ -227,4 +236,59 @@ func benchTrainOnce(b *testing.B, n int) {
 	b.ReportMetric(rssBytes(st.Nodes[0].PID)/1e6, "bank-peak-RSS-MB")
 	b.ReportMetric(rssBytes(st.Nodes[1].PID)/1e6, "partner-peak-RSS-MB")
 	b.Logf("n=%d rows per side, intersection %d: 2 epochs %.1fs, 6 epochs %.1fs", n, psiRes.Intersection, w2, w6)
+}
+
+// BenchmarkScoreLoopback: score jobs between two node processes on
+// loopback, on the testnet's synthetic data with n rows per side
+// (TANDEM_BENCH_N, default 1e5): a PSI job and a 2-epoch train job set up
+// a model, then one score job that gives the bank scores (10 equal-count
+// bands) and one bands-only job (10 bands, the bank learns bands only).
+// Per job: wall time, scored rows/s and aligned positions/s (every
+// position costs the same: the partner cannot tell which are scored),
+// CPU-seconds of both processes, MB on the wire.
+func BenchmarkScoreLoopback(b *testing.B) {
+	benchLoopback(b, benchScoreOnce)
+}
+
+func benchScoreOnce(b *testing.B, st *testnet.State, c *node.Client, pj *tandemv1.JobState) {
+	ctx := context.Background()
+	spec := "label: has_card\nbank_features: [income, age, tenure_months]\npartner_features: [monthly_spend, orders_90d, category]\nepochs: 2\nl2: 0.001\nvalidation_fraction: 0.2\nseed: 7\n"
+	tj, err := runJob(ctx, c, &tandemv1.SubmitJobRequest{Kind: "train", Peer: "partner-a", Train: &tandemv1.TrainParams{PsiJobId: pj.Id, SpecYaml: []byte(spec)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var tr node.TrainJobResult
+	json.Unmarshal(tj.ResultJson, &tr)
+	cpu := func() float64 { return cpuSeconds(st.Nodes[0].PID) + cpuSeconds(st.Nodes[1].PID) }
+	for _, mode := range []struct {
+		name string
+		p    *tandemv1.ScoreParams
+	}{
+		{"scores", &tandemv1.ScoreParams{Bands: 10}},
+		{"bands-only", &tandemv1.ScoreParams{Bands: 10, BandsOnly: true}},
+	} {
+		mode.p.PsiJobId, mode.p.ModelId = pj.Id, tr.ModelID
+		c0, t0 := cpu(), time.Now()
+		j, err := runJob(ctx, c, &tandemv1.SubmitJobRequest{Kind: "score", Peer: "partner-a", Score: mode.p})
+		if err != nil {
+			b.Fatal(err)
+		}
+		wall, cpus := time.Since(t0).Seconds(), cpu()-c0
+		var r node.ScoreJobResult
+		json.Unmarshal(j.ResultJson, &r)
+		pc, _ := node.DialHome(st.Nodes[1].Home, "admin")
+		pjob, _ := pc.GetJob(ctx, &tandemv1.GetJobRequest{Id: j.Id})
+		pc.Close()
+		var pr node.ScoreJobResult
+		json.Unmarshal(pjob.ResultJson, &pr)
+		if r.Scored == 0 || r.BandsOnly != mode.p.BandsOnly {
+			b.Fatalf("%s: %s", mode.name, j.ResultJson)
+		}
+		b.ReportMetric(wall, mode.name+"-s")
+		b.ReportMetric(float64(r.Scored)/wall, mode.name+"-rows/s")
+		b.ReportMetric(float64(r.Length)/wall, mode.name+"-positions/s")
+		b.ReportMetric(cpus, mode.name+"-cpu-s")
+		b.ReportMetric(float64(r.BytesSent+pr.BytesSent)/1e6, mode.name+"-MB")
+		b.Logf("%s: %d of %d positions scored in %.2fs", mode.name, r.Scored, r.Length, wall)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/tandem-dev/tandem/node"
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
@@ -14,16 +16,23 @@ import (
 
 // cmdScore scores the bank's matched rows of a PSI job with a split model:
 //
-//	tandem score --model ID --psi-job ID [--bands N] [--peer N] [--agreement A] [--wait] [--json]
+//	tandem score --model ID --psi-job ID [--bands N [--bands-only [--band-edges P1,P2,…]]]
+//	             [--peer N] [--agreement A] [--wait] [--json]
 //
 // The scores (row, the dataset's id columns, score, band) are written to
 // scores.csv in the job's directory; `job result ID` shows the path, the
 // band table and, when the model's held-out rows were scored, their AUC.
+// With --bands-only the bank learns each row's band and no score (the
+// partner's share of the score enters oblivious comparisons with the band
+// edges): bands.csv holds row, id columns and band; the edges are
+// probabilities, k/N by default.
 func cmdScore(ctx context.Context, g *globals, args []string) error {
 	fs := flag.NewFlagSet("score", flag.ContinueOnError)
 	model := fs.String("model", "", "model ID (this node's part of a split model; see model list)")
 	psiJob := fs.String("psi-job", "", "the PSI job whose matched rows to score")
 	bands := fs.Int("bands", 0, "also assign N equal-count score bands (band 1 = highest scores); 0 = none")
+	bandsOnly := fs.Bool("bands-only", false, "the bank learns each row's band and no score (needs --bands 2..32)")
+	edgeList := fs.String("band-edges", "", "with --bands-only: the N-1 band edges, ascending probabilities (default k/N)")
 	peer := fs.String("peer", "", "peer node name (default: the PSI job's peer)")
 	agreement := fs.String("agreement", "", "agreement ID (default: the newest active one allowing score)")
 	wait := fs.Bool("wait", false, "wait for the job to end (progress bar)")
@@ -36,6 +45,16 @@ func cmdScore(ctx context.Context, g *globals, args []string) error {
 	}
 	if *bands < 0 || *bands > 100 {
 		return fmt.Errorf("score: --bands must be 0..100")
+	}
+	edges, err := parseEdges(*edgeList)
+	if err != nil {
+		return err
+	}
+	if *bandsOnly && (*bands < 2 || *bands > 32) {
+		return fmt.Errorf("score: --bands-only needs --bands 2..32")
+	}
+	if len(edges) > 0 && (!*bandsOnly || len(edges) != *bands-1) {
+		return fmt.Errorf("score: --band-edges needs --bands-only and N-1 = %d edges, got %d", max(*bands-1, 1), len(edges))
 	}
 	if *peer == "" {
 		c, err := g.client()
@@ -50,7 +69,23 @@ func cmdScore(ctx context.Context, g *globals, args []string) error {
 		*peer = j.Peer
 	}
 	return submit(ctx, g, &tandemv1.SubmitJobRequest{Kind: "score", Peer: *peer, AgreementId: *agreement,
-		Score: &tandemv1.ScoreParams{PsiJobId: *psiJob, ModelId: *model, Bands: int32(*bands)}}, *wait)
+		Score: &tandemv1.ScoreParams{PsiJobId: *psiJob, ModelId: *model, Bands: int32(*bands), BandsOnly: *bandsOnly, BandEdges: edges}}, *wait)
+}
+
+// parseEdges reads "0.1,0.25,0.5": ascending probabilities in (0, 1).
+func parseEdges(s string) ([]float64, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || !(v > 0 && v < 1) || len(out) > 0 && !(v > out[len(out)-1]) {
+			return nil, fmt.Errorf("score: --band-edges %q: want ascending probabilities strictly between 0 and 1", s)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // cmdModelScore scores this node's own dataset with a whole model it holds

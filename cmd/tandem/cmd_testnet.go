@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -275,7 +278,11 @@ validation_auc: true
 		nAUC, aSplit, nAUC-scr.ValidationN, aPlain, aSplit-aPlain)
 	fmt.Fprintln(out, "   (the baseline joins both nodes' files in the clear, which only this local testnet can do)")
 
-	step("7. audit: export every node's logs and verify them offline with public keys only")
+	if err := demoBandsOnly(ctx, out, bc, st.Nodes[1].Name, firstPSI, tr.ModelID, &scr); err != nil {
+		return err
+	}
+
+	step("8. audit: export every node's logs and verify them offline with public keys only")
 	for _, n := range st.Nodes {
 		c, err := node.DialHome(n.Home, "compliance")
 		if err != nil {
@@ -299,6 +306,81 @@ validation_auc: true
 	}
 	fmt.Fprintln(out, "\n== demo complete")
 	return nil
+}
+
+// demoBandsOnly is step 7: the same customers scored again, bands only,
+// with the edges between step 6's equal-count bands; each customer's band
+// is checked against the band its step-6 score falls in.
+func demoBandsOnly(ctx context.Context, out io.Writer, bc *node.Client, peer, psiJob, modelID string, scr *node.ScoreJobResult) error {
+	fmt.Fprintf(out, "\n== 7. bands-only scoring: the bank learns each shared customer's band and no score (oblivious comparisons of the partner's share with the band edges)\n")
+	var edges []float64 // ascending: between band b+1 (lower) and band b
+	for b := len(scr.Bands) - 1; b > 0; b-- {
+		edges = append(edges, (scr.Bands[b].MaxScore+scr.Bands[b-1].MinScore)/2)
+	}
+	t0 := time.Now()
+	j, err := runJob(ctx, bc, &tandemv1.SubmitJobRequest{Kind: "score", Peer: peer, Score: &tandemv1.ScoreParams{
+		PsiJobId: psiJob, ModelId: modelID, Bands: int32(len(edges) + 1), BandsOnly: true, BandEdges: edges}})
+	if err != nil {
+		return err
+	}
+	var br node.ScoreJobResult
+	if err := json.Unmarshal(j.ResultJson, &br); err != nil {
+		return fmt.Errorf("demo: bands-only result: %v", err)
+	}
+	fmt.Fprintf(out, "   %d customers banded in %.2fs, %.1f MB sent by the bank; bands with the bank's row keys in %s\n",
+		br.Scored, time.Since(t0).Seconds(), float64(br.BytesSent)/1e6, br.Output)
+	for _, b := range br.Bands {
+		fmt.Fprintf(out, "   band %d: %5d customers, score in [%.3f, %.3f)\n", b.Band, b.Rows, b.MinScore, b.MaxScore)
+	}
+	scores, err := csvColumn(scr.Output, "score")
+	if err != nil {
+		return err
+	}
+	bandOf, err := csvColumn(br.Output, "band")
+	if err != nil {
+		return err
+	}
+	same, n := 0, 0
+	for row, s := range scores {
+		want := len(edges) + 1
+		for _, e := range edges {
+			if s >= e {
+				want--
+			}
+		}
+		if b, ok := bandOf[row]; ok {
+			n++
+			if int(b) == want {
+				same++
+			}
+		}
+	}
+	fmt.Fprintf(out, "   %d of %d customers in the band their step-6 score falls in (the comparisons resolve 2^-10 logit)\n", same, n)
+	return nil
+}
+
+// csvColumn reads column name of a CSV with a "row" column: row → value.
+func csvColumn(path, name string) (map[string]float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(recs) == 0 {
+		return nil, fmt.Errorf("demo: %s: %v", path, err)
+	}
+	iRow, iCol := slices.Index(recs[0], "row"), slices.Index(recs[0], name)
+	if iRow < 0 || iCol < 0 {
+		return nil, fmt.Errorf("demo: %s: no row or %s column in %v", path, name, recs[0])
+	}
+	m := make(map[string]float64, len(recs)-1)
+	for _, r := range recs[1:] {
+		if v, err := strconv.ParseFloat(r[iCol], 64); err == nil {
+			m[r[iRow]] = v
+		}
+	}
+	return m, nil
 }
 
 func receiptOf(j *tandemv1.JobState) node.ReceiptInfo {

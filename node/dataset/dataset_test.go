@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -251,6 +252,23 @@ func TestColumnAndRows(t *testing.T) {
 			t.Errorf("Column(%s): got %v %v, want %v %v", tt.col, v, p, tt.values, tt.present)
 		}
 	}
+	// Columns reads them all in one pass, each as Column does; a name
+	// twice, or twice the same file column, is fine; an unknown column
+	// fails the whole read.
+	names := []string{"city=Beijing", "income", "has_card", "consent", "city=Shanghai", "income"}
+	vs, ps, err := dataset.Columns(ctx, spec, names)
+	if err != nil || len(vs) != len(names) {
+		t.Fatalf("Columns: %d columns, %v", len(vs), err)
+	}
+	for k, name := range names {
+		v, p, _ := dataset.Column(ctx, spec, name)
+		if !reflect.DeepEqual(vs[k], v) || !reflect.DeepEqual(ps[k], p) {
+			t.Errorf("Columns[%d] (%s): %v %v, Column: %v %v", k, name, vs[k], ps[k], v, p)
+		}
+	}
+	if _, _, err := dataset.Columns(ctx, spec, []string{"income", "missing"}); !errors.Is(err, dataset.ErrSchema) {
+		t.Errorf("Columns with an unknown column: %v", err)
+	}
 	// "none" is a level of a categorical column, not a missing value.
 	cats := dataset.Spec{File: writeFile(t, "cats.csv", "phone,debtors\n1,none\n2,None\n3,NA\n4,\n5,guarantor\n"), IDs: phoneID}
 	v, p, err := dataset.Column(ctx, cats, "debtors=none")
@@ -290,6 +308,17 @@ func TestColumnAndRows(t *testing.T) {
 	})
 	if err != nil || !reflect.DeepEqual(ids, []string{"c2", "c4", "c6"}) {
 		t.Errorf("Rows: got %v, %v", ids, err)
+	}
+	var cells [][]string
+	err = dataset.RowCells(ctx, spec, []int64{0, 4}, []string{"customer_id", "income"}, func(row int64, c []string) error {
+		cells = append(cells, slices.Clone(c))
+		return nil
+	})
+	if err != nil || !reflect.DeepEqual(cells, [][]string{{"c1", "1000"}, {"c5", "3000"}}) {
+		t.Errorf("RowCells: got %q, %v", cells, err)
+	}
+	if err := dataset.RowCells(ctx, spec, []int64{0}, []string{"town"}, func(int64, []string) error { return nil }); !errors.Is(err, dataset.ErrSchema) {
+		t.Errorf("RowCells of an unknown column: %v", err)
 	}
 	for _, rows := range [][]int64{{2, 1}, {1, 1}, {-1}, {5, 6}} {
 		if err := dataset.Rows(ctx, spec, rows, func(int64, map[string]string) error { return nil }); !errors.Is(err, dataset.ErrRowRange) {

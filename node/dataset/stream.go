@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"strings"
 
 	"github.com/tandem-dev/tandem/psi/ident"
@@ -154,41 +155,81 @@ func LabelColumn(ctx context.Context, spec Spec, name string) (values []float64,
 }
 
 func column(ctx context.Context, spec Spec, name string, boolish bool) (values []float64, present []bool, err error) {
+	v, p, err := columns(ctx, spec, []string{name}, []bool{boolish})
+	if err != nil {
+		return nil, nil, err
+	}
+	return v[0], p[0], nil
+}
+
+// Columns is Column for several names in one pass over the file: a model
+// part's features, read together (a pass over a 1e6-row CSV costs about
+// as much as the whole scoring protocol, and a categorical column expands
+// into one indicator per level).
+func Columns(ctx context.Context, spec Spec, names []string) (values [][]float64, present [][]bool, err error) {
+	boolish := make([]bool, len(names))
+	for k, n := range names {
+		boolish[k] = n == spec.Label || n == spec.Consent
+	}
+	return columns(ctx, spec, names, boolish)
+}
+
+func columns(ctx context.Context, spec Spec, names []string, boolish []bool) (values [][]float64, present [][]bool, err error) {
 	if err := spec.Validate(); err != nil {
 		return nil, nil, err
 	}
-	colName, level, indicator := SplitIndicator(name)
-	t, err := openTable(spec, []string{colName}, nil)
+	type want struct {
+		col       string
+		level     string
+		indicator bool
+		boolish   bool
+		at        int
+	}
+	ws := make([]want, len(names))
+	var need []string
+	for k, name := range names {
+		c, l, ind := SplitIndicator(name)
+		ws[k] = want{col: c, level: l, indicator: ind, boolish: boolish[k]}
+		if !slices.Contains(need, c) {
+			need = append(need, c)
+		}
+	}
+	t, err := openTable(spec, need, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer t.close()
-	idx, err := checkHeader(spec.File, t.header(), []string{colName})
+	idx, err := checkHeader(spec.File, t.header(), need)
 	if err != nil {
 		return nil, nil, err
 	}
-	col := idx[colName]
+	for k := range ws {
+		ws[k].at = idx[ws[k].col]
+	}
+	values, present = make([][]float64, len(names)), make([][]bool, len(names))
 	err = forEach(ctx, t, func(_ int64, rec []string, _ int64) error {
-		cell := rec[col]
-		var x float64
-		ok := false
-		if indicator {
-			if ok = !isNullCategory(cell); ok && strings.TrimSpace(cell) == level {
-				x = 1
-			}
-		} else if !isNull(cell) {
-			switch {
-			case boolish:
-				var b bool
-				if b, ok = parseBool(cell); b {
+		for k, w := range ws {
+			cell := rec[w.at]
+			var x float64
+			ok := false
+			if w.indicator {
+				if ok = !isNullCategory(cell); ok && strings.TrimSpace(cell) == w.level {
 					x = 1
 				}
-			default:
-				x, ok = parseNumber(cell)
+			} else if !isNull(cell) {
+				switch {
+				case w.boolish:
+					var b bool
+					if b, ok = parseBool(cell); b {
+						x = 1
+					}
+				default:
+					x, ok = parseNumber(cell)
+				}
 			}
+			values[k] = append(values[k], x)
+			present[k] = append(present[k], ok)
 		}
-		values = append(values, x)
-		present = append(present, ok)
 		return nil
 	})
 	if err != nil {
@@ -254,6 +295,36 @@ func SplitIndicator(name string) (column, level string, indicator bool) {
 // keep it. Rows is meant for exporting the owner's own rows; it streams the
 // file and is safe for concurrent use.
 func Rows(ctx context.Context, spec Spec, rows []int64, fn func(row int64, record map[string]string) error) error {
+	return rowCells(ctx, spec, rows, nil, func(hdr []string, _ map[string]int) func(int64, []string) error {
+		return func(row int64, rec []string) error {
+			m := make(map[string]string, len(hdr))
+			for i, h := range hdr {
+				m[h] = rec[i]
+			}
+			return fn(row, m)
+		}
+	})
+}
+
+// RowCells is Rows for the named columns only: fn gets their cells, in
+// the order of cols, in a slice it must not keep (it is reused: an
+// export of a million rows should not build a million maps).
+func RowCells(ctx context.Context, spec Spec, rows []int64, cols []string, fn func(row int64, cells []string) error) error {
+	return rowCells(ctx, spec, rows, cols, func(_ []string, at map[string]int) func(int64, []string) error {
+		cells := make([]string, len(cols))
+		return func(row int64, rec []string) error {
+			for k, c := range cols {
+				cells[k] = rec[at[c]]
+			}
+			return fn(row, cells)
+		}
+	})
+}
+
+// rowCells streams the requested rows' records (checks as Rows) to the
+// function start returns once it has seen the header (and, with cols,
+// checked it has them: at maps each to its index).
+func rowCells(ctx context.Context, spec Spec, rows []int64, cols []string, start func(hdr []string, at map[string]int) func(row int64, rec []string) error) error {
 	for i := range rows {
 		if rows[i] < 0 || (i > 0 && rows[i] <= rows[i-1]) {
 			return fmt.Errorf("%w: %s: row indices must be non-negative and strictly increasing (position %d)", ErrRowRange, spec.File, i)
@@ -265,26 +336,24 @@ func Rows(ctx context.Context, spec Spec, rows []int64, fn func(row int64, recor
 	if len(rows) == 0 {
 		return nil
 	}
-	t, err := openTable(spec, nil, nil)
+	t, err := openTable(spec, cols, nil)
 	if err != nil {
 		return err
 	}
 	defer t.close()
 	hdr := t.header()
-	if _, err := checkHeader(spec.File, hdr, nil); err != nil {
+	at, err := checkHeader(spec.File, hdr, cols)
+	if err != nil {
 		return err
 	}
+	fn := start(hdr, at)
 	next := 0
 	errDone := errors.New("done")
 	err = forEach(ctx, t, func(row int64, rec []string, _ int64) error {
 		if row != rows[next] {
 			return nil
 		}
-		m := make(map[string]string, len(hdr))
-		for i, h := range hdr {
-			m[h] = rec[i]
-		}
-		if err := fn(row, m); err != nil {
+		if err := fn(row, rec); err != nil {
 			return err
 		}
 		next++

@@ -125,8 +125,13 @@ type Agreement struct {
 	CreatedUnix     int64                  `protobuf:"varint,10,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
 	ExpiresUnix     int64                  `protobuf:"varint,11,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
 	Nonce           []byte                 `protobuf:"bytes,12,opt,name=nonce,proto3" json:"nonce,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// score_release: what score jobs may give the bank per shared customer:
+	// "" or "scores" (scores, or bands the bank computes from them), or
+	// "bands" (its band only: bands-only scoring; no per-row validation
+	// releases in training either).
+	ScoreRelease  string `protobuf:"bytes,13,opt,name=score_release,json=scoreRelease,proto3" json:"score_release,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Agreement) Reset() {
@@ -241,6 +246,13 @@ func (x *Agreement) GetNonce() []byte {
 		return x.Nonce
 	}
 	return nil
+}
+
+func (x *Agreement) GetScoreRelease() string {
+	if x != nil {
+		return x.ScoreRelease
+	}
+	return ""
 }
 
 // DatasetGrant names a dataset of one party and the columns the agreement
@@ -605,11 +617,16 @@ func (x *TrainParams) GetSpecYaml() []byte {
 // ScoreParams names the split model (trained by a train job between the
 // same two nodes) and the PSI job whose matched rows are scored; bands > 0
 // asks the bank to also assign score bands (equal-count, by score).
+// bands_only: the bank learns each row's band and no score; the bands are
+// then fixed by band_edges (bands − 1 ascending probabilities in (0, 1);
+// empty: equal-width, k/bands).
 type ScoreParams struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PsiJobId      string                 `protobuf:"bytes,1,opt,name=psi_job_id,json=psiJobId,proto3" json:"psi_job_id,omitempty"`
 	ModelId       string                 `protobuf:"bytes,2,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
 	Bands         int32                  `protobuf:"varint,3,opt,name=bands,proto3" json:"bands,omitempty"`
+	BandsOnly     bool                   `protobuf:"varint,4,opt,name=bands_only,json=bandsOnly,proto3" json:"bands_only,omitempty"`
+	BandEdges     []float64              `protobuf:"fixed64,5,rep,packed,name=band_edges,json=bandEdges,proto3" json:"band_edges,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -663,6 +680,20 @@ func (x *ScoreParams) GetBands() int32 {
 		return x.Bands
 	}
 	return 0
+}
+
+func (x *ScoreParams) GetBandsOnly() bool {
+	if x != nil {
+		return x.BandsOnly
+	}
+	return false
+}
+
+func (x *ScoreParams) GetBandEdges() []float64 {
+	if x != nil {
+		return x.BandEdges
+	}
+	return nil
 }
 
 // StatsParams names the PSI job whose alignment a statistics job runs over
@@ -1137,7 +1168,7 @@ const file_tandem_v1_common_proto_rawDesc = "" +
 	"\x06signer\x18\x03 \x01(\tR\x06signer\x12\x1c\n" +
 	"\tsignature\x18\x04 \x01(\fR\tsignature\x12\x1d\n" +
 	"\n" +
-	"public_key\x18\x05 \x01(\fR\tpublicKey\"\x8c\x03\n" +
+	"public_key\x18\x05 \x01(\fR\tpublicKey\"\xb1\x03\n" +
 	"\tAgreement\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bproposer\x18\x02 \x01(\tR\bproposer\x12\x1c\n" +
@@ -1152,7 +1183,8 @@ const file_tandem_v1_common_proto_rawDesc = "" +
 	"\fcreated_unix\x18\n" +
 	" \x01(\x03R\vcreatedUnix\x12!\n" +
 	"\fexpires_unix\x18\v \x01(\x03R\vexpiresUnix\x12\x14\n" +
-	"\x05nonce\x18\f \x01(\fR\x05nonce\"X\n" +
+	"\x05nonce\x18\f \x01(\fR\x05nonce\x12#\n" +
+	"\rscore_release\x18\r \x01(\tR\fscoreRelease\"X\n" +
 	"\fDatasetGrant\x12\x14\n" +
 	"\x05party\x18\x01 \x01(\tR\x05party\x12\x18\n" +
 	"\adataset\x18\x02 \x01(\tR\adataset\x12\x18\n" +
@@ -1184,12 +1216,16 @@ const file_tandem_v1_common_proto_rawDesc = "" +
 	"\vTrainParams\x12\x1c\n" +
 	"\n" +
 	"psi_job_id\x18\x01 \x01(\tR\bpsiJobId\x12\x1b\n" +
-	"\tspec_yaml\x18\x02 \x01(\fR\bspecYaml\"\\\n" +
+	"\tspec_yaml\x18\x02 \x01(\fR\bspecYaml\"\x9a\x01\n" +
 	"\vScoreParams\x12\x1c\n" +
 	"\n" +
 	"psi_job_id\x18\x01 \x01(\tR\bpsiJobId\x12\x19\n" +
 	"\bmodel_id\x18\x02 \x01(\tR\amodelId\x12\x14\n" +
-	"\x05bands\x18\x03 \x01(\x05R\x05bands\"H\n" +
+	"\x05bands\x18\x03 \x01(\x05R\x05bands\x12\x1d\n" +
+	"\n" +
+	"bands_only\x18\x04 \x01(\bR\tbandsOnly\x12\x1d\n" +
+	"\n" +
+	"band_edges\x18\x05 \x03(\x01R\tbandEdges\"H\n" +
 	"\vStatsParams\x12\x1c\n" +
 	"\n" +
 	"psi_job_id\x18\x01 \x01(\tR\bpsiJobId\x12\x1b\n" +

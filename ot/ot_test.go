@@ -1,0 +1,301 @@
+package ot
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"math/bits"
+	mrand "math/rand/v2"
+	"testing"
+)
+
+func TestCodeDistance(t *testing.T) {
+	for a := range Values {
+		for b := a + 1; b < Values; b++ {
+			d := 0
+			for k := range codeword[a] {
+				d += bits.OnesCount64(codeword[a][k] ^ codeword[b][k])
+			}
+			if d != CodeBits/2 {
+				t.Fatalf("C(%d) and C(%d) at distance %d, want %d", a, b, d, CodeBits/2)
+			}
+		}
+	}
+}
+
+func TestColumnsToRows(t *testing.T) {
+	r := mrand.New(mrand.NewPCG(1, 2))
+	for _, n := range []int{64, 128, 640} {
+		w := n / 64
+		cols := make([]uint64, CodeBits*w)
+		for k := range cols {
+			cols[k] = r.Uint64()
+		}
+		rows := make([]row, n)
+		columnsToRows(cols, rows)
+		for i := range n {
+			for j := range CodeBits {
+				want := cols[j*w+i/64] >> (i % 64) & 1
+				if got := rows[i][j/64] >> (j % 64) & 1; got != want {
+					t.Fatalf("n=%d: row %d bit %d = %d, column %d bit %d = %d", n, i, j, got, j, i, want)
+				}
+			}
+		}
+	}
+}
+
+// pair runs the base OTs and returns both extension sides.
+func pair(t testing.TB) (*Receiver, *Sender) {
+	t.Helper()
+	rcv, snd, err := LocalPair(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rcv, snd
+}
+
+// TestExtension: the Receiver's pad is the Sender's pad at its choice and
+// equals none of the other 255; batches of odd sizes keep both sides'
+// streams in step; no pad repeats across OTs.
+func TestExtension(t *testing.T) {
+	rcv, snd := pair(t)
+	r := mrand.New(mrand.NewPCG(3, 4))
+	seen := map[uint64]bool{}
+	var sc PadsScratch
+	for _, m := range []int{1, 63, 64, 65, 700} {
+		choices := make([]byte, m)
+		for i := range choices {
+			choices[i] = byte(r.IntN(Values))
+		}
+		choices[0] = 0
+		choices[m-1] = 255
+		u := make([]byte, m*CorrectionBytes)
+		mine := make([]uint64, m)
+		rcv.Extend(choices, u, mine)
+		batch, err := snd.Extend(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := make([]uint64, m*Values)
+		half := m / 2 // two ranges, as two goroutines would
+		batch.Pads(0, half, all[:half*Values], &sc)
+		batch.Pads(half, m, all[half*Values:], &sc)
+		for i, c := range choices {
+			for v := range Values {
+				p := all[i*Values+v]
+				if (p == mine[i]) != (v == int(c)) {
+					t.Fatalf("m=%d OT %d (choice %d): pad of value %d %x, receiver's %x", m, i, c, v, p, mine[i])
+				}
+				if seen[p] {
+					t.Fatalf("pad %x repeats", p)
+				}
+				seen[p] = true
+			}
+		}
+	}
+}
+
+func TestBaseRejectsMalformed(t *testing.T) {
+	bs, a, err := NewBaseSender(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := func(msg []byte) []byte { return bytes.Clone(msg) }
+	short := bad(a)[:len(a)-1]
+	notPoint := bad(a)
+	for k := range 32 {
+		notPoint[32*7+k] = 0xff
+	}
+	identity := bad(a)
+	clear(identity[32*9 : 32*10])
+	for name, msg := range map[string][]byte{"short": short, "not a point": notPoint, "identity": identity} {
+		if _, _, err := NewBaseReceiver(rand.Reader, msg); !errors.Is(err, ErrMessage) {
+			t.Errorf("A %s: err %v, want ErrMessage", name, err)
+		}
+	}
+	br, b, err := NewBaseReceiver(rand.Reader, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bs.Respond(b[:100]); !errors.Is(err, ErrMessage) {
+		t.Errorf("short B: %v", err)
+	}
+	e, err := bs.Respond(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a) != BaseAMsgBytes || len(b) != BaseBMsgBytes || len(e) != BaseEMsgBytes {
+		t.Fatalf("base messages of %d, %d, %d bytes", len(a), len(b), len(e))
+	}
+	if _, err := bs.Respond(b); err == nil {
+		t.Error("second Respond accepted")
+	}
+	tampered := bad(e)
+	tampered[2*sealedBytes*5+20] ^= 1
+	tampered[2*sealedBytes*5+sealedBytes+20] ^= 1
+	if err := br.Finish(tampered); !errors.Is(err, ErrMessage) {
+		t.Errorf("tampered E: %v", err)
+	}
+	if _, err := br.Sender(); err == nil {
+		t.Error("Sender before a good Finish")
+	}
+	if err := br.Finish(e[:10]); !errors.Is(err, ErrMessage) {
+		t.Errorf("short E: %v", err)
+	}
+	if err := br.Finish(e); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func FuzzBaseA(f *testing.F) {
+	_, a, err := NewBaseSender(rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(a)
+	f.Add(a[:32])
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		if _, b, err := NewBaseReceiver(rand.Reader, msg); err == nil && len(b) != BaseBMsgBytes {
+			t.Fatalf("B of %d bytes", len(b))
+		} else if err != nil && !errors.Is(err, ErrMessage) {
+			t.Fatalf("error %v does not wrap ErrMessage", err)
+		}
+	})
+}
+
+func FuzzBaseB(f *testing.F) {
+	_, a, err := NewBaseSender(rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	_, b, err := NewBaseReceiver(rand.Reader, a)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add(b[:64])
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		bs, _, err := NewBaseSender(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := bs.Respond(msg)
+		switch {
+		case err != nil && !errors.Is(err, ErrMessage):
+			t.Fatalf("error %v does not wrap ErrMessage", err)
+		case err == nil && len(e) != BaseEMsgBytes:
+			t.Fatalf("E of %d bytes", len(e))
+		}
+	})
+}
+
+func FuzzBaseE(f *testing.F) {
+	bs, a, err := NewBaseSender(rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	_, b, err := NewBaseReceiver(rand.Reader, a)
+	if err != nil {
+		f.Fatal(err)
+	}
+	e, err := bs.Respond(b)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(e)
+	f.Add(e[:44])
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		br, _, err := NewBaseReceiver(rand.Reader, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := br.Finish(msg); err != nil && !errors.Is(err, ErrMessage) {
+			t.Fatalf("error %v does not wrap ErrMessage", err)
+		}
+	})
+}
+
+func FuzzSenderExtend(f *testing.F) {
+	_, snd := pair(f)
+	f.Add(make([]byte, CorrectionBytes*3))
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, u []byte) {
+		b, err := snd.Extend(u)
+		if err != nil {
+			if !errors.Is(err, ErrMessage) {
+				t.Fatalf("error %v does not wrap ErrMessage", err)
+			}
+			return
+		}
+		if b.Len() != len(u)/CorrectionBytes {
+			t.Fatalf("%d OTs from %d bytes", b.Len(), len(u))
+		}
+	})
+}
+
+// BenchmarkSenderPads is one batch of 1024 OTs on both sides, the
+// Sender's pads by each hash implementation this machine runs: ns/OT is
+// Receiver.Extend + Sender.Extend + Batch.Pads per OT.
+func BenchmarkSenderPads(b *testing.B) {
+	rcv, snd := pair(b)
+	const m = 1024
+	choices := make([]byte, m)
+	u := make([]byte, m*CorrectionBytes)
+	mine := make([]uint64, m)
+	pads := make([]uint64, m*Values)
+	for _, impl := range hashImpls() {
+		b.Run(impl.String(), func(b *testing.B) {
+			var sc PadsScratch
+			b.ReportAllocs()
+			for b.Loop() {
+				rcv.Extend(choices, u, mine)
+				batch, err := snd.Extend(u)
+				if err != nil {
+					b.Fatal(err)
+				}
+				batch.padsWith(impl, 0, m, pads, &sc)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*m), "ns/OT")
+		})
+	}
+}
+
+// BenchmarkPadsOnly is Batch.Pads alone, per OT (256 hashes).
+func BenchmarkPadsOnly(b *testing.B) {
+	rng := mrand.New(mrand.NewPCG(1, 1))
+	const m = 256
+	batch := &Batch{snd: randSender(rng), q: make([]row, m)}
+	for i := range batch.q {
+		batch.q[i] = randRow(rng)
+	}
+	pads := make([]uint64, m*Values)
+	for _, impl := range hashImpls() {
+		b.Run(impl.String(), func(b *testing.B) {
+			var sc PadsScratch
+			for b.Loop() {
+				batch.padsWith(impl, 0, m, pads, &sc)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*m), "ns/OT")
+		})
+	}
+}
+
+// BenchmarkHashRows is the Receiver's hash, one per OT.
+func BenchmarkHashRows(b *testing.B) {
+	rng := mrand.New(mrand.NewPCG(2, 2))
+	const m = 4096
+	xs := make([]row, m)
+	for i := range xs {
+		xs[i] = randRow(rng)
+	}
+	out := make([]uint64, m)
+	for _, impl := range hashImpls() {
+		b.Run(impl.String(), func(b *testing.B) {
+			var h hasher
+			for b.Loop() {
+				h.hashRowsWith(impl, 0, xs, out)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*m), "ns/OT")
+		})
+	}
+}

@@ -1,0 +1,296 @@
+package protocol
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/tandem-dev/tandem/bands"
+	"github.com/tandem-dev/tandem/ot"
+)
+
+// Bands-only scoring (issue 6, "only the band leaves"): the bank learns
+// per matched row its score band and nothing else; no score, no partial
+// predictor. Package bands compares the partner's fixed-point partial
+// predictor p with K thresholds per position chosen by the bank, c_k =
+// edge_k − u_B in the same fixed point, by 1-out-of-256 OTs (package ot);
+// the bank learns the bits [p ≥ c_k], hence [u_B + u_P ≥ edge_k], hence
+// the band. Threshold 0 is the constant 1, against which the partner's
+// value 0 (no partial predictor: a missing: drop model's row) falls short.
+// At the positions it does not score, the bank compares against 0 (every
+// bit 1, whatever p): the partner cannot tell them apart and the bank
+// learns nothing there.
+//
+//	1. B→P score.hello {L, model id, compare: K}
+//	   P: checks and policy, as in RunScorePartner; P→B score.hello {}
+//	2. P→B score.ot.a, B→P score.ot.b, P→B score.ot.e     base OTs
+//	3. per batch b of ≤ bandsBatch positions, pipelined two deep:
+//	   P→B score.cmp.u#b   OT corrections (64 bytes a position)
+//	   B→P score.cmp.t#b   OT tables (2·256 messages of 2K bits a position)
+//	   P: OnRelease (audit record with the batch digest)
+//	   P→B score.cmp.z#b   answers (K bits a position, one-time padded)
+//	   P sends u_0, u_1 first, then after each table z_b and u_{b+2}.
+//	4. B→P score.done {scored}, P→B score.done {}
+//
+// What each side learns: the bank, per position it scores, whether the
+// partner has a value and which band edges the score reaches; nothing at
+// the other positions. The partner: L, the model id, K and how many
+// positions were scored (score.done), never which, nor any band.
+// Resolution: band edges are compared in units of 2^-BandScaleBits logit,
+// so a row within 2^-10 of an edge may fall on either side of it; partial
+// predictors beyond ±BandClip logit are clipped (counted).
+
+const (
+	// BandScaleBits is the fixed point of band comparisons (logit units).
+	BandScaleBits = 10
+	// BandClip bounds |u_P| in band comparisons: 16 bits at 2^-10.
+	BandClip = 32.0
+	// bandsBatch positions per round trip: ≈ 6 MB of tables at K = 10.
+	bandsBatch = 4096
+)
+
+// BandValue is the partner's 16-bit value for u_P (NaN: none, 0) and
+// whether it was clipped.
+func BandValue(u float64) (uint16, bool) {
+	if math.IsNaN(u) {
+		return 0, false
+	}
+	x := math.Round(u*(1<<BandScaleBits)) + (1 << 15)
+	switch {
+	case x < 1:
+		return 1, true
+	case x > math.MaxUint16:
+		return math.MaxUint16, true
+	}
+	return uint16(x), false
+}
+
+// BandThreshold is the bank's threshold for "u_P ≥ d" (d = edge − u_B in
+// logit units), clamped to the comparable range [1, 65536]: a value
+// reaches it exactly when round(u_P·2^10) ≥ ceil(d·2^10).
+func BandThreshold(d float64) uint32 {
+	x := math.Ceil(d*(1<<BandScaleBits)) + (1 << 15)
+	switch {
+	case math.IsNaN(x) || x > bands.MaxThreshold:
+		return bands.MaxThreshold
+	case x < 1:
+		return 1
+	}
+	return uint32(x)
+}
+
+// ScoreBandsBankConfig parameterises the bank side of bands-only scoring.
+type ScoreBandsBankConfig struct {
+	JobID   string
+	ModelID string
+	Rand    io.Reader // nil: crypto/rand
+	// K thresholds per position (≤ bands.MaxThresholds); Thresholds holds
+	// L·K of them, in [0, bands.MaxThreshold].
+	K          int
+	Thresholds []uint32
+	// Scored is the number of positions the bank scores (for score.done).
+	Scored int
+}
+
+// ScoreBandsBankResult: per position, bit k = [p ≥ threshold k].
+type ScoreBandsBankResult struct {
+	GE      []uint32
+	Batches int
+}
+
+// randOr is r, or crypto/rand when r is nil.
+func randOr(r io.Reader) io.Reader {
+	if r == nil {
+		return rand.Reader
+	}
+	return r
+}
+
+// RunScoreBandsBank runs the bank side; the partner runs RunScorePartner
+// with BandValues. A refusal by the partner's policy is ErrScoreRefused.
+func RunScoreBandsBank(ctx context.Context, t Transport, cfg ScoreBandsBankConfig, progress func(string, float64)) (*ScoreBandsBankResult, error) {
+	res, err := runScoreBandsBank(ctx, t, cfg, progress)
+	return res, scoreRefusal(err)
+}
+
+func runScoreBandsBank(ctx context.Context, t Transport, cfg ScoreBandsBankConfig, progress func(string, float64)) (*ScoreBandsBankResult, error) {
+	if cfg.K < 1 || cfg.K > bands.MaxThresholds || len(cfg.Thresholds)%cfg.K != 0 {
+		return nil, fmt.Errorf("protocol: score: %d thresholds for %d per position", len(cfg.Thresholds), cfg.K)
+	}
+	L := len(cfg.Thresholds) / cfg.K
+	c := newScoreChannel(t)
+	if err := c.sendJSON(ctx, "score.hello", scoreHello{L: L, ModelID: cfg.ModelID, Compare: cfg.K}); err != nil {
+		return nil, err
+	}
+	var ack struct{}
+	if err := c.recvJSON(ctx, "score.hello", &ack); err != nil {
+		return nil, err
+	}
+	a, err := c.recvBlob(ctx, "score.ot.a", ot.BaseAMsgBytes)
+	if err != nil {
+		return nil, err
+	}
+	br, b, err := ot.NewBaseReceiver(randOr(cfg.Rand), a)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: score: %w", err)
+	}
+	if err := c.sendBlob(ctx, "score.ot.b", b); err != nil {
+		return nil, err
+	}
+	e, err := c.recvBlob(ctx, "score.ot.e", ot.BaseEMsgBytes)
+	if err != nil {
+		return nil, err
+	}
+	if err := br.Finish(e); err != nil {
+		return nil, fmt.Errorf("protocol: score: %w", err)
+	}
+	snd, err := br.Sender()
+	if err != nil {
+		return nil, err
+	}
+	var seed [32]byte
+	if _, err := io.ReadFull(randOr(cfg.Rand), seed[:]); err != nil {
+		return nil, err
+	}
+	bank, err := bands.NewBank(snd, cfg.K, seed)
+	if err != nil {
+		return nil, err
+	}
+	res := &ScoreBandsBankResult{GE: make([]uint32, L)}
+	nb := (L + bandsBatch - 1) / bandsBatch
+	keys := make([]bands.Keys, nb)
+	tables := make([]byte, 0, bandsBatch*bands.TableBytes(cfg.K))
+	open := func(b int) error {
+		lo, hi := b*bandsBatch, min((b+1)*bandsBatch, L)
+		z, err := c.recvBlob(ctx, "score.cmp.z", (hi-lo)*bands.AnswerBytes(cfg.K))
+		if err != nil {
+			return err
+		}
+		if err := bank.Open(keys[b], z, res.GE[lo:hi]); err != nil {
+			return fmt.Errorf("protocol: score: batch %d: %w", b, err)
+		}
+		keys[b] = nil
+		return nil
+	}
+	for b := range nb {
+		lo, hi := b*bandsBatch, min((b+1)*bandsBatch, L)
+		u, err := c.recvBlob(ctx, "score.cmp.u", (hi-lo)*bands.CorrectionBytes)
+		if err != nil {
+			return nil, err
+		}
+		tables = tables[:(hi-lo)*bands.TableBytes(cfg.K)]
+		if keys[b], err = bank.Tables(cfg.Thresholds[lo*cfg.K:hi*cfg.K], u, tables); err != nil {
+			return nil, fmt.Errorf("protocol: score: batch %d: %w", b, err)
+		}
+		if err := c.sendBlob(ctx, "score.cmp.t", tables); err != nil {
+			return nil, err
+		}
+		if b > 0 {
+			if err := open(b - 1); err != nil {
+				return nil, err
+			}
+		}
+		if progress != nil {
+			progress("comparing", float64(hi)/float64(L))
+		}
+	}
+	if nb > 0 {
+		if err := open(nb - 1); err != nil {
+			return nil, err
+		}
+	}
+	res.Batches = nb
+	if err := c.sendJSON(ctx, "score.done", scoreDone{Scored: cfg.Scored}); err != nil {
+		return nil, err
+	}
+	if err := c.recvJSON(ctx, "score.done", &ack); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// runScoreBandsPartner runs the partner side after the hello's checks.
+func runScoreBandsPartner(ctx context.Context, c *scoreChannel, cfg ScorePartnerConfig, K int, progress func(string, float64)) (*ScorePartnerResult, error) {
+	L := len(cfg.BandValues)
+	bs, a, err := ot.NewBaseSender(randOr(cfg.Rand))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.sendBlob(ctx, "score.ot.a", a); err != nil {
+		return nil, err
+	}
+	b, err := c.recvBlob(ctx, "score.ot.b", ot.BaseBMsgBytes)
+	if err != nil {
+		return nil, err
+	}
+	e, err := bs.Respond(b)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: score: %w", err)
+	}
+	if err := c.sendBlob(ctx, "score.ot.e", e); err != nil {
+		return nil, err
+	}
+	rcv, err := bs.Receiver()
+	if err != nil {
+		return nil, err
+	}
+	// Two batches in flight: two Partners on one Receiver, so batch b+1's
+	// corrections go out while the bank builds batch b's tables.
+	var ps [2]*bands.Partner
+	for i := range ps {
+		if ps[i], err = bands.NewPartner(rcv, K); err != nil {
+			return nil, err
+		}
+	}
+	nb := (L + bandsBatch - 1) / bandsBatch
+	u := make([]byte, bandsBatch*bands.CorrectionBytes)
+	choose := func(b int) error {
+		lo, hi := b*bandsBatch, min((b+1)*bandsBatch, L)
+		ub := u[:(hi-lo)*bands.CorrectionBytes]
+		ps[b%2].Choose(cfg.BandValues[lo:hi], ub)
+		return c.sendBlob(ctx, "score.cmp.u", ub)
+	}
+	for b := range min(2, nb) {
+		if err := choose(b); err != nil {
+			return nil, err
+		}
+	}
+	z := make([]byte, bandsBatch*bands.AnswerBytes(K))
+	for b := range nb {
+		lo, hi := b*bandsBatch, min((b+1)*bandsBatch, L)
+		tables, err := c.recvBlob(ctx, "score.cmp.t", (hi-lo)*bands.TableBytes(K))
+		if err != nil {
+			return nil, err
+		}
+		zb := z[:(hi-lo)*bands.AnswerBytes(K)]
+		if err := ps[b%2].Answer(tables, zb); err != nil {
+			return nil, fmt.Errorf("protocol: score: batch %d: %w", b, err)
+		}
+		if cfg.OnRelease != nil {
+			d := sha256.Sum256(zb)
+			if err := cfg.OnRelease(ctx, ScoreRelease{Batch: b, FirstPos: lo, Positions: hi - lo, Statistic: "band_comparisons",
+				Values: (hi - lo) * K, Digest: d[:]}); err != nil {
+				return nil, err
+			}
+		}
+		if err := c.sendBlob(ctx, "score.cmp.z", zb); err != nil {
+			return nil, err
+		}
+		if b+2 < nb {
+			if err := choose(b + 2); err != nil {
+				return nil, err
+			}
+		}
+		if progress != nil {
+			progress("comparing", float64(hi)/float64(L))
+		}
+	}
+	res := &ScorePartnerResult{Length: L, Batches: nb}
+	if res.Scored, err = c.partnerDone(ctx, L); err != nil {
+		return nil, err
+	}
+	return res, nil
+}

@@ -1,0 +1,188 @@
+package protocol
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"math"
+	mrand "math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tandem-dev/tandem/bands"
+	"github.com/tandem-dev/tandem/ot"
+)
+
+type bandsRun struct {
+	bank            *ScoreBandsBankResult
+	partner         *ScorePartnerResult
+	pb, pp          *pipe
+	bankErr, prtErr error
+	releases        []ScoreRelease
+}
+
+func runScoreBands(t testing.TB, th []uint32, k int, vals []uint16, approve func(context.Context) error) bandsRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pb, pp := newPipe()
+	var r bandsRun
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.partner, r.prtErr = RunScorePartner(ctx, pp, ScorePartnerConfig{JobID: "job-b", ModelID: "mdl-1", Rand: rand.Reader, BandValues: vals,
+			Approve: approve, OnRelease: func(_ context.Context, rel ScoreRelease) error { r.releases = append(r.releases, rel); return nil }}, nil)
+		if r.prtErr != nil {
+			time.AfterFunc(10*time.Second, cancel) // let the bank read the refusal first
+		}
+	}()
+	r.bank, r.bankErr = RunScoreBandsBank(ctx, pb, ScoreBandsBankConfig{JobID: "job-b", ModelID: "mdl-1", Rand: rand.Reader, K: k, Thresholds: th, Scored: 1}, nil)
+	<-done
+	r.pb, r.pp = pb, pp
+	return r
+}
+
+// TestScoreBandsMatchesPlaintext: over three batches, at every position
+// the bank scores it learns exactly the band of u_B + u_P against the
+// edges in the fixed point (and "no value" where the partner has none);
+// at the others every bit is 1 whatever u_P. The partner sends nothing
+// but the base OTs, 64 bytes of corrections and K bits of answers per
+// position.
+func TestScoreBandsMatchesPlaintext(t *testing.T) {
+	rng := mrand.New(mrand.NewPCG(5, 6))
+	const L = 2*bandsBatch + 123
+	edges := []float64{-2.2, -1.4, -0.85, -0.4, 0, 0.4, 0.85, 1.4, 2.2} // logits of 10 bands
+	K := len(edges) + 1
+	uB, uP := make([]float64, L), make([]float64, L)
+	mask := make([]bool, L)
+	vals := make([]uint16, L)
+	th := make([]uint32, L*K)
+	for i := range L {
+		mask[i] = rng.IntN(3) == 0
+		uB[i], uP[i] = rng.NormFloat64(), rng.NormFloat64()*1.5
+		switch i % 50 {
+		case 1:
+			uP[i] = math.NaN() // no partial predictor
+		case 2:
+			uP[i] = 40 // clipped to +32
+		case 3: // on an edge exactly, in the fixed point
+			uP[i] = edges[3] - uB[i]
+		}
+		vals[i], _ = BandValue(uP[i])
+		if mask[i] {
+			th[i*K] = 1
+			for k, e := range edges {
+				th[i*K+k+1] = BandThreshold(e - uB[i])
+			}
+		}
+	}
+	r := runScoreBands(t, th, K, vals, nil)
+	if r.bankErr != nil || r.prtErr != nil {
+		t.Fatal(r.bankErr, r.prtErr)
+	}
+	for i := range L {
+		ge := r.bank.GE[i]
+		if !mask[i] {
+			if ge != 1<<K-1 {
+				t.Fatalf("position %d (not scored): bits %b", i, ge)
+			}
+			continue
+		}
+		n, present, err := bands.Band(ge, K)
+		if err != nil {
+			t.Fatalf("position %d: %v", i, err)
+		}
+		if present != !math.IsNaN(uP[i]) {
+			t.Fatalf("position %d: present %v, u_P %v", i, present, uP[i])
+		}
+		if !present {
+			continue
+		}
+		// Plaintext: edges reached by the fixed-point partial predictor.
+		want := 0
+		p := math.Round(math.Max(-BandClip, math.Min(uP[i], BandClip-1.0/(1<<BandScaleBits)))*(1<<BandScaleBits)) / (1 << BandScaleBits)
+		for _, e := range edges {
+			if p >= math.Ceil((e-uB[i])*(1<<BandScaleBits))/(1<<BandScaleBits) {
+				want++
+			}
+		}
+		if n != want {
+			t.Fatalf("position %d: u_B %v u_P %v: %d edges reached, want %d", i, uB[i], uP[i], n, want)
+		}
+		if s := uB[i] + uP[i]; i%50 != 2 && (s < edges[0]-0.01 && n != 0 || s > edges[len(edges)-1]+0.01 && n != len(edges)) {
+			t.Fatalf("position %d: score %v reaches %d edges", i, s, n)
+		}
+	}
+	// The wire, partner → bank.
+	sizes := map[string]int{}
+	for _, m := range r.pp.sent {
+		sizes[m.Step] += len(m.Payload)
+	}
+	want := map[string]int{"score.hello": 2, "score.ot.a": ot.BaseAMsgBytes, "score.ot.e": ot.BaseEMsgBytes,
+		"score.cmp.u": L * bands.CorrectionBytes, "score.cmp.z": L * bands.AnswerBytes(K), "score.done": 2}
+	for step, n := range sizes {
+		if want[step] != n {
+			t.Errorf("partner sent %d bytes under %s, want %d", n, step, want[step])
+		}
+	}
+	if len(sizes) != len(want) {
+		t.Errorf("partner's steps %v, want %v", sizes, want)
+	}
+	if len(r.releases) != 3 || r.releases[2].Positions != 123 || r.releases[0].Values != bandsBatch*K || r.releases[1].Statistic != "band_comparisons" {
+		t.Errorf("releases %+v", r.releases)
+	}
+	if r.partner.Scored != 1 || r.partner.Length != L || r.partner.Batches != 3 {
+		t.Errorf("partner result %+v", r.partner)
+	}
+}
+
+func TestBandValueAndThreshold(t *testing.T) {
+	for _, tc := range []struct {
+		u       float64
+		v       uint16
+		clipped bool
+	}{{math.NaN(), 0, false}, {0, 1 << 15, false}, {1, 1<<15 + 1024, false}, {-32, 1, true}, {-31.998, 2, false}, {100, 65535, true}} {
+		if v, c := BandValue(tc.u); v != tc.v || c != tc.clipped {
+			t.Errorf("BandValue(%v) = %d, %v; want %d, %v", tc.u, v, c, tc.v, tc.clipped)
+		}
+	}
+	for _, tc := range []struct {
+		d float64
+		c uint32
+	}{{0, 1 << 15}, {1e-9, 1<<15 + 1}, {-100, 1}, {100, bands.MaxThreshold}, {math.NaN(), bands.MaxThreshold}} {
+		if c := BandThreshold(tc.d); c != tc.c {
+			t.Errorf("BandThreshold(%v) = %d, want %d", tc.d, c, tc.c)
+		}
+	}
+	// u_P reaches d exactly when its value reaches d's threshold.
+	rng := mrand.New(mrand.NewPCG(9, 9))
+	for range 10000 {
+		u, d := rng.NormFloat64()*3, rng.NormFloat64()*3
+		v, _ := BandValue(u)
+		got := uint32(v) >= BandThreshold(d)
+		if math.Abs(u-d) > 1.0/(1<<BandScaleBits) && got != (u >= d) {
+			t.Fatalf("u %v, d %v: %v", u, d, got)
+		}
+	}
+}
+
+func TestScoreBandsRefused(t *testing.T) {
+	vals := []uint16{1, 2, 3}
+	r := runScoreBands(t, make([]uint32, 3*4), 4, vals, func(context.Context) error { return errors.New("no bands today") })
+	if !errors.Is(r.bankErr, ErrScoreRefused) || r.prtErr == nil {
+		t.Fatalf("bank %v, partner %v", r.bankErr, r.prtErr)
+	}
+	// A bank that asks for scores while the partner's job is bands-only.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pb, pp := newPipe()
+	go RunScorePartner(ctx, pp, ScorePartnerConfig{JobID: "j", ModelID: "m", Rand: rand.Reader, BandValues: vals}, nil)
+	_, err := RunScoreBank(ctx, pb, ScoreBankConfig{JobID: "j", ModelID: "m", Mask: make([]bool, 3)}, nil)
+	if !errors.Is(err, ErrScoreRefused) {
+		t.Fatalf("scores asked of a bands-only partner: %v", err)
+	}
+	if !slices.ContainsFunc(pp.sent, func(m Msg) bool { return m.Step == "train.refused" }) {
+		t.Fatal("no refusal on the wire")
+	}
+}
