@@ -130,11 +130,10 @@ func TestPartnerViewIsUniform(t *testing.T) {
 			t.Fatal(err)
 		}
 		var count [16]int
-		mb := msgBytes(k)
 		for i := range m {
-			tb := tables[i*TableBytes(k):]
-			xh := getMsg(tb[0x12*mb:], mb) ^ partner.pads[2*i]
-			xl := getMsg(tb[(ot.Values+0x80)*mb:], mb) ^ partner.pads[2*i+1]
+			tb := tables[i*TableBytes(k) : (i+1)*TableBytes(k)]
+			xh := getBits(tb, 0x12*2*k, 2*k) ^ partner.pads[2*i]
+			xl := getBits(tb, (ot.Values+0x80)*2*k, 2*k) ^ partner.pads[2*i+1]
 			for j := range k {
 				o := xh>>j&1 | xh>>(k+j)&1<<1 | xl>>j&1<<2 | xl>>(k+j)&1<<3
 				count[o]++
@@ -155,22 +154,50 @@ func TestPartnerViewIsUniform(t *testing.T) {
 
 func TestBand(t *testing.T) {
 	for _, tc := range []struct {
-		ge      uint32
-		n       int
-		present bool
-		bad     bool
+		ge       uint32
+		presence bool
+		n        int
+		present  bool
+		bad      bool
 	}{
-		{0, 0, false, false},
-		{1, 0, true, false},
-		{0b111, 2, true, false},
-		{0b1111, 3, true, false},
-		{0b10, 0, false, true},   // a value both missing and past an edge
-		{0b1011, 0, false, true}, // not a prefix
-		{0b11111, 0, false, true},
+		{0, true, 0, false, false},
+		{1, true, 0, true, false},
+		{0b111, true, 2, true, false},
+		{0b1111, true, 3, true, false},
+		{0b10, true, 0, false, true},   // a value both missing and past an edge
+		{0b1011, true, 0, false, true}, // not a prefix
+		{0b11111, true, 0, false, true},
+		{0, false, 0, true, false},
+		{0b1111, false, 4, true, false},
+		{0b101, false, 0, false, true},
+		{0b11111, false, 0, false, true},
 	} {
-		n, present, err := Band(tc.ge, 4)
+		n, present, err := Band(tc.ge, 4, tc.presence)
 		if (err != nil) != tc.bad || (!tc.bad && (n != tc.n || present != tc.present)) {
-			t.Errorf("Band(%b, 4) = %d, %v, %v", tc.ge, n, present, err)
+			t.Errorf("Band(%b, 4, %v) = %d, %v, %v", tc.ge, tc.presence, n, present, err)
+		}
+	}
+}
+
+// TestBitPacking: messages of every width from 1 to 64 bits, 512 to a
+// table as the bank writes them, read back at their offsets.
+func TestBitPacking(t *testing.T) {
+	r := mrand.New(mrand.NewPCG(11, 12))
+	for w := uint(1); w <= 64; w++ {
+		var msgs [2 * ot.Values]uint64
+		tab := make([]byte, 2*ot.Values*int(w)/8)
+		for i := range msgs {
+			msgs[i] = r.Uint64()
+		}
+		pack(tab, &msgs, w)
+		for i, m := range msgs {
+			want := m
+			if w < 64 {
+				want &= 1<<w - 1
+			}
+			if got := getBits(tab, uint(i)*w, w); got != want {
+				t.Fatalf("width %d message %d: %x, want %x", w, i, got, want)
+			}
 		}
 	}
 }

@@ -599,7 +599,14 @@ func (p ModelPart) addFeature(u []float64, k int, vals []float64, present []bool
 func scoreBandsBank(ctx context.Context, j *jobRun, in *alignedInputs, m *storedModel, mask []bool, uB []float64, incompleteBank int) (any, error) {
 	B := int(j.prop.Score.Bands)
 	edges := bandEdges(j.prop.Score)
-	K := B // threshold 0: the partner has a value; 1…B−1: the edges
+	// Thresholds: the B−1 edges, after, for a missing: drop model (whose
+	// partner part has no value where a feature is missing), a first one
+	// that asks whether the partner has a value at all.
+	presence := m.Part.Missing == protocol.MissingDrop
+	K, first := B-1, 0
+	if presence {
+		K, first = B, 1
+	}
 	L := len(mask)
 	th := make([]uint32, L*K) // 0 where not scored: every bit 1, nothing learnt
 	scored := 0
@@ -609,9 +616,11 @@ func scoreBandsBank(ctx context.Context, j *jobRun, in *alignedInputs, m *stored
 		}
 		scored++
 		t := th[pos*K : (pos+1)*K]
-		t[0] = 1
+		if presence {
+			t[0] = 1
+		}
 		for k, e := range edges {
-			t[k+1] = protocol.BandThreshold(math.Log(e/(1-e)) - uB[pos])
+			t[first+k] = protocol.BandThreshold(math.Log(e/(1-e)) - uB[pos])
 		}
 	}
 	res, err := protocol.RunScoreBandsBank(ctx, j.t, protocol.ScoreBandsBankConfig{JobID: j.rec.ID, ModelID: m.ID, Rand: rand.Reader,
@@ -632,7 +641,7 @@ func scoreBandsBank(ctx context.Context, j *jobRun, in *alignedInputs, m *stored
 		if !mask[pos] {
 			continue
 		}
-		n, present, err := bands.Band(res.GE[pos], K)
+		n, present, err := bands.Band(res.GE[pos], K, presence)
 		if err != nil {
 			return nil, fmt.Errorf("node: score: position %d: %w", pos, err)
 		}

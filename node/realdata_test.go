@@ -427,6 +427,8 @@ func trainRealCreditDrop(t *testing.T, bank, partner *testNode, psiJob, bankFile
 		t.Errorf("in-sample AUC: split model %.5f, plaintext on the complete rows %.5f (|Δ| > 0.005)", aHE, aBase)
 	}
 
+	// Bands only: the partner's "no value" travels as a comparison too.
+	checkBandsOnlyJob(t, bank, partner, psiJob, bres.ModelID, bp, pp, bcsv, pcsv, pairs)
 	// Scoring: every matched row is listed; exactly the rows missing a
 	// feature on either side have no score.
 	sb, _ := runJobs(t, bank, partner, &tandemv1.SubmitJobRequest{Kind: "score", Peer: "partner-a", Score: &tandemv1.ScoreParams{PsiJobId: psiJob, ModelId: bres.ModelID, Bands: 10}}, 60*time.Second)

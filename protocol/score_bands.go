@@ -18,8 +18,9 @@ import (
 // predictor p with K thresholds per position chosen by the bank, c_k =
 // edge_k − u_B in the same fixed point, by 1-out-of-256 OTs (package ot);
 // the bank learns the bits [p ≥ c_k], hence [u_B + u_P ≥ edge_k], hence
-// the band. Threshold 0 is the constant 1, against which the partner's
-// value 0 (no partial predictor: a missing: drop model's row) falls short.
+// the band. For a missing: drop model the bank adds a first threshold, the
+// constant 1, against which the partner's value 0 (no partial predictor:
+// a row with a missing partner feature) falls short.
 // At the positions it does not score, the bank compares against 0 (every
 // bit 1, whatever p): the partner cannot tell them apart and the bank
 // learns nothing there.
@@ -29,14 +30,16 @@ import (
 //	2. P→B score.ot.a, B→P score.ot.b, P→B score.ot.e     base OTs
 //	3. per batch b of ≤ bandsBatch positions, pipelined two deep:
 //	   P→B score.cmp.u#b   OT corrections (64 bytes a position)
-//	   B→P score.cmp.t#b   OT tables (2·256 messages of 2K bits a position)
+//	   B→P score.cmp.t#b   OT tables (2·256 messages of 2K bits a position,
+//	                       packed: 128·K bytes)
 //	   P: OnRelease (audit record with the batch digest)
 //	   P→B score.cmp.z#b   answers (K bits a position, one-time padded)
 //	   P sends u_0, u_1 first, then after each table z_b and u_{b+2}.
 //	4. B→P score.done {scored}, P→B score.done {}
 //
-// What each side learns: the bank, per position it scores, whether the
-// partner has a value and which band edges the score reaches; nothing at
+// What each side learns: the bank, per position it scores, which band
+// edges the score reaches (and, for a missing: drop model, whether the
+// partner has a value); nothing at
 // the other positions. The partner: L, the model id, K and how many
 // positions were scored (score.done), never which, nor any band.
 // Resolution: band edges are compared in units of 2^-BandScaleBits logit,

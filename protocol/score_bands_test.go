@@ -89,7 +89,7 @@ func TestScoreBandsMatchesPlaintext(t *testing.T) {
 			}
 			continue
 		}
-		n, present, err := bands.Band(ge, K)
+		n, present, err := bands.Band(ge, K, true)
 		if err != nil {
 			t.Fatalf("position %d: %v", i, err)
 		}
