@@ -330,7 +330,11 @@ func demoBandsOnly(ctx context.Context, out io.Writer, bc *node.Client, peer, ps
 	fmt.Fprintf(out, "   %d customers banded in %.2fs, %.1f MB sent by the bank; bands with the bank's row keys in %s\n",
 		br.Scored, time.Since(t0).Seconds(), float64(br.BytesSent)/1e6, br.Output)
 	for _, b := range br.Bands {
-		fmt.Fprintf(out, "   band %d: %5d customers, score in [%.3f, %.3f)\n", b.Band, b.Rows, b.MinScore, b.MaxScore)
+		closing := ")"
+		if b.MaxScore == 1 {
+			closing = "]"
+		}
+		fmt.Fprintf(out, "   band %d: %5d customers, score in [%.3f, %.3f%s\n", b.Band, b.Rows, b.MinScore, b.MaxScore, closing)
 	}
 	scores, err := csvColumn(scr.Output, "score")
 	if err != nil {
