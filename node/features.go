@@ -58,11 +58,13 @@ func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask
 		names, feats = append(names, name), append(feats, v)
 		return nil
 	}
-	for _, col := range cols {
-		vals, present, err := dataset.Column(ctx, in.dspec, col)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("node: column %s of dataset %s: %w", col, in.ds.Spec.Name, err)
-		}
+	all, allPresent, err := dataset.Columns(ctx, in.dspec, cols) // one pass for every column
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("node: features of dataset %s: %w", in.ds.Spec.Name, err)
+	}
+	for c, col := range cols {
+		vals, present := all[c], allPresent[c]
+		all[c], allPresent[c] = nil, nil
 		var levels []string
 		if _, _, indicator := dataset.SplitIndicator(col); !indicator && slices.Contains(present, false) {
 			// Not a number in every row: perhaps categorical.

@@ -86,3 +86,28 @@ func TestPartnerOnlyFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestScoreBandsFlags: bad bands-only flags are refused with the cause
+// named before any node is contacted.
+func TestScoreBandsFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--bands-only", "--bands", "40"}, "--bands-only needs --bands 2..32"},
+		{[]string{"--bands-only"}, "--bands-only needs --bands 2..32"},
+		{[]string{"--bands", "3", "--band-edges", "0.2,0.5"}, "--band-edges needs --bands-only"},
+		{[]string{"--bands-only", "--bands", "3", "--band-edges", "0.5"}, "N-1 = 2 edges, got 1"},
+		{[]string{"--bands-only", "--bands", "3", "--band-edges", "0.5,0.4"}, "ascending probabilities"},
+		{[]string{"--bands-only", "--bands", "3", "--band-edges", "0.5,1"}, "strictly between 0 and 1"},
+	} {
+		args := append([]string{"--home", t.TempDir(), "score", "--model", "mdl-1", "--psi-job", "job-1"}, tc.args...)
+		_, errOut, code := tandem(t, args...)
+		if code == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("tandem %v: exit %d, stderr %q; want an error containing %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	if e, err := parseEdges(" 0.1, 0.5 ,0.9"); err != nil || len(e) != 3 || e[1] != 0.5 {
+		t.Errorf("parseEdges: %v %v", e, err)
+	}
+}
