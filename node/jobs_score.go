@@ -195,7 +195,7 @@ func (n *Node) scoreModel(id, side, peer string) (*storedModel, error) {
 func partialScores(ctx context.Context, in *alignedInputs, part ModelPart) ([]float64, error) {
 	L := int(in.al.Length)
 	u := make([]float64, L)
-	vals, pres, err := dataset.Columns(ctx, in.dspec, part.Features) // one pass over the file
+	vals, pres, err := in.cache.columns(ctx, in.dspec, part.Features, false) // one pass over the file, or none
 	if err != nil {
 		return nil, fmt.Errorf("node: features of dataset %s: %w", in.ds.Spec.Name, err)
 	}
@@ -293,9 +293,11 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 		return nil, err
 	}
 	out.Output = filepath.Join(dir, "scores.csv")
+	j.progress("writing", 1)
 	if err := writeScores(ctx, in.dspec, keys, scores, bands, out.Output); err != nil {
 		return nil, fmt.Errorf("node: score: writing %s: %w", out.Output, err)
 	}
+	j.progress("metrics", 1)
 	if label, present, ok := modelLabel(ctx, &in, m); ok {
 		if auc, nv, ok := labelAUC(label, present, m.ValidationRows, scoreOf); ok {
 			out.ValidationAUC, out.ValidationN = &auc, nv
@@ -408,8 +410,11 @@ func modelLabel(ctx context.Context, in *alignedInputs, m *storedModel) ([]float
 	if m.Card.Training.Dataset != in.ds.Spec.Name {
 		return nil, nil, false
 	}
-	label, present, err := dataset.LabelColumn(ctx, in.dspec, m.Card.Label)
-	return label, present, err == nil
+	label, present, err := in.cache.columns(ctx, in.dspec, []string{m.Card.Label}, true)
+	if err != nil {
+		return nil, nil, false
+	}
+	return label[0], present[0], true
 }
 
 // labelAUC is the AUC of the scores over the given rows that were scored
@@ -673,6 +678,7 @@ func scoreBandsBank(ctx context.Context, j *jobRun, in *alignedInputs, m *stored
 		return nil, err
 	}
 	out.Output = filepath.Join(dir, "bands.csv")
+	j.progress("writing", 1)
 	if err := writeScores(ctx, in.dspec, keys, nil, bandOf, out.Output); err != nil {
 		return nil, fmt.Errorf("node: score: writing %s: %w", out.Output, err)
 	}
