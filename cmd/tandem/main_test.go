@@ -6,11 +6,14 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/csv"
 	"encoding/json"
 	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	rpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
+	"github.com/tandem-dev/tandem/node"
 	"github.com/tandem-dev/tandem/testnet"
 )
 
@@ -155,6 +159,56 @@ func TestTestnetEndToEnd(t *testing.T) {
 		}
 		if want := int64(st.Truth.Partners[1].ByEither); last.State != "succeeded" || last.Result.Intersection != want {
 			t.Fatalf("psi count: got %s/%d, want succeeded/%d", last.State, last.Result.Intersection, want)
+		}
+	})
+
+	// The CLI end to end for a bands-only score: PSI, a short train job,
+	// then `score --bands-only` between real processes; bands.csv holds
+	// the bank's matched rows with a band and no score.
+	t.Run("train-and-score-bands-only", func(t *testing.T) {
+		var psiJob struct {
+			ID     string
+			State  string
+			Result struct{ Intersection int64 }
+		}
+		runJSON(t, &psiJob, "--home", bank, "--json", "psi", "--peer", "partner-a", "--dataset", "customers", "--peer-dataset", "users", "--wait")
+		spec := filepath.Join(t.TempDir(), "model.yaml")
+		os.WriteFile(spec, []byte("label: has_card\nbank_features: [income, age]\npartner_features: [monthly_spend, category]\nepochs: 3\nl2: 0.001\nseed: 7\n"), 0o600)
+		var train struct {
+			State  string
+			Result struct {
+				ModelID string `json:"model_id"`
+			}
+		}
+		runJSON(t, &train, "--home", bank, "--json", "train", "--psi-job", psiJob.ID, "--spec", spec, "--wait")
+		var score struct {
+			State  string
+			Result node.ScoreJobResult
+		}
+		runJSON(t, &score, "--home", bank, "--json", "score", "--model", train.Result.ModelID, "--psi-job", psiJob.ID,
+			"--bands", "4", "--bands-only", "--band-edges", "0.2,0.4,0.6", "--wait")
+		r := score.Result
+		if psiJob.State != "succeeded" || train.State != "succeeded" || score.State != "succeeded" || !r.BandsOnly ||
+			r.Scored != int(psiJob.Result.Intersection) || len(r.Bands) != 4 {
+			t.Fatalf("psi %+v, train %+v, score %+v", psiJob, train, score)
+		}
+		f, err := os.Open(r.Output)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		recs, err := csv.NewReader(f).ReadAll()
+		if err != nil || len(recs) != r.Scored+1 || recs[0][len(recs[0])-1] != "band" || slices.Contains(recs[0], "score") {
+			t.Fatalf("bands.csv: %d lines, header %v, %v", len(recs), recs[0], err)
+		}
+		counts := map[string]int{}
+		for _, rec := range recs[1:] {
+			counts[rec[len(rec)-1]]++
+		}
+		for _, b := range r.Bands {
+			if counts[strconv.Itoa(b.Band)] != b.Rows {
+				t.Errorf("band %d: %d rows in bands.csv, %d in the result", b.Band, counts[strconv.Itoa(b.Band)], b.Rows)
+			}
 		}
 	})
 
