@@ -338,7 +338,7 @@ func (m *jobManager) runInitiator(ctx context.Context, id string) {
 			tr := newStreamTransport(stream, id, n.metrics)
 			run := &jobRun{n: n, rec: rec, prop: prop, t: protocol.NewTranscript(tr, id, true), progress: m.progressFunc(id)}
 			run.peerKey, _ = n.peerPublicKey(rec.Peer)
-			result, err = kind.initiate(sctx, run)
+			result, err = runSide(sctx, n.log, id, func() (any, error) { return kind.initiate(sctx, run) })
 			if err == nil {
 				result, err = n.withReceipt(sctx, run, result)
 			}

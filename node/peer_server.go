@@ -223,7 +223,7 @@ func (s *peerServer) Exchange(stream tandemv1.PeerService_ExchangeServer) error 
 	defer tr.close()
 	run := &jobRun{n: n, rec: rec, prop: prop, t: protocol.NewTranscript(tr, rec.ID, false), progress: n.jobs.progressFunc(rec.ID)}
 	run.peerKey, _ = n.peerPublicKey(name)
-	result, err := n.jobs.kinds[rec.Kind].respond(rctx, run)
+	result, err := runSide(rctx, n.log, rec.ID, func() (any, error) { return n.jobs.kinds[rec.Kind].respond(rctx, run) })
 	if err == nil && !n.silentPeer.Load() {
 		result, err = n.withReceipt(rctx, run, result)
 	}
