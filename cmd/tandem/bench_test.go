@@ -170,7 +170,9 @@ func BenchmarkTrainLoopback(b *testing.B) {
 	benchLoopback(b, benchTrainOnce)
 }
 
-// benchLoopback runs once(n) b.N times, n = TANDEM_BENCH_N.
+// benchLoopback runs once(n) b.N times, n = TANDEM_BENCH_N, after a PSI
+// job in the mode TANDEM_BENCH_REVEAL (initiator by default; both: the
+// alignment is the intersection, every position a shared customer).
 func benchLoopback(b *testing.B, once func(b *testing.B, st *testnet.State, c *node.Client, psiJob *tandemv1.JobState)) {
 	n := benchRows(b)
 	b.Run(fmt.Sprintf("n=%.0e", float64(n)), func(b *testing.B) {
@@ -181,7 +183,8 @@ func benchLoopback(b *testing.B, once func(b *testing.B, st *testnet.State, c *n
 				stop()
 				b.Fatal(err)
 			}
-			pj, err := runJob(context.Background(), c, &tandemv1.SubmitJobRequest{Kind: "psi", Peer: "partner-a", Psi: &tandemv1.PsiParams{Dataset: "customers", PeerDataset: "users"}})
+			pj, err := runJob(context.Background(), c, &tandemv1.SubmitJobRequest{Kind: "psi", Peer: "partner-a",
+				Psi: &tandemv1.PsiParams{Dataset: "customers", PeerDataset: "users", Reveal: os.Getenv("TANDEM_BENCH_REVEAL")}})
 			if err == nil {
 				once(b, st, c, pj)
 			}
