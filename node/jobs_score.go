@@ -170,8 +170,12 @@ func (n *Node) checkScoreResponder(p *tandemv1.JobProposal) error {
 	if _, _, err := n.alignmentJob(p, "score", p.Score.PsiJobId, "responder", p.Initiator); err != nil {
 		return err
 	}
-	if _, err := n.scoreModel(p.Score.ModelId, "partner", p.Initiator); err != nil {
+	m, err := n.scoreModel(p.Score.ModelId, "partner", p.Initiator)
+	if err != nil {
 		return err
+	}
+	if m.partnerOnly() && p.Score.BandsOnly {
+		return fmt.Errorf("model %s is partner-only: --bands-only is for split models", m.ID)
 	}
 	return checkScoreRelease(n, p)
 }

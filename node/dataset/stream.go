@@ -178,6 +178,9 @@ func columns(ctx context.Context, spec Spec, names []string, boolish []bool) (va
 	if err := spec.Validate(); err != nil {
 		return nil, nil, err
 	}
+	if len(names) == 0 {
+		return nil, nil, nil // no pass over the file for nothing
+	}
 	type want struct {
 		col       string
 		level     string
