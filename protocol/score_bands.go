@@ -39,9 +39,12 @@ import (
 //
 // What each side learns: the bank, per position it scores, which band
 // edges the score reaches (and, for a missing: drop model, whether the
-// partner has a value); nothing at
-// the other positions. The partner: L, the model id, K and how many
-// positions were scored (score.done), never which, nor any band.
+// partner has a value); nothing at the other positions. The partner: L,
+// the model id, K and how many positions were scored (score.done), never
+// which, nor any band. Semi-honest, as DESIGN §2: a bank that departs from
+// the protocol could set its K thresholds anywhere, at any position, and
+// learn K bits of u_P there (the scores mode's mask gives such a bank u_P
+// itself).
 // Resolution: band edges are compared in units of 2^-BandScaleBits logit,
 // so a row within 2^-10 of an edge may fall on either side of it; partial
 // predictors beyond ±BandClip logit are clipped (counted).
@@ -51,7 +54,7 @@ const (
 	BandScaleBits = 10
 	// BandClip bounds |u_P| in band comparisons: 16 bits at 2^-10.
 	BandClip = 32.0
-	// bandsBatch positions per round trip: ≈ 6 MB of tables at K = 10.
+	// bandsBatch positions per round trip: ≈ 5 MB of tables at K = 10.
 	bandsBatch = 4096
 )
 
