@@ -16,8 +16,8 @@ import (
 // Why this shape: the Sender hashes 256 rows per OT, so H must cost a few
 // AES blocks, not a SHA-3 call (≈ 100 ns: 26 µs an OT). A row the Receiver
 // did not choose differs from its own by C(v)∧s with 128 unknown bits of
-// s, split between x0 and x1 in any proportion (64/64 for most v, 0/128
-// for v = 128); the chain makes H depend on both halves through π, so
+// s, split between x0 and x1 as 64/64, or 0/128 when v differs from the
+// choice in its top bit only (C is linear: the difference is C(v ⊕ r)); the chain makes H depend on both halves through π, so
 // guessing one half (2^64 work when it holds 64 bits) does not expose the
 // output: a meet-in-the-middle needs π(y), which needs both halves. The
 // index tweak T(i) = (i, "tandemot") separates OTs. Three π calls per pad.
