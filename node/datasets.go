@@ -64,11 +64,6 @@ func (n *Node) addDataset(ctx context.Context, req *tandemv1.AddDatasetRequest, 
 		return nil, fmt.Errorf("%w: %v", errInvalid, err)
 	}
 	rec := &datasetRecord{Spec: ds, Profile: prof, Registered: time.Now().Unix()}
-	if old, err := n.dataset(req.Name); err == nil && old.Profile != nil && old.Profile.Digest != prof.Digest {
-		if err := n.dropColCache(old.Profile.Digest); err != nil {
-			n.log.WarnContext(ctx, "column cache: old entries not removed", "dataset", req.Name, "error", err.Error())
-		}
-	}
 	if err := n.st.putJSON("ds/"+req.Name, rec); err != nil {
 		return nil, err
 	}

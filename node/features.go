@@ -58,7 +58,7 @@ func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask
 		names, feats = append(names, name), append(feats, v)
 		return nil
 	}
-	all, allPresent, err := in.cache.columns(ctx, in.dspec, cols, false) // one pass for every column, or none
+	all, allPresent, err := dataset.Columns(ctx, in.dspec, cols) // one pass for every column
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("node: features of dataset %s: %w", in.ds.Spec.Name, err)
 	}
@@ -83,7 +83,7 @@ func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask
 		for k, level := range levels {
 			ind[k] = col + "=" + level
 		}
-		vs, ps, err := in.cache.columns(ctx, in.dspec, ind, false) // all levels in one pass, or none
+		vs, ps, err := dataset.Columns(ctx, in.dspec, ind) // all levels in one pass
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("node: column %s of dataset %s: %w", col, in.ds.Spec.Name, err)
 		}
@@ -221,11 +221,8 @@ func checkFeature(col string, v []float64, present, use []bool) error {
 // alignedLabel reads a 0/1 label column (boolean-ish cells) onto the L
 // positions.
 func alignedLabel(ctx context.Context, in *alignedInputs, col string) ([]float64, []bool, error) {
-	vals, present, err := in.cache.columns(ctx, in.dspec, []string{col}, true)
-	if err != nil {
-		return align(in, col, nil, nil, err)
-	}
-	return align(in, col, vals[0], present[0], nil)
+	vals, present, err := dataset.LabelColumn(ctx, in.dspec, col)
+	return align(in, col, vals, present, err)
 }
 
 func align(in *alignedInputs, col string, vals []float64, present []bool, err error) ([]float64, []bool, error) {

@@ -25,7 +25,6 @@ type alignedInputs struct {
 	dspec  dataset.Spec
 	al     *psi.Alignment
 	agr    *tandemv1.AgreementRecord
-	cache  *colCache // the dataset's parsed columns (nil: read the file)
 }
 
 // alignmentJob finds the PSI job psiJobID that a proposal of kind runs
@@ -99,7 +98,6 @@ func (n *Node) loadAligned(j *jobRun, kind, psiJobID string) (alignedInputs, err
 	if in.dspec, err = in.ds.Spec.spec(); err != nil {
 		return in, err
 	}
-	in.cache = n.colCache(in.ds)
 	dir, err := n.jobDir(in.psiRec.ID)
 	if err != nil {
 		return in, err

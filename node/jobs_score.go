@@ -199,7 +199,7 @@ func (n *Node) scoreModel(id, side, peer string) (*storedModel, error) {
 func partialScores(ctx context.Context, in *alignedInputs, part ModelPart) ([]float64, error) {
 	L := int(in.al.Length)
 	u := make([]float64, L)
-	vals, pres, err := in.cache.columns(ctx, in.dspec, part.Features, false) // one pass over the file, or none
+	vals, pres, err := dataset.Columns(ctx, in.dspec, part.Features) // one pass over the file
 	if err != nil {
 		return nil, fmt.Errorf("node: features of dataset %s: %w", in.ds.Spec.Name, err)
 	}
@@ -414,11 +414,8 @@ func modelLabel(ctx context.Context, in *alignedInputs, m *storedModel) ([]float
 	if m.Card.Training.Dataset != in.ds.Spec.Name {
 		return nil, nil, false
 	}
-	label, present, err := in.cache.columns(ctx, in.dspec, []string{m.Card.Label}, true)
-	if err != nil {
-		return nil, nil, false
-	}
-	return label[0], present[0], true
+	label, present, err := dataset.LabelColumn(ctx, in.dspec, m.Card.Label)
+	return label, present, err == nil
 }
 
 // labelAUC is the AUC of the scores over the given rows that were scored

@@ -160,11 +160,10 @@ func (statsKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 		}
 	}
 	if in.spec.NeedsLabel() {
-		cols, pres, err := in.cache.columns(ctx, in.dspec, []string{in.spec.Label}, true)
+		vals, present, err := dataset.LabelColumn(ctx, in.dspec, in.spec.Label)
 		if err != nil {
 			return nil, fmt.Errorf("node: stats: label column %s: %w", in.spec.Label, err)
 		}
-		vals, present := cols[0], pres[0]
 		cfg.Label = make([]int8, L)
 		for i := range cfg.Label {
 			cfg.Label[i] = -1

@@ -61,6 +61,15 @@ type ModelMetric struct {
 	TrainLoss *float64 `json:"training_loss,omitempty"`
 	ValAUC    *float64 `json:"validation_auc,omitempty"` // spec validation_auc
 	GradNorm  float64  `json:"grad_norm"`
+	// Seconds is the epoch's wall time on this node (the first epoch's
+	// includes the job's set-up: keys, standardisation, step caps).
+	Seconds float64 `json:"seconds"`
+}
+
+// epochMetric is the metric of the epoch a step ends, timed from the end
+// of the previous epoch (prev).
+func epochMetric(s protocol.TrainEpoch, prev time.Duration) ModelMetric {
+	return ModelMetric{Epoch: s.Epoch + 1, GradNorm: s.GradNorm, Seconds: (s.Elapsed - prev).Seconds()}
 }
 
 // ModelCard documents a split model on each node.
@@ -278,9 +287,11 @@ func (trainKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 		return nil, err
 	}
 	var metrics []ModelMetric
+	var prev time.Duration
 	for _, s := range res.Steps {
 		if s.EndOfEpoch {
-			m := ModelMetric{Epoch: s.Epoch + 1, GradNorm: s.GradNorm}
+			m := epochMetric(s, prev)
+			prev = s.Elapsed
 			if v := s.ValLoss; !math.IsNaN(v) && s.OnTraining {
 				m.TrainLoss = &v
 			} else if !math.IsNaN(v) {
@@ -349,9 +360,11 @@ func (trainKind) respond(ctx context.Context, j *jobRun) (any, error) {
 		return nil, err
 	}
 	var metrics []ModelMetric
+	var prev time.Duration
 	for _, s := range res.Steps {
 		if s.EndOfEpoch {
-			metrics = append(metrics, ModelMetric{Epoch: s.Epoch + 1, GradNorm: s.GradNorm})
+			metrics = append(metrics, epochMetric(s, prev))
+			prev = s.Elapsed
 		}
 	}
 	part := newModelPart(j.rec.ID, "partner", res.Part, in.spec, in.spec.ClipRange)

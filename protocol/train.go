@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/tandem-dev/tandem/fedlearn"
 	"github.com/tandem-dev/tandem/fedlearn/vlr"
@@ -99,6 +100,9 @@ type TrainEpoch struct {
 	GradNorm   float64 `json:"grad_norm"`
 	EndOfEpoch bool    `json:"end_of_epoch"`
 	Stop       bool    `json:"stop"`
+	// Elapsed is the wall time from the start of the run (set-up included)
+	// to the end of this step, on the reporting side.
+	Elapsed time.Duration `json:"-"`
 }
 
 // TrainBankConfig parameterises the bank side.
@@ -419,6 +423,7 @@ func featureNames(names, spec []string) []string {
 // RunTrainBank runs the bank side of a training job and returns its model
 // part and the per-step reports.
 func RunTrainBank(ctx context.Context, t Transport, cfg TrainBankConfig, progress func(string, float64)) (*TrainBankResult, error) {
+	start := time.Now()
 	if progress == nil {
 		progress = func(string, float64) {}
 	}
@@ -531,6 +536,7 @@ func RunTrainBank(ctx context.Context, t Transport, cfg TrainBankConfig, progres
 				return nil, err
 			}
 		}
+		te.Elapsed = time.Since(start)
 		res.Steps = append(res.Steps, te)
 		if cfg.OnStep != nil {
 			cfg.OnStep(te)
@@ -581,6 +587,7 @@ func RunTrainBank(ctx context.Context, t Transport, cfg TrainBankConfig, progres
 
 // RunTrainPartner runs the partner side of a training job.
 func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, progress func(string, float64)) (*TrainPartnerResult, error) {
+	start := time.Now()
 	if progress == nil {
 		progress = func(string, float64) {}
 	}
@@ -706,6 +713,7 @@ func RunTrainPartner(ctx context.Context, t Transport, cfg TrainPartnerConfig, p
 			}
 		}
 		te := TrainEpoch{Epoch: st.Epoch, Step: step, ValLoss: math.NaN(), ValAUC: math.NaN(), GradNorm: math.Sqrt(norm), EndOfEpoch: st.EndOfEpoch, Stop: st.Stop}
+		te.Elapsed = time.Since(start)
 		res.Steps = append(res.Steps, te)
 		if cfg.OnStep != nil {
 			cfg.OnStep(te)
