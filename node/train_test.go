@@ -229,6 +229,16 @@ func TestTrainEndToEnd(t *testing.T) {
 		t.Fatalf("results: bank %s; partner %s", bj.ResultJson, pj.ResultJson)
 	}
 	t.Logf("val loss epoch 1 %.5f → 40 %.5f", *bres.Metrics[0].ValLoss, *bres.Metrics[39].ValLoss)
+	var total float64
+	for _, m := range append(slices.Clone(bres.Metrics), pres.Metrics...) {
+		if !(m.Seconds > 0) {
+			t.Fatalf("epoch %d: %v seconds", m.Epoch, m.Seconds)
+		}
+		total += m.Seconds
+	}
+	if wall := time.Since(start).Seconds(); total > 2*wall { // both sides' epochs fit in the job, each
+		t.Errorf("epochs sum to %.2f s on the two sides, the job took %.2f s", total, wall)
+	}
 
 	// Each side stored only its own part, with a model card.
 	bp, bc, _ := getModel(t, bank, bres.ModelID)
