@@ -614,23 +614,33 @@ func scoreBandsBank(ctx context.Context, j *jobRun, in *alignedInputs, m *stored
 		K, first = B, 1
 	}
 	L := len(mask)
-	th := make([]uint32, L*K) // 0 where not scored: every bit 1, nothing learnt
+	logits := make([]float64, len(edges))
+	for k, e := range edges {
+		logits[k] = math.Log(e / (1 - e))
+	}
+	thresholds := func(lo, hi int, th []uint32) {
+		clear(th) // 0 where not scored: every bit 1, nothing learnt
+		for pos := lo; pos < hi; pos++ {
+			if !mask[pos] {
+				continue
+			}
+			t := th[(pos-lo)*K : (pos-lo+1)*K]
+			if presence {
+				t[0] = 1
+			}
+			for k, l := range logits {
+				t[first+k] = protocol.BandThreshold(l - uB[pos])
+			}
+		}
+	}
 	scored := 0
-	for pos, ok := range mask {
-		if !ok {
-			continue
-		}
-		scored++
-		t := th[pos*K : (pos+1)*K]
-		if presence {
-			t[0] = 1
-		}
-		for k, e := range edges {
-			t[first+k] = protocol.BandThreshold(math.Log(e/(1-e)) - uB[pos])
+	for _, ok := range mask {
+		if ok {
+			scored++
 		}
 	}
 	res, err := protocol.RunScoreBandsBank(ctx, j.t, protocol.ScoreBandsBankConfig{JobID: j.rec.ID, ModelID: m.ID, Rand: rand.Reader,
-		K: K, Thresholds: th, Scored: scored}, j.progress)
+		K: K, L: L, Thresholds: thresholds, Scored: scored}, j.progress)
 	if err != nil {
 		return nil, err
 	}

@@ -93,10 +93,13 @@ type ScoreBandsBankConfig struct {
 	JobID   string
 	ModelID string
 	Rand    io.Reader // nil: crypto/rand
-	// K thresholds per position (≤ bands.MaxThresholds); Thresholds holds
-	// L·K of them, in [0, bands.MaxThreshold].
+	// K thresholds per position (≤ bands.MaxThresholds) at each of L
+	// positions: Thresholds(lo, hi, dst) writes those of positions
+	// lo…hi−1 into dst (K each, in [0, bands.MaxThreshold]), one batch at
+	// a time, so that L·K of them never sit in memory together.
 	K          int
-	Thresholds []uint32
+	L          int
+	Thresholds func(lo, hi int, dst []uint32)
 	// Scored is the number of positions the bank scores (for score.done).
 	Scored int
 }
@@ -123,10 +126,10 @@ func RunScoreBandsBank(ctx context.Context, t Transport, cfg ScoreBandsBankConfi
 }
 
 func runScoreBandsBank(ctx context.Context, t Transport, cfg ScoreBandsBankConfig, progress func(string, float64)) (*ScoreBandsBankResult, error) {
-	if cfg.K < 1 || cfg.K > bands.MaxThresholds || len(cfg.Thresholds)%cfg.K != 0 {
-		return nil, fmt.Errorf("protocol: score: %d thresholds for %d per position", len(cfg.Thresholds), cfg.K)
+	if cfg.K < 1 || cfg.K > bands.MaxThresholds || cfg.L < 0 || cfg.Thresholds == nil {
+		return nil, fmt.Errorf("protocol: score: %d thresholds per position at %d positions", cfg.K, cfg.L)
 	}
-	L := len(cfg.Thresholds) / cfg.K
+	L := cfg.L
 	c := newScoreChannel(t)
 	if err := c.sendJSON(ctx, "score.hello", scoreHello{L: L, ModelID: cfg.ModelID, Compare: cfg.K}); err != nil {
 		return nil, err
@@ -169,6 +172,7 @@ func runScoreBandsBank(ctx context.Context, t Transport, cfg ScoreBandsBankConfi
 	nb := (L + bandsBatch - 1) / bandsBatch
 	keys := make([]bands.Keys, nb)
 	tables := make([]byte, 0, bandsBatch*bands.TableBytes(cfg.K))
+	th := make([]uint32, bandsBatch*cfg.K)
 	open := func(b int) error {
 		lo, hi := b*bandsBatch, min((b+1)*bandsBatch, L)
 		z, err := c.recvBlob(ctx, "score.cmp.z", (hi-lo)*bands.AnswerBytes(cfg.K))
@@ -188,7 +192,9 @@ func runScoreBandsBank(ctx context.Context, t Transport, cfg ScoreBandsBankConfi
 			return nil, err
 		}
 		tables = tables[:(hi-lo)*bands.TableBytes(cfg.K)]
-		if keys[b], err = bank.Tables(cfg.Thresholds[lo*cfg.K:hi*cfg.K], u, tables); err != nil {
+		tb := th[:(hi-lo)*cfg.K]
+		cfg.Thresholds(lo, hi, tb)
+		if keys[b], err = bank.Tables(tb, u, tables); err != nil {
 			return nil, fmt.Errorf("protocol: score: batch %d: %w", b, err)
 		}
 		if err := c.sendBlob(ctx, "score.cmp.t", tables); err != nil {

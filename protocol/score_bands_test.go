@@ -37,10 +37,16 @@ func runScoreBands(t testing.TB, th []uint32, k int, vals []uint16, approve func
 			time.AfterFunc(10*time.Second, cancel) // let the bank read the refusal first
 		}
 	}()
-	r.bank, r.bankErr = RunScoreBandsBank(ctx, pb, ScoreBandsBankConfig{JobID: "job-b", ModelID: "mdl-1", Rand: rand.Reader, K: k, Thresholds: th, Scored: 1}, nil)
+	r.bank, r.bankErr = RunScoreBandsBank(ctx, pb, ScoreBandsBankConfig{JobID: "job-b", ModelID: "mdl-1", Rand: rand.Reader,
+		K: k, L: len(th) / k, Thresholds: sliceThresholds(th, k), Scored: 1}, nil)
 	<-done
 	r.pb, r.pp = pb, pp
 	return r
+}
+
+// sliceThresholds serves th (k a position) batch by batch.
+func sliceThresholds(th []uint32, k int) func(lo, hi int, dst []uint32) {
+	return func(lo, hi int, dst []uint32) { copy(dst, th[lo*k:hi*k]) }
 }
 
 // TestScoreBandsMatchesPlaintext: over three batches, at every position

@@ -89,7 +89,7 @@ func BenchmarkScoreBands(b *testing.B) {
 		_, err := RunScorePartner(ctx, pp, ScorePartnerConfig{JobID: "job-b", ModelID: "m", BandValues: vals}, nil)
 		return err
 	}, func(ctx context.Context, pb *pipe) error {
-		_, err := RunScoreBandsBank(ctx, pb, ScoreBandsBankConfig{JobID: "job-b", ModelID: "m", K: K, Thresholds: th, Scored: scored}, nil)
+		_, err := RunScoreBandsBank(ctx, pb, ScoreBandsBankConfig{JobID: "job-b", ModelID: "m", K: K, L: L, Thresholds: sliceThresholds(th, K), Scored: scored}, nil)
 		return err
 	})
 }
