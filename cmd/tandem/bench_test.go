@@ -52,6 +52,23 @@ func benchRows(b *testing.B) int {
 
 // benchPair starts a testnet of a bank and one partner with n rows each;
 // the caller defers stop.
+// partnerResult decodes the second node's result of job id into v.
+func partnerResult(b *testing.B, st *testnet.State, id string, v any) {
+	b.Helper()
+	pc, err := node.DialHome(st.Nodes[1].Home, "admin")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pc.Close()
+	j, err := pc.GetJob(context.Background(), &tandemv1.GetJobRequest{Id: id})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := json.Unmarshal(j.ResultJson, v); err != nil {
+		b.Fatalf("partner's result of %s: %v", id, err)
+	}
+}
+
 func benchPair(b *testing.B, n int) (st *testnet.State, stop func()) {
 	dir := b.TempDir()
 	st, err := testnet.Up(context.Background(), testnet.Options{Dir: dir, Nodes: []string{"bank", "partner-a"}, Rows: n, PartnerRows: n})
@@ -86,11 +103,8 @@ func benchPSIOnce(b *testing.B, n int) {
 	cpu := [2]float64{cpuSeconds(st.Nodes[0].PID) - cpu0[0], cpuSeconds(st.Nodes[1].PID) - cpu0[1]}
 	var r node.PSIJobResult
 	json.Unmarshal(j.ResultJson, &r)
-	pc, _ := node.DialHome(st.Nodes[1].Home, "admin")
-	pj, _ := pc.GetJob(ctx, &tandemv1.GetJobRequest{Id: j.Id})
-	pc.Close()
 	var pr node.PSIJobResult
-	json.Unmarshal(pj.ResultJson, &pr)
+	partnerResult(b, st, j.Id, &pr)
 	if r.Intersection != int64(st.Truth.Partners[0].ByEither) {
 		b.Fatalf("intersection %d, want %d", r.Intersection, st.Truth.Partners[0].ByEither)
 	}
@@ -226,11 +240,8 @@ func benchTrainOnce(b *testing.B, st *testnet.State, c *node.Client, pj *tandemv
 		for _, m := range r.Metrics[1:] {
 			epochSecs = append(epochSecs, m.Seconds)
 		}
-		pc, _ := node.DialHome(st.Nodes[1].Home, "admin")
-		defer pc.Close()
-		pjob, _ := pc.GetJob(ctx, &tandemv1.GetJobRequest{Id: j.Id})
 		var pr node.TrainJobResult
-		json.Unmarshal(pjob.ResultJson, &pr)
+		partnerResult(b, st, j.Id, &pr)
 		return wall, float64(r.BytesSent + pr.BytesSent)
 	}
 	// A first, 1-epoch job: both measured jobs then run in node processes
@@ -291,11 +302,8 @@ func benchScoreOnce(b *testing.B, st *testnet.State, c *node.Client, pj *tandemv
 		wall, cpus := time.Since(t0).Seconds(), cpu()-c0
 		var r node.ScoreJobResult
 		json.Unmarshal(j.ResultJson, &r)
-		pc, _ := node.DialHome(st.Nodes[1].Home, "admin")
-		pjob, _ := pc.GetJob(ctx, &tandemv1.GetJobRequest{Id: j.Id})
-		pc.Close()
 		var pr node.ScoreJobResult
-		json.Unmarshal(pjob.ResultJson, &pr)
+		partnerResult(b, st, j.Id, &pr)
 		if r.Scored == 0 || r.BandsOnly != mode.p.BandsOnly {
 			b.Fatalf("%s: %s", mode.name, j.ResultJson)
 		}
