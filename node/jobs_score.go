@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/csv"
@@ -197,26 +198,120 @@ func (n *Node) scoreModel(id, side, peer string) (*storedModel, error) {
 // makes the value NaN for a missing: drop model; so do positions without
 // a row).
 func partialScores(ctx context.Context, in *alignedInputs, part ModelPart) ([]float64, error) {
-	L := int(in.al.Length)
-	u := make([]float64, L)
-	vals, pres, err := dataset.Columns(ctx, in.dspec, part.Features) // one pass over the file
-	if err != nil {
+	p, rows := partialPass(in, part)
+	if _, err := dataset.Read(ctx, in.dspec, p); err != nil {
 		return nil, fmt.Errorf("node: features of dataset %s: %w", in.ds.Spec.Name, err)
 	}
-	for k, col := range part.Features {
-		v, p, err := align(in, col, vals[k], pres[k], nil)
-		if err != nil {
-			return nil, err
+	return alignedPartial(in, part, *rows), nil
+}
+
+// partialPass is a dataset pass that computes the part's partial
+// predictor of every row of the file into *rows as it reads, keeping no
+// feature column: a column is 9 bytes a row, and on this machine
+// memory's first touch costs more than parsing the numbers.
+func partialPass(in *alignedInputs, part ModelPart) (dataset.Pass, *[]float64) {
+	rows := make([]float64, 0, in.ds.Profile.Rows) // the row count at registration, a capacity hint
+	return dataset.Pass{Columns: part.Features, Each: func(_ int64, vals []float64, present []bool) error {
+		rows = append(rows, part.rowPartial(vals, present))
+		return nil
+	}}, &rows
+}
+
+// alignedPartial places the partial predictor of each row (by row) at its
+// position, plus the intercept; a position without a row has none (0, or
+// NaN for a missing: drop model).
+func alignedPartial(in *alignedInputs, part ModelPart, byRow []float64) []float64 {
+	u := make([]float64, in.al.Length)
+	if part.Missing == protocol.MissingDrop {
+		for i := range u {
+			u[i] = math.NaN()
 		}
-		vals[k], pres[k] = nil, nil // the file's column, no longer needed
-		part.addFeature(u, k, v, p)
+	}
+	for i, pos := range in.al.Positions {
+		if r := in.al.Rows[i]; r < uint64(len(byRow)) {
+			u[pos] = byRow[r]
+		}
 	}
 	if part.Intercept != nil {
 		for i := range u {
 			u[i] += *part.Intercept
 		}
 	}
-	return u, nil
+	return u
+}
+
+// bankScoreInputs is what the bank's score job reads from its file, in
+// one pass (each pass over a 1e6-row CSV costs about as much as the
+// scoring protocol).
+type bankScoreInputs struct {
+	u     []float64 // the bank's partial predictor by position
+	label labelColumn
+	// order lists the matched positions' indices in in.al by increasing
+	// dataset row, the order of the output; ids has those rows' id cells.
+	order []int
+	ids   *dataset.Cells
+}
+
+// readBankScore reads the model part's features, the id columns of the
+// matched rows and, if wantLabel and the model was trained on this
+// dataset, its label (for the AUCs; a label column no longer in the file
+// only leaves them out).
+func readBankScore(ctx context.Context, in *alignedInputs, m *storedModel, wantLabel bool) (*bankScoreInputs, error) {
+	al := in.al
+	order := make([]int, len(al.Rows))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return al.Rows[order[a]] < al.Rows[order[b]] })
+	rows := make([]int64, len(order))
+	for k, i := range order {
+		rows[k] = int64(al.Rows[i])
+	}
+	p, byRow := partialPass(in, m.Part)
+	p.CellColumns, p.CellRows = idColumns(in.dspec), rows
+	if wantLabel && m.Card.Training.Dataset == in.ds.Spec.Name {
+		p.Label = m.Card.Label
+	}
+	r, err := dataset.Read(ctx, in.dspec, p)
+	var le *dataset.LineError
+	if p.Label != "" && errors.As(err, &le) && errors.Is(err, dataset.ErrSchema) && le.Column == p.Label {
+		p.Label = ""
+		*byRow = (*byRow)[:0]
+		r, err = dataset.Read(ctx, in.dspec, p)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node: dataset %s: %w", in.ds.Spec.Name, err)
+	}
+	return &bankScoreInputs{u: alignedPartial(in, m.Part, *byRow), label: labelColumn{r.Label, r.LabelPresent}, order: order, ids: r.Cells}, nil
+}
+
+// idColumns names the dataset's id columns.
+func idColumns(spec dataset.Spec) []string {
+	ids := make([]string, len(spec.IDs))
+	for i, c := range spec.IDs {
+		ids[i] = c.Column
+	}
+	return ids
+}
+
+// eachCells walks c's rows for writeScores.
+func eachCells(c *dataset.Cells) func(fn func(row int64, cells []string) error) error {
+	return func(fn func(row int64, cells []string) error) error {
+		var buf []string
+		for i, row := range c.Rows {
+			buf = c.Row(i, buf)
+			if err := fn(row, buf); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// labelColumn is a 0/1 label by dataset row (values nil: not read).
+type labelColumn struct {
+	values  []float64
+	present []bool
 }
 
 func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
@@ -238,10 +333,11 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 	if m.partnerOnly() {
 		return partnerBandsBank(ctx, j, &in, m, mask)
 	}
-	uB, err := partialScores(ctx, &in, m.Part)
+	bi, err := readBankScore(ctx, &in, m, !j.prop.Score.BandsOnly)
 	if err != nil {
 		return nil, err
 	}
+	uB := bi.u
 	// A missing: drop model scores no row with a missing feature (uB NaN):
 	// the partner's value there is not asked for.
 	incompleteBank := 0
@@ -252,27 +348,26 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 		}
 	}
 	if j.prop.Score.BandsOnly {
-		return scoreBandsBank(ctx, j, &in, m, mask, uB, incompleteBank)
+		return scoreBandsBank(ctx, j, &in, m, mask, bi, incompleteBank)
 	}
 	res, err := protocol.RunScoreBank(ctx, j.t, protocol.ScoreBankConfig{JobID: j.rec.ID, ModelID: m.ID, Mask: mask}, j.progress)
 	if err != nil {
 		return nil, err
 	}
-	// One row per matched position: (dataset row, score; NaN = no score).
-	type scored struct {
-		row   int64
-		score float64
-	}
-	rows := make([]scored, len(in.al.Positions))
+	// One row per matched position, by dataset row: its score (NaN = no
+	// score).
+	keys, scores := bi.ids.Rows, make([]float64, len(bi.order))
+	scoreOf := make(map[int64]float64, len(keys))
 	var sum float64
-	for i, pos := range in.al.Positions {
+	for k, i := range bi.order {
 		s := math.NaN()
-		if mask[pos] {
+		if pos := in.al.Positions[i]; mask[pos] {
 			s = 1 / (1 + math.Exp(-(uB[pos] + res.Partial[pos]))) // NaN if the partner has no value
 		}
-		rows[i] = scored{int64(in.al.Rows[i]), s}
+		scores[k] = s
 		if !math.IsNaN(s) {
 			sum += s
+			scoreOf[keys[k]] = s
 		}
 	}
 	out := &ScoreJobResult{ModelID: m.ID, PSIJob: in.psiRec.ID, Side: "bank", Dataset: in.ds.Spec.Name, Length: L, Scored: res.Scored,
@@ -280,15 +375,6 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 		Releases: res.Batches, BytesSent: j.t.BytesSent(), Transcript: fmt.Sprintf("%x", j.t.Digest())}
 	if res.Scored > 0 {
 		out.MeanScore = sum / float64(res.Scored)
-	}
-	sort.Slice(rows, func(a, b int) bool { return rows[a].row < rows[b].row })
-	keys, scores := make([]int64, len(rows)), make([]float64, len(rows))
-	scoreOf := make(map[int64]float64, len(rows))
-	for i, r := range rows {
-		keys[i], scores[i] = r.row, r.score
-		if !math.IsNaN(r.score) {
-			scoreOf[r.row] = r.score
-		}
 	}
 	bands, table := assignBands(scores, int(j.prop.Score.Bands))
 	out.Bands = table
@@ -298,15 +384,15 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 	}
 	out.Output = filepath.Join(dir, "scores.csv")
 	j.progress("writing", 1)
-	if err := writeScores(ctx, in.dspec, keys, scores, bands, out.Output); err != nil {
+	if err := writeScores(idColumns(in.dspec), keys, scores, bands, out.Output, eachCells(bi.ids)); err != nil {
 		return nil, fmt.Errorf("node: score: writing %s: %w", out.Output, err)
 	}
 	j.progress("metrics", 1)
-	if label, present, ok := modelLabel(ctx, &in, m); ok {
-		if auc, nv, ok := labelAUC(label, present, m.ValidationRows, scoreOf); ok {
+	if bi.label.values != nil {
+		if auc, nv, ok := labelAUC(bi.label, m.ValidationRows, scoreOf); ok {
 			out.ValidationAUC, out.ValidationN = &auc, nv
 		}
-		if auc, nl, ok := labelAUC(label, present, keys, scoreOf); ok {
+		if auc, nl, ok := labelAUC(bi.label, keys, scoreOf); ok {
 			out.LabelledAUC, out.LabelledN = &auc, nl
 		}
 	}
@@ -342,22 +428,21 @@ func assignBands(scores []float64, B int) ([]int, []ScoreBand) {
 	return bands, table
 }
 
-// writeScores writes row, the dataset's id columns, score and band (when
+// writeScores writes row, the id columns idCols, score and band (when
 // bands is not nil) for rows (strictly increasing; scores and bands
-// aligned with it), atomically (tmp + rename). With scores nil (a
-// bands-only job) it writes the band alone, empty for band 0 (none).
-func writeScores(ctx context.Context, spec dataset.Spec, rows []int64, scores []float64, bands []int, path string) error {
+// aligned with it), atomically (tmp + rename); each calls its function
+// with the id cells of every row, in order. With scores nil (a bands-only
+// job) it writes the band alone, empty for band 0 (none).
+func writeScores(idCols []string, rows []int64, scores []float64, bands []int, path string, each func(fn func(row int64, cells []string) error) error) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp)
-	cw := csv.NewWriter(f)
-	hdr := []string{"row"}
-	for _, c := range spec.IDs {
-		hdr = append(hdr, c.Column)
-	}
+	bw := bufio.NewWriterSize(f, 256<<10) // csv.Writer's own buffer is 4 KB: a write call per 60 rows
+	cw := csv.NewWriter(bw)
+	hdr := append([]string{"row"}, idCols...)
 	if scores != nil {
 		hdr = append(hdr, "score")
 	}
@@ -366,18 +451,15 @@ func writeScores(ctx context.Context, spec dataset.Spec, rows []int64, scores []
 	}
 	cw.Write(hdr)
 	k := 0
-	ids := make([]string, len(spec.IDs))
-	for i, c := range spec.IDs {
-		ids[i] = c.Column
-	}
-	err = dataset.RowCells(ctx, spec, rows, ids, func(row int64, cells []string) error {
-		for k < len(rows) && rows[k] != row { // RowCells visits rows in order
+	var line []string // reused: csv.Writer keeps nothing
+	err = each(func(row int64, cells []string) error {
+		for k < len(rows) && rows[k] != row { // each visits rows in order
 			k++
 		}
 		if k == len(rows) {
 			return fmt.Errorf("node: dataset returned row %d that was not asked for", row)
 		}
-		line := append([]string{strconv.FormatInt(row, 10)}, cells...)
+		line = append(append(line[:0], strconv.FormatInt(row, 10)), cells...)
 		switch {
 		case scores == nil && bands[k] == 0:
 			line = append(line, "")
@@ -399,6 +481,9 @@ func writeScores(ctx context.Context, spec dataset.Spec, rows []int64, scores []
 	if err == nil {
 		err = cw.Error()
 	}
+	if err == nil {
+		err = bw.Flush()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -408,29 +493,19 @@ func writeScores(ctx context.Context, spec dataset.Spec, rows []int64, scores []
 	return os.Rename(tmp, path)
 }
 
-// modelLabel reads the model's label column of the bank's dataset, when
-// the model was trained on that dataset (one pass over the file).
-func modelLabel(ctx context.Context, in *alignedInputs, m *storedModel) ([]float64, []bool, bool) {
-	if m.Card.Training.Dataset != in.ds.Spec.Name {
-		return nil, nil, false
-	}
-	label, present, err := dataset.LabelColumn(ctx, in.dspec, m.Card.Label)
-	return label, present, err == nil
-}
-
 // labelAUC is the AUC of the scores over the given rows that were scored
 // and carry a 0/1 value of the label (the bank's own data).
-func labelAUC(label []float64, present []bool, rows []int64, score map[int64]float64) (float64, int, bool) {
+func labelAUC(label labelColumn, rows []int64, score map[int64]float64) (float64, int, bool) {
 	if len(rows) == 0 {
 		return 0, 0, false
 	}
-	var s, y []float64
+	s, y := make([]float64, 0, len(rows)), make([]float64, 0, len(rows))
 	for _, r := range rows {
 		sc, ok := score[r]
-		if !ok || r >= int64(len(label)) || !present[r] || (label[r] != 0 && label[r] != 1) {
+		if !ok || r >= int64(len(label.values)) || !label.present[r] || (label.values[r] != 0 && label.values[r] != 1) {
 			continue
 		}
-		s, y = append(s, sc), append(y, label[r])
+		s, y = append(s, sc), append(y, label.values[r])
 	}
 	auc := fedlearn.AUC(s, y)
 	return auc, len(s), !math.IsNaN(auc)
@@ -583,26 +658,28 @@ func partnerBandsBank(ctx context.Context, j *jobRun, in *alignedInputs, m *stor
 	return out, nil
 }
 
-// addFeature adds feature k's term w_k·(x − mean_k)/sd_k to u at the
-// positions with a finite value present (a missing value is the mean:
-// standardised 0, no term).
-func (p ModelPart) addFeature(u []float64, k int, vals []float64, present []bool) {
-	w, mean, sd := p.Weights[k], p.Mean[k], p.SD[k]
-	drop := p.Missing == protocol.MissingDrop
-	for i := range u {
+// rowPartial is one row's Σ_k w_k·(x_k − mean_k)/sd_k over the part's
+// features (values in that order): a missing or non-finite value is the
+// mean (standardised 0, no term), or makes it NaN (no score, as in
+// training) for a missing: drop model.
+func (p ModelPart) rowPartial(vals []float64, present []bool) float64 {
+	var u float64
+	for k, x := range vals {
 		switch {
-		case i < len(vals) && present[i] && !math.IsNaN(vals[i]) && !math.IsInf(vals[i], 0):
-			u[i] += w * (vals[i] - mean) / sd
-		case drop: // no score for the row, as in training
-			u[i] = math.NaN()
+		case present[k] && !math.IsNaN(x) && !math.IsInf(x, 0):
+			u += p.Weights[k] * (x - p.Mean[k]) / p.SD[k]
+		case p.Missing == protocol.MissingDrop:
+			return math.NaN()
 		}
 	}
+	return u
 }
 
 // scoreBandsBank runs a bands-only score job on the bank: for each row it
 // scores it learns which band edges u_B + u_P reaches (protocol
 // score_bands.go), never the score, and writes row, id columns and band.
-func scoreBandsBank(ctx context.Context, j *jobRun, in *alignedInputs, m *storedModel, mask []bool, uB []float64, incompleteBank int) (any, error) {
+func scoreBandsBank(ctx context.Context, j *jobRun, in *alignedInputs, m *storedModel, mask []bool, bi *bankScoreInputs, incompleteBank int) (any, error) {
+	uB := bi.u
 	B := int(j.prop.Score.Bands)
 	edges := bandEdges(j.prop.Score)
 	// Thresholds: the B−1 edges, after, for a missing: drop model (whose
@@ -646,14 +723,10 @@ func scoreBandsBank(ctx context.Context, j *jobRun, in *alignedInputs, m *stored
 	}
 	out := &ScoreJobResult{ModelID: m.ID, PSIJob: in.psiRec.ID, Side: "bank", Dataset: in.ds.Spec.Name, Length: L,
 		IncompleteBank: incompleteBank, BandsOnly: true, Releases: res.Batches, BytesSent: j.t.BytesSent(), Transcript: fmt.Sprintf("%x", j.t.Digest())}
-	type banded struct {
-		row  int64
-		band int // 0: no band
-	}
-	rows := make([]banded, len(in.al.Positions))
+	keys, bandOf := bi.ids.Rows, make([]int, len(bi.order)) // band 0: none
 	counts := make([]int, B+1)
-	for i, pos := range in.al.Positions {
-		rows[i] = banded{row: int64(in.al.Rows[i])}
+	for k, i := range bi.order {
+		pos := in.al.Positions[i]
 		if !mask[pos] {
 			continue
 		}
@@ -665,8 +738,8 @@ func scoreBandsBank(ctx context.Context, j *jobRun, in *alignedInputs, m *stored
 			out.IncompletePartner++
 			continue
 		}
-		rows[i].band = B - n // band 1 = highest scores
-		counts[rows[i].band]++
+		bandOf[k] = B - n // band 1 = highest scores
+		counts[bandOf[k]]++
 		out.Scored++
 	}
 	for b := 1; b <= B; b++ {
@@ -679,18 +752,13 @@ func scoreBandsBank(ctx context.Context, j *jobRun, in *alignedInputs, m *stored
 		}
 		out.Bands = append(out.Bands, sb)
 	}
-	sort.Slice(rows, func(a, b int) bool { return rows[a].row < rows[b].row })
-	keys, bandOf := make([]int64, len(rows)), make([]int, len(rows))
-	for i, r := range rows {
-		keys[i], bandOf[i] = r.row, r.band
-	}
 	dir, err := j.n.jobDir(j.rec.ID)
 	if err != nil {
 		return nil, err
 	}
 	out.Output = filepath.Join(dir, "bands.csv")
 	j.progress("writing", 1)
-	if err := writeScores(ctx, in.dspec, keys, nil, bandOf, out.Output); err != nil {
+	if err := writeScores(idColumns(in.dspec), keys, nil, bandOf, out.Output, eachCells(bi.ids)); err != nil {
 		return nil, fmt.Errorf("node: score: writing %s: %w", out.Output, err)
 	}
 	return out, nil

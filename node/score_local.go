@@ -54,13 +54,16 @@ func (n *Node) scoreLocal(ctx context.Context, req *tandemv1.ScoreLocalRequest, 
 		return nil, err
 	}
 	rows := ds.Profile.Rows
-	u := make([]float64, rows)
-	for k, col := range m.Part.Features {
-		v, present, err := dataset.Column(ctx, spec, col)
-		if err != nil {
-			return nil, fmt.Errorf("node: model score: column %s of dataset %s: %w", col, ds.Spec.Name, err)
-		}
-		m.Part.addFeature(u, k, v, present)
+	u := make([]float64, 0, rows)
+	_, err = dataset.Read(ctx, spec, dataset.Pass{Columns: m.Part.Features, Each: func(_ int64, vals []float64, present []bool) error {
+		u = append(u, m.Part.rowPartial(vals, present))
+		return nil
+	}}) // one pass over the file, no column kept
+	if err != nil {
+		return nil, fmt.Errorf("node: model score: features of dataset %s: %w", ds.Spec.Name, err)
+	}
+	if int64(len(u)) != rows {
+		return nil, fmt.Errorf("node: model score: dataset %s has %d rows, %d when registered: register it again", ds.Spec.Name, len(u), rows)
 	}
 	res := &LocalScoreResult{ModelID: m.ID, Dataset: ds.Spec.Name, Out: req.Out, Rows: rows}
 	keys, scores := make([]int64, rows), make([]float64, rows)
@@ -82,7 +85,9 @@ func (n *Node) scoreLocal(ctx context.Context, req *tandemv1.ScoreLocalRequest, 
 	}
 	bands, table := assignBands(scores, int(req.Bands))
 	res.Bands = table
-	if err := writeScores(ctx, spec, keys, scores, bands, req.Out); err != nil {
+	ids := idColumns(spec)
+	each := func(fn func(int64, []string) error) error { return dataset.RowCells(ctx, spec, keys, ids, fn) }
+	if err := writeScores(ids, keys, scores, bands, req.Out, each); err != nil {
 		return nil, fmt.Errorf("node: model score: writing %s: %w", req.Out, err)
 	}
 	n.record(ctx, event{Kind: "export", Actor: "operator:" + role,

@@ -74,3 +74,21 @@ func BenchmarkEachIDAny(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkColumns reads the numeric columns and a label of 1e6 rows in
+// one pass (what a score or training job does with a model's features).
+func BenchmarkColumns(b *testing.B) {
+	path := benchFile(b, 1e6)
+	st, _ := os.Stat(path)
+	spec := dataset.Spec{File: path, Label: "has_card", Features: []string{"income", "age"}, Attrs: []string{"city"},
+		IDs: []dataset.IDColumn{{Column: "phone", Kind: ident.CNMobile}}}
+	names := []string{"income", "age", "has_card", "city=tier1", "city=tier2"}
+	b.SetBytes(st.Size())
+	b.ReportAllocs()
+	for b.Loop() {
+		v, _, err := dataset.Columns(context.Background(), spec, names)
+		if err != nil || len(v[0]) != 1e6 {
+			b.Fatalf("columns: %v", err)
+		}
+	}
+}

@@ -327,6 +327,78 @@ func TestColumnAndRows(t *testing.T) {
 	}
 }
 
+// TestRead: one pass gives what Columns, LabelColumn and RowCells give
+// separately; bad cell rows and unknown columns fail it.
+func TestRead(t *testing.T) {
+	path := writeFile(t, "bank.csv", messy)
+	spec := dataset.Spec{File: path, IDs: phoneID, Label: "has_card", Features: []string{"income"}, Consent: "consent"}
+	ctx := context.Background()
+	names := []string{"income", "city=Beijing", "consent"}
+	rows := []int64{0, 3, 5}
+	cols := []string{"customer_id", "phone"}
+	r, err := dataset.Read(ctx, spec, dataset.Pass{Columns: names, Label: "consent", CellColumns: cols, CellRows: rows})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, ps, _ := dataset.Columns(ctx, spec, names)
+	if !reflect.DeepEqual(r.Values, vs) || !reflect.DeepEqual(r.Present, ps) {
+		t.Errorf("Read columns %v %v, Columns %v %v", r.Values, r.Present, vs, ps)
+	}
+	lv, lp, _ := dataset.LabelColumn(ctx, spec, "consent")
+	if !reflect.DeepEqual(r.Label, lv) || !reflect.DeepEqual(r.LabelPresent, lp) {
+		t.Errorf("Read label %v %v, LabelColumn %v %v", r.Label, r.LabelPresent, lv, lp)
+	}
+	var want, got [][]string
+	dataset.RowCells(ctx, spec, rows, cols, func(_ int64, c []string) error {
+		want = append(want, slices.Clone(c))
+		return nil
+	})
+	var buf []string
+	for i := range r.Cells.Rows {
+		buf = r.Cells.Row(i, buf)
+		got = append(got, slices.Clone(buf))
+	}
+	if !reflect.DeepEqual(r.Cells.Rows, rows) || !reflect.DeepEqual(got, want) || len(got) != 3 {
+		t.Errorf("Read cells %v %q, RowCells %q", r.Cells.Rows, got, want)
+	}
+	// Streamed: Each sees every row's values, in order, as Columns has
+	// them; the label is still returned.
+	var rowsSeen []int64
+	sv, sp := make([][]float64, len(names)), make([][]bool, len(names))
+	r, err = dataset.Read(ctx, spec, dataset.Pass{Columns: names, Label: "consent", Each: func(row int64, v []float64, p []bool) error {
+		rowsSeen = append(rowsSeen, row)
+		for k := range names {
+			sv[k], sp[k] = append(sv[k], v[k]), append(sp[k], p[k])
+		}
+		return nil
+	}})
+	if err != nil || len(r.Values) != 0 || !reflect.DeepEqual(r.Label, lv) || !reflect.DeepEqual(sv, vs) || !reflect.DeepEqual(sp, ps) ||
+		!reflect.DeepEqual(rowsSeen, []int64{0, 1, 2, 3, 4, 5}) {
+		t.Errorf("streamed Read: rows %v, values %v %v, result %+v, %v", rowsSeen, sv, sp, r, err)
+	}
+	stop := errors.New("stop")
+	if _, err := dataset.Read(ctx, spec, dataset.Pass{Each: func(int64, []float64, []bool) error { return stop }}); err != stop {
+		t.Errorf("Read whose Each fails: %v", err)
+	}
+	// Cells alone; nothing at all.
+	if r, err := dataset.Read(ctx, spec, dataset.Pass{CellColumns: cols[:1], CellRows: []int64{4}}); err != nil || r.Cells.Row(0, nil)[0] != "c5" || len(r.Values) != 0 {
+		t.Errorf("Read of one cell: %+v %v", r, err)
+	}
+	if r, err := dataset.Read(ctx, spec, dataset.Pass{}); err != nil || len(r.Cells.Rows) != 0 || r.Label != nil {
+		t.Errorf("empty Read: %+v %v", r, err)
+	}
+	for _, rows := range [][]int64{{2, 1}, {1, 1}, {-1}, {5, 6}} {
+		if _, err := dataset.Read(ctx, spec, dataset.Pass{Columns: names, CellColumns: cols, CellRows: rows}); !errors.Is(err, dataset.ErrRowRange) {
+			t.Errorf("Read of cell rows %v: got %v, want ErrRowRange", rows, err)
+		}
+	}
+	for _, p := range []dataset.Pass{{Columns: []string{"town"}}, {Label: "town"}, {CellColumns: []string{"town"}, CellRows: rows}} {
+		if _, err := dataset.Read(ctx, spec, p); !errors.Is(err, dataset.ErrSchema) {
+			t.Errorf("Read(%+v): got %v, want ErrSchema", p, err)
+		}
+	}
+}
+
 // TestErrorsHaveNoIdentifiers provokes every kind of error and warning with
 // identifiers in the offending rows and checks none reaches an error text
 // or the profile.

@@ -16,13 +16,19 @@
 //     statistics of the label, features, attributes and consent.
 //   - EachID and EachIDAny stream canonical identifiers with their row index
 //     (first occurrence of each id only) for private set intersection.
-//   - Column returns one numeric column as a vector for statistics.
-//   - Rows streams selected rows for exporting the owner's own records.
+//   - Column returns one numeric column as a vector for statistics;
+//     Columns several in one pass.
+//   - Read makes one pass for what a job needs from the file: number
+//     columns (kept, or handed row by row to a callback that folds them,
+//     as a score job's partial predictor does), a label, and the cells of
+//     some columns at some rows (a score job's output ids).
+//   - Rows and RowCells stream selected rows for exporting the owner's own
+//     records.
 //
 // Everything streams: memory does not grow with the file except for the
 // hash sets used to count and drop duplicate identifiers (8 bytes per id in
-// Scan, one map entry per distinct id in EachID) and the vector Column
-// returns.
+// Scan, one map entry per distinct id in EachID) and the vectors and cells
+// Column, Columns and Read return.
 //
 // Privacy: no identifier or other cell value ever appears in an error. Errors
 // name the file, a line number and a column only (see LineError), and every

@@ -174,12 +174,117 @@ func Columns(ctx context.Context, spec Spec, names []string) (values [][]float64
 	return columns(ctx, spec, names, boolish)
 }
 
-func columns(ctx context.Context, spec Spec, names []string, boolish []bool) (values [][]float64, present [][]bool, err error) {
-	if err := spec.Validate(); err != nil {
-		return nil, nil, err
+// Pass is what Read takes from a file in one pass: number columns (as
+// Columns), a label (as LabelColumn; "" for none) and the raw cells of
+// CellColumns at CellRows (0-based, strictly increasing). A score job
+// needs all three from the bank's file, and each pass over a 1e6-row CSV
+// costs about as much as the scoring protocol.
+type Pass struct {
+	Columns     []string
+	Label       string
+	CellColumns []string
+	CellRows    []int64
+	// Each, if set, gets the Columns' values row by row (in slices it
+	// must not keep) instead of PassResult.Values: a caller that folds
+	// them into one number per row keeps no column, and allocates none.
+	Each func(row int64, values []float64, present []bool) error
+}
+
+// PassResult is what Read found; Label and LabelPresent are nil without a
+// label.
+type PassResult struct {
+	Values       [][]float64
+	Present      [][]bool
+	Label        []float64
+	LabelPresent []bool
+	Cells        *Cells
+}
+
+// Read makes one pass over spec's file for p. Cell rows out of order or
+// beyond the last row are an error wrapping ErrRowRange.
+func Read(ctx context.Context, spec Spec, p Pass) (*PassResult, error) {
+	names := slices.Clip(p.Columns)
+	boolish := make([]bool, len(names), len(names)+1)
+	for k, n := range names {
+		boolish[k] = n == spec.Label || n == spec.Consent
 	}
-	if len(names) == 0 {
-		return nil, nil, nil // no pass over the file for nothing
+	if p.Label != "" {
+		names, boolish = append(names, p.Label), append(boolish, true)
+	}
+	var each *streamed
+	if p.Each != nil {
+		each = &streamed{n: len(p.Columns), fn: p.Each}
+	}
+	vals, pres, cells, err := read(ctx, spec, names, boolish, p.CellColumns, p.CellRows, each)
+	if err != nil {
+		return nil, err
+	}
+	if cells == nil {
+		cells = &Cells{width: len(p.CellColumns)}
+	}
+	k := len(p.Columns)
+	if each != nil {
+		k = 0 // read stored only the label
+	}
+	r := &PassResult{Values: vals[:k], Present: pres[:k], Cells: cells}
+	if p.Label != "" {
+		r.Label, r.LabelPresent = vals[k], pres[k]
+	}
+	return r, nil
+}
+
+// Cells holds the cells of some columns at some rows, packed into one
+// buffer (a score job keeps the id columns of up to 1e7 matched rows).
+type Cells struct {
+	Rows  []int64
+	width int
+	data  []byte
+	ends  []int // end offset in data of each cell, row by row
+}
+
+// Row returns the cells of Rows[i], in the order of the columns asked
+// for, in dst (reused).
+func (c *Cells) Row(i int, dst []string) []string {
+	dst = dst[:0]
+	for k := i * c.width; k < (i+1)*c.width; k++ {
+		lo := 0
+		if k > 0 {
+			lo = c.ends[k-1]
+		}
+		dst = append(dst, string(c.data[lo:c.ends[k]]))
+	}
+	return dst
+}
+
+func (c *Cells) add(rec []string, at []int) {
+	for _, i := range at {
+		c.data = append(c.data, rec[i]...)
+		c.ends = append(c.ends, len(c.data))
+	}
+}
+
+func columns(ctx context.Context, spec Spec, names []string, boolish []bool) (values [][]float64, present [][]bool, err error) {
+	values, present, _, err = read(ctx, spec, names, boolish, nil, nil, nil)
+	return values, present, err
+}
+
+// streamed hands the first n columns of a read to fn row by row.
+type streamed struct {
+	n  int
+	fn func(row int64, values []float64, present []bool) error
+}
+
+// read is Read: names with boolish[k] for a boolean-ish column; with
+// each, the first each.n names are streamed and only the rest returned.
+func read(ctx context.Context, spec Spec, names []string, boolish []bool, cellCols []string, cellRows []int64, each *streamed) (values [][]float64, present [][]bool, cells *Cells, err error) {
+	if err := checkRows(spec, cellRows); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := spec.Validate(); err != nil {
+		return nil, nil, nil, err
+	}
+	if len(names) == 0 && len(cellRows) == 0 && each == nil {
+		return nil, nil, nil, nil // no pass over the file for nothing
 	}
 	type want struct {
 		col       string
@@ -197,20 +302,42 @@ func columns(ctx context.Context, spec Spec, names []string, boolish []bool) (va
 			need = append(need, c)
 		}
 	}
+	if len(cellRows) > 0 {
+		for _, c := range cellCols {
+			if !slices.Contains(need, c) {
+				need = append(need, c)
+			}
+		}
+	}
 	t, err := openTable(spec, need, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer t.close()
 	idx, err := checkHeader(spec.File, t.header(), need)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for k := range ws {
 		ws[k].at = idx[ws[k].col]
 	}
-	values, present = make([][]float64, len(names)), make([][]bool, len(names))
-	err = forEach(ctx, t, func(_ int64, rec []string, _ int64) error {
+	var cellAt []int
+	if len(cellRows) > 0 {
+		cells = &Cells{Rows: cellRows, width: len(cellCols)}
+		for _, c := range cellCols {
+			cellAt = append(cellAt, idx[c])
+		}
+	}
+	next := 0 // the next of cellRows
+	vs, ps := make([]chunks[float64], len(names)), make([]chunks[bool], len(names))
+	ns := 0 // names streamed
+	var rowVals []float64
+	var rowPres []bool
+	if each != nil {
+		ns = each.n
+		rowVals, rowPres = make([]float64, ns), make([]bool, ns)
+	}
+	err = forEach(ctx, t, func(row int64, rec []string, _ int64) error {
 		for k, w := range ws {
 			cell := rec[w.at]
 			var x float64
@@ -230,15 +357,71 @@ func columns(ctx context.Context, spec Spec, names []string, boolish []bool) (va
 					x, ok = parseNumber(cell)
 				}
 			}
-			values[k] = append(values[k], x)
-			present[k] = append(present[k], ok)
+			if k < ns {
+				rowVals[k], rowPres[k] = x, ok
+				continue
+			}
+			vs[k].add(x)
+			ps[k].add(ok)
+		}
+		if each != nil {
+			if err := each.fn(row, rowVals, rowPres); err != nil {
+				return err
+			}
+		}
+		if next < len(cellRows) && row == cellRows[next] {
+			cells.add(rec, cellAt)
+			next++
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return values, present, nil
+	if next < len(cellRows) {
+		return nil, nil, nil, fmt.Errorf("%w: %s: row %d is beyond the last row", ErrRowRange, spec.File, cellRows[next])
+	}
+	values, present = make([][]float64, len(names)-ns), make([][]bool, len(names)-ns)
+	for k := ns; k < len(names); k++ {
+		values[k-ns], present[k-ns] = vs[k].join(), ps[k].join()
+	}
+	return values, present, cells, nil
+}
+
+// chunks collects a column of unknown length in fixed-size chunks and
+// joins them once at the end. Appending to one slice instead grows it by
+// a quarter at a time past a few hundred elements: a 1e6-row column was
+// copied about five times over into fresh memory, and the page faults of
+// that memory made reading a model's features cost up to a second more
+// than parsing them.
+type chunks[T any] struct {
+	full [][]T
+	cur  []T
+}
+
+const chunkLen = 1 << 16
+
+func (c *chunks[T]) add(v T) {
+	if len(c.cur) == cap(c.cur) {
+		if c.cur != nil {
+			c.full = append(c.full, c.cur)
+		}
+		c.cur = make([]T, 0, chunkLen)
+	}
+	c.cur = append(c.cur, v)
+}
+
+// join returns the column as one slice (never nil).
+func (c *chunks[T]) join() []T {
+	n := len(c.cur)
+	for _, f := range c.full {
+		n += len(f)
+	}
+	out := make([]T, 0, n)
+	for _, f := range c.full {
+		out = append(out, f...)
+	}
+	return append(out, c.cur...)
 }
 
 // StringColumn reads a categorical column's cells, trimmed, one per data
@@ -258,22 +441,34 @@ func StringColumn(ctx context.Context, spec Spec, name string) (values []string,
 		return nil, nil, err
 	}
 	col := idx[name]
+	var vs chunks[string]
+	var ps chunks[bool]
+	levels := map[string]string{}
 	err = forEach(ctx, t, func(_ int64, rec []string, _ int64) error {
 		cell := rec[col]
 		ok := !isNullCategory(cell)
 		if ok {
 			cell = strings.TrimSpace(cell)
+			// A cell is a slice of its whole line (encoding/csv makes one
+			// string per record): keep one copy per level instead of
+			// every line.
+			if v, seen := levels[cell]; seen {
+				cell = v
+			} else {
+				cell = strings.Clone(cell)
+				levels[cell] = cell
+			}
 		} else {
 			cell = ""
 		}
-		values = append(values, cell)
-		present = append(present, ok)
+		vs.add(cell)
+		ps.add(ok)
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	return values, present, nil
+	return vs.join(), ps.join(), nil
 }
 
 // SplitIndicator splits a feature name of the form "column=level" (an
@@ -324,14 +519,23 @@ func RowCells(ctx context.Context, spec Spec, rows []int64, cols []string, fn fu
 	})
 }
 
-// rowCells streams the requested rows' records (checks as Rows) to the
-// function start returns once it has seen the header (and, with cols,
-// checked it has them: at maps each to its index).
-func rowCells(ctx context.Context, spec Spec, rows []int64, cols []string, start func(hdr []string, at map[string]int) func(row int64, rec []string) error) error {
+// checkRows checks that rows are fit to stream: non-negative, strictly
+// increasing.
+func checkRows(spec Spec, rows []int64) error {
 	for i := range rows {
 		if rows[i] < 0 || (i > 0 && rows[i] <= rows[i-1]) {
 			return fmt.Errorf("%w: %s: row indices must be non-negative and strictly increasing (position %d)", ErrRowRange, spec.File, i)
 		}
+	}
+	return nil
+}
+
+// rowCells streams the requested rows' records (checks as Rows) to the
+// function start returns once it has seen the header (and, with cols,
+// checked it has them: at maps each to its index).
+func rowCells(ctx context.Context, spec Spec, rows []int64, cols []string, start func(hdr []string, at map[string]int) func(row int64, rec []string) error) error {
+	if err := checkRows(spec, rows); err != nil {
+		return err
 	}
 	if err := spec.Validate(); err != nil {
 		return err
