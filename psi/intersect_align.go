@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"slices"
 	"strconv"
 )
@@ -382,13 +383,20 @@ func (ar *AlignmentReader) Err() error { return ar.err }
 // It returns an error wrapping ErrCorruptAlignment if the bytes are not a
 // valid alignment (truncated, garbled, trailing data) and a plain read error
 // if r fails. Memory is allocated as pairs arrive, not from the header's
-// claimed count.
+// claimed count, unless r is a file large enough to hold that many (then
+// at once: growing 1e7 pairs by appends copied them about five times
+// into fresh memory).
 func ReadAlignment(r io.Reader) (*Alignment, error) {
 	ar, err := NewAlignmentReader(r)
 	if err != nil {
 		return nil, err
 	}
 	hint := min(ar.h.pairs(), 1<<16)
+	if f, ok := r.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		if fi, err := f.Stat(); err == nil && fi.Size() > 0 && ar.h.pairs() <= uint64(fi.Size())/alignPairSize {
+			hint = ar.h.pairs()
+		}
+	}
 	a := &Alignment{
 		AlignmentHeader: ar.h,
 		Positions:       make([]uint64, 0, hint),
