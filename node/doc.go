@@ -3,7 +3,8 @@
 // context ends, Close is idempotent.
 //
 // A node owns everything with I/O: the peer listener (gRPC over mutual TLS,
-// peers accepted only by pinned key fingerprint, no CA), the control
+// peers accepted only by pinned key fingerprint, no CA; protocol frames
+// through their own codec, codec.go), the control
 // listener (bearer tokens with roles admin, analyst, compliance,
 // marketing), gRPC health and reflection on both, Prometheus metrics, the
 // Badger state (agreements, jobs, datasets, replay nonces), the audit log

@@ -173,6 +173,7 @@ func (n *Node) serveAll() {
 
 	n.peerSrv = grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(serverTLS(n.id, n.pinnedByFingerprint))),
+		grpc.ForceServerCodecV2(newFrameCodec()),
 		grpc.MaxRecvMsgSize(max), grpc.MaxSendMsgSize(max),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -281,7 +282,7 @@ func (n *Node) dial(name string) (tandemv1.PeerServiceClient, error) {
 	max := n.cfg.MaxMessageBytes
 	c, err := grpc.NewClient(p.Addr,
 		grpc.WithTransportCredentials(credentials.NewTLS(clientTLS(n.id, p.Fingerprint))),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(max), grpc.MaxCallSendMsgSize(max)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(max), grpc.MaxCallSendMsgSize(max), grpc.ForceCodecV2(newFrameCodec())),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 	)
 	if err != nil {

@@ -171,8 +171,15 @@ func runScoreBandsBank(ctx context.Context, t Transport, cfg ScoreBandsBankConfi
 	res := &ScoreBandsBankResult{GE: make([]uint32, L)}
 	nb := (L + bandsBatch - 1) / bandsBatch
 	keys := make([]bands.Keys, nb)
-	tables := make([]byte, 0, bandsBatch*bands.TableBytes(cfg.K))
 	th := make([]uint32, bandsBatch*cfg.K)
+	// Batch b's tables go out while b+1's are built.
+	out := c.startSender(ctx, "score.cmp.t", 2, bandsBatch*bands.TableBytes(cfg.K))
+	finished := false
+	defer func() {
+		if !finished {
+			out.abort()
+		}
+	}()
 	open := func(b int) error {
 		lo, hi := b*bandsBatch, min((b+1)*bandsBatch, L)
 		z, err := c.recvBlob(ctx, "score.cmp.z", (hi-lo)*bands.AnswerBytes(cfg.K))
@@ -191,15 +198,17 @@ func runScoreBandsBank(ctx context.Context, t Transport, cfg ScoreBandsBankConfi
 		if err != nil {
 			return nil, err
 		}
+		tables, err := out.buffer(ctx)
+		if err != nil {
+			return nil, err
+		}
 		tables = tables[:(hi-lo)*bands.TableBytes(cfg.K)]
 		tb := th[:(hi-lo)*cfg.K]
 		cfg.Thresholds(lo, hi, tb)
 		if keys[b], err = bank.Tables(tb, u, tables); err != nil {
 			return nil, fmt.Errorf("protocol: score: batch %d: %w", b, err)
 		}
-		if err := c.sendBlob(ctx, "score.cmp.t", tables); err != nil {
-			return nil, err
-		}
+		out.send(tables)
 		if b > 0 {
 			if err := open(b - 1); err != nil {
 				return nil, err
@@ -213,6 +222,10 @@ func runScoreBandsBank(ctx context.Context, t Transport, cfg ScoreBandsBankConfi
 		if err := open(nb - 1); err != nil {
 			return nil, err
 		}
+	}
+	finished = true
+	if err := out.finish(); err != nil {
+		return nil, err
 	}
 	res.Batches = nb
 	if err := c.sendJSON(ctx, "score.done", scoreDone{Scored: cfg.Scored}); err != nil {

@@ -298,9 +298,10 @@ func sendPieces(ctx context.Context, t Transport, step string, seq uint64, b []b
 // until the next recvBlob of the same step, which reuses its memory: a
 // training step receives ≈ 320 MB at 1e6 rows, and growing a fresh buffer
 // piece by piece every step cost more CPU than the step's cryptography
-// (the copies of the doublings, then the page faults of new memory). From
-// the second blob of a step on, each piece is copied once into memory
-// already there, and dropped.
+// (the copies of the doublings, then the page faults of new memory). The
+// first blob of a step is allocated whole from its pieces' count; from
+// the second on, each piece is copied once into memory already there,
+// and dropped.
 func (c *trainChannel) recvBlob(ctx context.Context, step string, limit int) ([]byte, error) {
 	buf := c.bufs[step][:0]
 	for {
@@ -311,7 +312,21 @@ func (c *trainChannel) recvBlob(ctx context.Context, step string, limit int) ([]
 		if len(buf)+len(m.Payload) > limit {
 			return nil, fmt.Errorf("%w: %s longer than %d bytes", ErrUnexpected, step, limit)
 		}
+		if len(buf) == 0 && m.Total > 1 {
+			// The first piece tells how many there are: take the
+			// blob's memory at once (at most limit). Growing a 320 MB
+			// blob by appends copied it five times into fresh memory,
+			// in copies long enough to hold up the garbage collector.
+			n := uint64(limit)
+			if m.Total < n/MaxPayload {
+				n = m.Total * MaxPayload
+			}
+			if uint64(cap(buf)) < n {
+				buf = make([]byte, 0, n)
+			}
+		}
 		buf = append(buf, m.Payload...)
+		recycle(c.t, m.Payload)
 		if m.Last {
 			c.bufs[step] = buf
 			return buf, nil
@@ -348,6 +363,72 @@ func (c *trainChannel) exchange(ctx context.Context, sendStep string, out []byte
 		return nil, sr.err
 	}
 	return in, nil
+}
+
+// sender sends the blobs of one step in the background, in order, from a
+// fixed set of buffers, so that the caller builds the next blob while one
+// goes out: a blob of several MB spends as long in protobuf, the
+// transcript hash, HTTP/2 and TLS as it took to compute. The caller must
+// not send on the step itself until finish.
+type sender struct {
+	c      *trainChannel
+	step   string
+	q      chan []byte
+	free   chan []byte
+	done   chan error
+	seq    uint64
+	cancel context.CancelFunc
+}
+
+func (c *trainChannel) startSender(ctx context.Context, step string, buffers, size int) *sender {
+	sctx, cancel := context.WithCancel(ctx)
+	s := &sender{c: c, step: step, q: make(chan []byte, buffers), free: make(chan []byte, buffers), done: make(chan error, 1),
+		seq: c.sent[step], cancel: cancel}
+	for range buffers {
+		s.free <- make([]byte, 0, size)
+	}
+	go func() {
+		var err error
+		for b := range s.q {
+			if err == nil {
+				// After an error, keep taking blobs (and freeing their
+				// buffers) so the caller never blocks; it learns of the
+				// error from finish, and meanwhile from its own receives.
+				s.seq, err = sendPieces(sctx, c.t, step, s.seq, b)
+			}
+			s.free <- b[:0]
+		}
+		s.done <- err
+	}()
+	return s
+}
+
+// buffer returns an empty buffer to fill and pass to send.
+func (s *sender) buffer(ctx context.Context) ([]byte, error) {
+	select {
+	case b := <-s.free:
+		return b, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// send queues b, a buffer from buffer.
+func (s *sender) send(b []byte) { s.q <- b }
+
+// finish waits until every queued blob is sent and returns the first
+// error; abort (for a caller that returns early) cancels what is queued.
+func (s *sender) finish() error {
+	close(s.q)
+	err := <-s.done
+	s.cancel()
+	s.c.sent[s.step] = s.seq
+	return err
+}
+
+func (s *sender) abort() {
+	s.cancel()
+	s.finish()
 }
 
 func (c *trainChannel) refuse(ctx context.Context, reason string) error {

@@ -34,6 +34,22 @@ type Transport interface {
 	Recv(ctx context.Context) (Msg, error)
 }
 
+// Recycler is implemented by a Transport whose received payloads come
+// from a pool: a receiver that has copied a payload out, and keeps no
+// reference to it, hands it back with Recycle. Other receivers need not
+// (an unrecycled payload is garbage collected). Receiving 1 GB of OT
+// tables into fresh memory cost the partner more CPU than answering them.
+type Recycler interface {
+	Recycle(payload []byte)
+}
+
+// recycle hands p back to t if t pools its payloads.
+func recycle(t Transport, p []byte) {
+	if r, ok := t.(Recycler); ok {
+		r.Recycle(p)
+	}
+}
+
 // ErrUnexpected is returned when the peer sends a message out of protocol
 // order; the job fails and must be restarted.
 var ErrUnexpected = errors.New("protocol: unexpected message")
@@ -120,6 +136,10 @@ func (tr *Transcript) Recv(ctx context.Context) (Msg, error) {
 	tr.mu.Unlock()
 	return m, nil
 }
+
+// Recycle passes a received payload back to the wrapped transport, if it
+// pools them (see Recycler).
+func (tr *Transcript) Recycle(p []byte) { recycle(tr.t, p) }
 
 // Digest is SHA-256("tandem/v2 transcript\n" ‖ job ‖ "\n" ‖ H(I→R) ‖ H(R→I)),
 // H = BLAKE3-256 over each direction's framed messages (v1 used SHA-256
