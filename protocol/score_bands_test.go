@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	mrand "math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -191,4 +192,48 @@ func TestScoreBandsRefused(t *testing.T) {
 	if !slices.ContainsFunc(pp.sent, func(m Msg) bool { return m.Step == "train.refused" }) {
 		t.Fatal("no refusal on the wire")
 	}
+}
+
+// corrupting passes a partner's messages on, cutting one byte off the
+// answers of batch 1.
+type corrupting struct{ Transport }
+
+func (c corrupting) Send(ctx context.Context, m Msg) error {
+	if m.Step == "score.cmp.z" && m.Seq == 1 {
+		m.Payload = m.Payload[:len(m.Payload)-1]
+	}
+	return c.Transport.Send(ctx, m)
+}
+
+// TestScoreBandsBadAnswer: a malformed answer in the middle of the job,
+// while the bank's sender still has tables queued, fails the bank's side
+// promptly with the cause named, and its sender goroutine ends with the
+// job's context.
+func TestScoreBandsBadAnswer(t *testing.T) {
+	const k, L = 3, 3*bandsBatch + 5
+	vals := make([]uint16, L)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	pb, pp := newPipe()
+	pb.quiet, pp.quiet = true, true
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		RunScorePartner(ctx, corrupting{pp}, ScorePartnerConfig{JobID: "j", ModelID: "m", Rand: rand.Reader, BandValues: vals}, nil)
+	}()
+	before := runtime.NumGoroutine()
+	_, err := RunScoreBandsBank(ctx, pb, ScoreBandsBankConfig{JobID: "j", ModelID: "m", Rand: rand.Reader,
+		K: k, L: L, Thresholds: sliceThresholds(make([]uint32, L*k), k), Scored: L}, nil)
+	if !errors.Is(err, bands.ErrMessage) && !errors.Is(err, ErrUnexpected) || ctx.Err() != nil {
+		t.Fatalf("bank after a short answer: %v (context: %v)", err, ctx.Err())
+	}
+	t.Logf("bank: %v", err)
+	cancel()
+	<-done
+	for range 100 {
+		if runtime.NumGoroutine() < before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("%d goroutines, %d while the bank ran: its sender did not end", runtime.NumGoroutine(), before)
 }

@@ -417,7 +417,7 @@ func (s *sender) buffer(ctx context.Context) ([]byte, error) {
 func (s *sender) send(b []byte) { s.q <- b }
 
 // finish waits until every queued blob is sent and returns the first
-// error; abort (for a caller that returns early) cancels what is queued.
+// error.
 func (s *sender) finish() error {
 	close(s.q)
 	err := <-s.done
@@ -426,9 +426,12 @@ func (s *sender) finish() error {
 	return err
 }
 
+// abort is for a caller that returns early: what is queued is dropped
+// (the sends see a cancelled context) and the caller does not wait for a
+// send blocked in the transport, which ends with the job's stream.
 func (s *sender) abort() {
 	s.cancel()
-	s.finish()
+	close(s.q)
 }
 
 func (c *trainChannel) refuse(ctx context.Context, reason string) error {
