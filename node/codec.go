@@ -99,9 +99,11 @@ func decodeFrame(r frameReader, n int, f *tandemv1.Frame) error {
 		if l > uint64(left) {
 			return nil, fmt.Errorf("%w: field of %d bytes, %d left", errFrame, l, left)
 		}
-		b := make([]byte, l)
+		var b []byte
 		if pooled {
 			b = payloadBuffer(int(l))
+		} else {
+			b = make([]byte, l)
 		}
 		if _, err := io.ReadFull(r, b); err != nil {
 			return nil, fmt.Errorf("%w: %v", errFrame, err)

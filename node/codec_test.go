@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -122,4 +123,28 @@ func FuzzDecodeFrame(f *testing.F) {
 			t.Fatalf("error %v does not wrap errFrame", err)
 		}
 	})
+}
+
+// TestFrameCodecReuses: once payloads are handed back, decoding large
+// frames allocates no payload memory.
+func TestFrameCodecReuses(t *testing.T) {
+	big := codecFrames()[3]
+	data, _ := proto.Marshal(big)
+	decode := func() {
+		var f tandemv1.Frame
+		if err := decodeFrame(bytes.NewReader(data), len(data), &f); err != nil || len(f.Payload) != protocol.MaxPayload {
+			t.Fatalf("decode: %d bytes, %v", len(f.Payload), err)
+		}
+		recyclePayload(f.Payload)
+	}
+	decode() // the list may start empty
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 10 {
+		decode()
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > protocol.MaxPayload {
+		t.Errorf("10 decodes of a %d-byte payload allocated %d bytes", protocol.MaxPayload, n)
+	}
 }
