@@ -3,11 +3,16 @@ package node
 import (
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
 )
@@ -54,6 +59,19 @@ func TestPartnerOnlyModelAndLocalScoring(t *testing.T) {
 	}
 	if _, err := partner.analyst.ScoreLocal(t.Context(), &tandemv1.ScoreLocalRequest{ModelId: tr.ModelID, Dataset: "users", Out: "relative.csv"}); err == nil {
 		t.Error("relative --out accepted")
+	}
+	// A file that gained rows since it was registered is refused, not
+	// scored against the registered row count.
+	f, err := os.OpenFile(pt.File, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := readCSV(t, pt.File)
+	f.WriteString(strings.Join(recs[len(recs)-1], ",") + "\n")
+	f.Close()
+	_, err = partner.analyst.ScoreLocal(t.Context(), &tandemv1.ScoreLocalRequest{ModelId: tr.ModelID, Dataset: "users", Out: filepath.Join(t.TempDir(), "y.csv")})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "register it again") {
+		t.Errorf("local scoring of a file that changed: %v", err)
 	}
 }
 

@@ -63,7 +63,7 @@ func (n *Node) scoreLocal(ctx context.Context, req *tandemv1.ScoreLocalRequest, 
 		return nil, fmt.Errorf("node: model score: features of dataset %s: %w", ds.Spec.Name, err)
 	}
 	if int64(len(u)) != rows {
-		return nil, fmt.Errorf("node: model score: dataset %s has %d rows, %d when registered: register it again", ds.Spec.Name, len(u), rows)
+		return nil, fmt.Errorf("%w: dataset %s has %d rows, %d when registered: register it again", errInvalid, ds.Spec.Name, len(u), rows)
 	}
 	res := &LocalScoreResult{ModelID: m.ID, Dataset: ds.Spec.Name, Out: req.Out, Rows: rows}
 	keys, scores := make([]int64, rows), make([]float64, rows)
