@@ -126,3 +126,12 @@ func (s *controlServer) GetDataset(ctx context.Context, req *tandemv1.GetDataset
 	}
 	return r.info(), nil
 }
+
+// idColumns names the dataset's id columns.
+func idColumns(spec dataset.Spec) []string {
+	ids := make([]string, len(spec.IDs))
+	for i, c := range spec.IDs {
+		ids[i] = c.Column
+	}
+	return ids
+}

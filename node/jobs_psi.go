@@ -335,16 +335,9 @@ func (n *Node) exportMatches(ctx context.Context, jobID, out, role string) (int6
 	}
 	defer os.Remove(tmp)
 	cw := csv.NewWriter(w)
-	hdr := []string{"row"}
-	for _, c := range spec.IDs {
-		hdr = append(hdr, c.Column)
-	}
-	cw.Write(hdr)
+	ids := idColumns(spec)
+	cw.Write(append([]string{"row"}, ids...))
 	var count int64
-	ids := make([]string, len(spec.IDs))
-	for i, c := range spec.IDs {
-		ids[i] = c.Column
-	}
 	err = dataset.RowCells(ctx, spec, rows, ids, func(row int64, cells []string) error {
 		line := append([]string{strconv.FormatInt(row, 10)}, cells...)
 		count++

@@ -285,15 +285,6 @@ func readBankScore(ctx context.Context, in *alignedInputs, m *storedModel, wantL
 	return &bankScoreInputs{u: alignedPartial(in, m.Part, *byRow), label: labelColumn{r.Label, r.LabelPresent}, order: order, ids: r.Cells}, nil
 }
 
-// idColumns names the dataset's id columns.
-func idColumns(spec dataset.Spec) []string {
-	ids := make([]string, len(spec.IDs))
-	for i, c := range spec.IDs {
-		ids[i] = c.Column
-	}
-	return ids
-}
-
 // eachCells walks c's rows for writeScores.
 func eachCells(c *dataset.Cells) func(fn func(row int64, cells []string) error) error {
 	return func(fn func(row int64, cells []string) error) error {
