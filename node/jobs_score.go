@@ -285,6 +285,21 @@ func readBankScore(ctx context.Context, in *alignedInputs, m *storedModel, wantL
 	return &bankScoreInputs{u: alignedPartial(in, m.Part, *byRow), label: labelColumn{r.Label, r.LabelPresent}, order: order, ids: r.Cells}, nil
 }
 
+// write writes the job's output file name in its job directory, one line
+// per matched row in row order (writeScores), and returns its path.
+func (bi *bankScoreInputs) write(j *jobRun, spec dataset.Spec, name string, scores []float64, bands []int) (string, error) {
+	dir, err := j.n.jobDir(j.rec.ID)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name)
+	j.progress("writing", 1)
+	if err := writeScores(idColumns(spec), bi.ids.Rows, scores, bands, path, eachCells(bi.ids)); err != nil {
+		return "", fmt.Errorf("node: score: writing %s: %w", path, err)
+	}
+	return path, nil
+}
+
 // eachCells walks c's rows for writeScores.
 func eachCells(c *dataset.Cells) func(fn func(row int64, cells []string) error) error {
 	return func(fn func(row int64, cells []string) error) error {
@@ -369,14 +384,8 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 	}
 	bands, table := assignBands(scores, int(j.prop.Score.Bands))
 	out.Bands = table
-	dir, err := n.jobDir(j.rec.ID)
-	if err != nil {
+	if out.Output, err = bi.write(j, in.dspec, "scores.csv", scores, bands); err != nil {
 		return nil, err
-	}
-	out.Output = filepath.Join(dir, "scores.csv")
-	j.progress("writing", 1)
-	if err := writeScores(idColumns(in.dspec), keys, scores, bands, out.Output, eachCells(bi.ids)); err != nil {
-		return nil, fmt.Errorf("node: score: writing %s: %w", out.Output, err)
 	}
 	j.progress("metrics", 1)
 	if bi.label.values != nil {
@@ -714,7 +723,7 @@ func scoreBandsBank(ctx context.Context, j *jobRun, in *alignedInputs, m *stored
 	}
 	out := &ScoreJobResult{ModelID: m.ID, PSIJob: in.psiRec.ID, Side: "bank", Dataset: in.ds.Spec.Name, Length: L,
 		IncompleteBank: incompleteBank, BandsOnly: true, Releases: res.Batches, BytesSent: j.t.BytesSent(), Transcript: fmt.Sprintf("%x", j.t.Digest())}
-	keys, bandOf := bi.ids.Rows, make([]int, len(bi.order)) // band 0: none
+	bandOf := make([]int, len(bi.order)) // by row, as bi.ids; band 0: none
 	counts := make([]int, B+1)
 	for k, i := range bi.order {
 		pos := in.al.Positions[i]
@@ -743,14 +752,8 @@ func scoreBandsBank(ctx context.Context, j *jobRun, in *alignedInputs, m *stored
 		}
 		out.Bands = append(out.Bands, sb)
 	}
-	dir, err := j.n.jobDir(j.rec.ID)
-	if err != nil {
+	if out.Output, err = bi.write(j, in.dspec, "bands.csv", nil, bandOf); err != nil {
 		return nil, err
-	}
-	out.Output = filepath.Join(dir, "bands.csv")
-	j.progress("writing", 1)
-	if err := writeScores(idColumns(in.dspec), keys, nil, bandOf, out.Output, eachCells(bi.ids)); err != nil {
-		return nil, fmt.Errorf("node: score: writing %s: %w", out.Output, err)
 	}
 	return out, nil
 }
