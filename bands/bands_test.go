@@ -2,6 +2,7 @@ package bands
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"math"
 	mrand "math/rand/v2"
@@ -20,31 +21,45 @@ func otPair(t testing.TB) (*ot.Receiver, *ot.Sender) {
 	return rcv, snd
 }
 
+func seed() (s [32]byte) {
+	rand.Read(s[:])
+	return s
+}
+
+// sides sets up both parties on two real OT sessions, one each way.
 func sides(t testing.TB, k int) (*Bank, *Partner) {
 	t.Helper()
-	rcv, snd := otPair(t)
-	var seed [32]byte
-	rand.Read(seed[:])
-	bank, err := NewBank(snd, k, seed)
+	rcv1, snd1 := otPair(t) // round 1: the partner chooses
+	rcv2, snd2 := otPair(t) // round 2: the bank chooses
+	bank, err := NewBank(snd1, rcv2, k, seed())
 	if err != nil {
 		t.Fatal(err)
 	}
-	partner, err := NewPartner(rcv, k)
+	partner, err := NewPartner(rcv1, snd2, k, seed())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return bank, partner
 }
 
-// compare runs one batch through both sides.
+// compare runs one batch through both sides and returns what the bank
+// opens.
 func compare(t testing.TB, bank *Bank, partner *Partner, vals []uint16, th []uint32) []uint32 {
 	t.Helper()
+	_, _, ge := exchange(t, bank, partner, vals, th)
+	return ge
+}
+
+// exchange runs one batch through both sides: the bank's keys, the
+// partner's answers and what the bank opens.
+func exchange(t testing.TB, bank *Bank, partner *Partner, vals []uint16, th []uint32) (*Keys, []byte, []uint32) {
+	t.Helper()
 	k, m := bank.k, len(vals)
-	u := make([]byte, m*CorrectionBytes)
+	u := make([]byte, CorrectionsBytes(m))
 	partner.Choose(vals, u)
-	tables := make([]byte, m*TableBytes(k))
-	keys, err := bank.Tables(th, u, tables)
-	if err != nil {
+	tables := make([]byte, TablesBytes(k, m))
+	var keys Keys
+	if err := bank.Tables(th, u, tables, &keys); err != nil {
 		t.Fatal(err)
 	}
 	z := make([]byte, m*AnswerBytes(k))
@@ -52,21 +67,22 @@ func compare(t testing.TB, bank *Bank, partner *Partner, vals []uint16, th []uin
 		t.Fatal(err)
 	}
 	ge := make([]uint32, m)
-	if err := bank.Open(keys, z, ge); err != nil {
+	if err := bank.Open(&keys, z, ge); err != nil {
 		t.Fatal(err)
 	}
-	return ge
+	return &keys, z, ge
 }
 
 // TestCompareMatchesPlaintext: every bit the bank opens is [p ≥ c], for
-// random values and thresholds and for the digit edge cases (equal high
-// digits, c = 0, 1, 65535, 65536, p = 0, 65535, c = p, p ± 1), over
-// batches of several sizes and thresholds counts, in sequence on one OT
-// session.
+// random values and thresholds and for the digit edge cases (equal
+// leading digits, c = 0, 1, 65535, 65536, p = 0, 65535, c = p, p ± 1),
+// over batches of several sizes and thresholds counts (one and two pad
+// groups, odd counts with a lone round-2 threshold), in sequence on one
+// OT session.
 func TestCompareMatchesPlaintext(t *testing.T) {
 	r := mrand.New(mrand.NewPCG(7, 8))
-	edge := []uint32{0, 1, 255, 256, 257, 65279, 65280, 65535, MaxThreshold}
-	for _, k := range []int{1, 3, 10, 32} {
+	edge := []uint32{0, 1, 15, 16, 255, 256, 257, 4095, 4096, 65279, 65280, 65535, MaxThreshold}
+	for _, k := range []int{1, 3, 10, 16, 17, 32} {
 		bank, partner := sides(t, k)
 		for _, m := range []int{1, 17, 300} {
 			vals := make([]uint16, m)
@@ -84,8 +100,9 @@ func TestCompareMatchesPlaintext(t *testing.T) {
 					switch r.IntN(5) {
 					case 0:
 						c = edge[r.IntN(len(edge))]
-					case 1: // same high digit, any low digit
-						c = uint32(vals[i])&0xff00 | uint32(r.IntN(256))
+					case 1: // the same leading 1, 2 or 3 digits, any others
+						keep := uint32(0xffff) << (4 * (1 + r.IntN(3))) & 0xffff
+						c = uint32(vals[i])&keep | uint32(r.IntN(1<<16))&^keep
 					case 2:
 						c = uint32(int(vals[i]) + r.IntN(3) - 1)
 					}
@@ -105,50 +122,104 @@ func TestCompareMatchesPlaintext(t *testing.T) {
 	}
 }
 
-// TestPartnerViewIsUniform: the four bits the partner unmasks per
-// threshold (x₁, x₂, y₁, y₂) are uniform and independent of the
-// thresholds: for a value whose high digit equals the threshold's, one
-// below it and one above it, the 16 joint outcomes each occur 1/16 of the
-// time (χ² with 15 degrees of freedom). Leaving out any one mask of the
-// construction fails this test.
+// chi2 is Pearson's statistic of counts against the uniform distribution.
+func chi2(count []int) float64 {
+	n := 0
+	for _, c := range count {
+		n += c
+	}
+	e := float64(n) / float64(len(count))
+	x := 0.0
+	for _, c := range count {
+		d := float64(c) - e
+		x += d * d / e
+	}
+	return x
+}
+
+// TestPartnerViewIsUniform: the bits the partner unmasks per threshold in
+// round 1 — seven from the high digits (x₁_A, x₁_B, x₂, y₁_A, y₂_A, y₁_B,
+// y₂_B) and four from the low ones — are uniform and independent of the
+// thresholds: for thresholds equal to the value in 0…4 leading digits,
+// below and above it, and 65536, the 128 (16) joint outcomes each occur
+// equally often (χ²). Leaving out any one mask of the construction fails
+// this test.
 func TestPartnerViewIsUniform(t *testing.T) {
-	const k, m = 32, 2048
+	const k, m = 16, 2048
 	bank, partner := sides(t, k)
-	for _, c := range []uint32{0x1234, 0x1334, 0x12ff, 0x1200, MaxThreshold} {
+	for _, c := range []uint32{0x1280, 0x1281, 0x127f, 0x1234, 0x1334, 0x12ff, 0x0fff, 0x2000, 0, MaxThreshold} {
 		vals := make([]uint16, m)
 		th := make([]uint32, m*k)
 		for i := range vals {
-			vals[i] = 0x1280 // high digit 0x12, low 0x80
+			vals[i] = 0x1280
 			for j := range k {
 				th[i*k+j] = c
 			}
 		}
-		u := make([]byte, m*CorrectionBytes)
+		u := make([]byte, CorrectionsBytes(m))
 		partner.Choose(vals, u)
-		tables := make([]byte, m*TableBytes(k))
-		if _, err := bank.Tables(th, u, tables); err != nil {
+		tables := make([]byte, TablesBytes(k, m))
+		var keys Keys
+		if err := bank.Tables(th, u, tables, &keys); err != nil {
 			t.Fatal(err)
 		}
-		var count [16]int
+		high, low := make([]int, 128), make([]int, 16)
 		for i := range m {
-			tb := tables[i*TableBytes(k) : (i+1)*TableBytes(k)]
-			xh := getBits(tb, 0x12*2*k, 2*k) ^ partner.pads[2*i]
-			xl := getBits(tb, (ot.Values+0x80)*2*k, 2*k) ^ partner.pads[2*i+1]
+			tb := tables[i*tableUnits*k:]
+			var msg [digits]uint64
+			o := uint(0)
+			for d, w := range [digits]uint{width3 * k, width2 * k, width1 * k, width0 * k} {
+				msg[d] = getBits(tb, 8*o+uint(partner.choices[digits*i+d])*w, w) ^ partner.pads[0][digits*i+d]&widthMask(w)
+				o += 2 * w
+			}
 			for j := range k {
-				o := xh>>j&1 | xh>>(k+j)&1<<1 | xl>>j&1<<2 | xl>>(k+j)&1<<3
-				count[o]++
+				h := msg[0]>>j&1 | msg[0]>>(k+j)&1<<1 | msg[0]>>(2*k+j)&1<<2 |
+					msg[1]>>j&1<<3 | msg[1]>>(k+j)&1<<4 | msg[1]>>(2*k+j)&1<<5 | msg[1]>>(3*k+j)&1<<6
+				high[h]++
+				low[msg[2]>>j&1|msg[2]>>(k+j)&1<<1|msg[3]>>j&1<<2|msg[3]>>(k+j)&1<<3]++
 			}
 		}
-		n := float64(m * k)
-		chi2 := 0.0
-		for _, c := range count {
-			d := float64(c) - n/16
-			chi2 += d * d / (n / 16)
+		// 127 and 15 degrees of freedom: P(χ² > 200) and P(χ² > 44) ≈ 1e-4.
+		if x := chi2(high); x > 200 || math.IsNaN(x) {
+			t.Errorf("threshold %#x: partner's view of the high digits, χ² = %.1f", c, x)
 		}
-		// 15 degrees of freedom: P(χ² > 44) ≈ 1e-4.
-		if chi2 > 44 || math.IsNaN(chi2) {
-			t.Errorf("threshold %#x: partner's view %v, χ² = %.1f", c, count, chi2)
+		if x := chi2(low); x > 44 || math.IsNaN(x) {
+			t.Errorf("threshold %#x: partner's view of the low digits %v, χ² = %.1f", c, low, x)
 		}
+	}
+}
+
+// TestBankViewIsUniform: what the bank opens from a round-2 OT,
+// z_B∧w_C ⊕ w_B∧z_C ⊕ σ, is a uniform bit even where its choice makes the
+// product terms vanish (w_B = w_C = 0), so it is only Z ⊕ that bit that
+// carries anything, and that is [p < c] ⊕ bits the bank holds. Without σ
+// it would be constant there.
+func TestBankViewIsUniform(t *testing.T) {
+	const k, m = 10, 4096
+	bank, partner := sides(t, k)
+	vals := make([]uint16, m)
+	th := make([]uint32, m*k)
+	for i := range vals {
+		vals[i] = 0x1280
+		for j := range k {
+			th[i*k+j] = 0x1280 + uint32(j) - 5
+		}
+	}
+	keys, z, _ := exchange(t, bank, partner, vals, th)
+	np, ab := pairs(k), AnswerBytes(k)
+	count := make([]int, 2)
+	for i := range m {
+		for j := range np {
+			c := keys.choice[i*np+j]
+			if c&3 != 0 {
+				continue
+			}
+			tab := binary.LittleEndian.Uint32(z[i*ab+4*j:])
+			count[tab>>(2*c)&1^uint32(keys.pads[i*np+j])&1]++
+		}
+	}
+	if x := chi2(count); x > 15 || count[0] < 500 { // 1 degree of freedom: P(χ² > 15) ≈ 1e-4
+		t.Errorf("bank's round-2 bit at choice (0, 0): %v, χ² = %.1f", count, x)
 	}
 }
 
@@ -179,24 +250,20 @@ func TestBand(t *testing.T) {
 	}
 }
 
-// TestBitPacking: messages of every width from 1 to 64 bits, 512 to a
-// table as the bank writes them, read back at their offsets.
+// TestBitPacking: 16 messages of every width from 1 to 64 bits, packed
+// as the bank writes a table, read back at their offsets.
 func TestBitPacking(t *testing.T) {
 	r := mrand.New(mrand.NewPCG(11, 12))
 	for w := uint(1); w <= 64; w++ {
-		var msgs [2 * ot.Values]uint64
-		tab := make([]byte, 2*ot.Values*int(w)/8)
+		var msgs [digitValues]uint64
+		tab := make([]byte, 2*w)
 		for i := range msgs {
-			msgs[i] = r.Uint64()
+			msgs[i] = r.Uint64() & widthMask(w)
 		}
-		pack(tab, &msgs, w)
+		put16(tab, &msgs, w)
 		for i, m := range msgs {
-			want := m
-			if w < 64 {
-				want &= 1<<w - 1
-			}
-			if got := getBits(tab, uint(i)*w, w); got != want {
-				t.Fatalf("width %d message %d: %x, want %x", w, i, got, want)
+			if got := getBits(tab, uint(i)*w, w); got != m {
+				t.Fatalf("width %d message %d: %x, want %x", w, i, got, m)
 			}
 		}
 	}
@@ -204,27 +271,31 @@ func TestBitPacking(t *testing.T) {
 
 func TestRejects(t *testing.T) {
 	bank, partner := sides(t, 4)
-	if _, err := NewBank(nil, 0, [32]byte{}); err == nil {
+	if _, err := NewBank(nil, nil, 0, [32]byte{}); err == nil {
 		t.Error("0 thresholds accepted")
 	}
-	if _, err := NewPartner(nil, 33); err == nil {
+	if _, err := NewPartner(nil, nil, 33, [32]byte{}); err == nil {
 		t.Error("33 thresholds accepted")
 	}
-	if _, err := bank.Tables(make([]uint32, 4), make([]byte, CorrectionBytes-1), make([]byte, TableBytes(4))); !errors.Is(err, ErrMessage) {
+	var keys Keys
+	if err := bank.Tables(make([]uint32, 4), make([]byte, CorrectionsBytes(1)-1), make([]byte, TablesBytes(4, 1)), &keys); !errors.Is(err, ErrMessage) {
 		t.Errorf("short corrections: %v", err)
 	}
-	if _, err := bank.Tables([]uint32{0, 1, 2, MaxThreshold + 1}, make([]byte, CorrectionBytes), make([]byte, TableBytes(4))); err == nil {
+	if err := bank.Tables([]uint32{0, 1, 2, MaxThreshold + 1}, make([]byte, CorrectionsBytes(1)), make([]byte, TablesBytes(4, 1)), &keys); err == nil {
 		t.Error("threshold above 65536 accepted")
 	}
-	u := make([]byte, 2*CorrectionBytes)
+	u := make([]byte, CorrectionsBytes(2))
 	partner.Choose([]uint16{1, 2}, u)
-	if err := partner.Answer(make([]byte, TableBytes(4)), make([]byte, 2)); !errors.Is(err, ErrMessage) {
+	if err := partner.Answer(make([]byte, TablesBytes(4, 1)), make([]byte, 2)); !errors.Is(err, ErrMessage) {
 		t.Errorf("short tables: %v", err)
 	}
-	if err := bank.Open(Keys{0, 0}, []byte{0x10, 0}, make([]uint32, 2)); !errors.Is(err, ErrMessage) {
+	keys.size(2, pairs(4))
+	z := make([]byte, 2*AnswerBytes(4))
+	z[AnswerBytes(4)-1] = 0x10
+	if err := bank.Open(&keys, z, make([]uint32, 2)); !errors.Is(err, ErrMessage) {
 		t.Errorf("answer bits beyond k: %v", err)
 	}
-	if err := bank.Open(Keys{0, 0}, []byte{0}, make([]uint32, 2)); !errors.Is(err, ErrMessage) {
+	if err := bank.Open(&keys, z[1:], make([]uint32, 2)); !errors.Is(err, ErrMessage) {
 		t.Errorf("short answers: %v", err)
 	}
 }
@@ -232,10 +303,10 @@ func TestRejects(t *testing.T) {
 // FuzzAnswer: the partner reads any table bytes without panicking.
 func FuzzAnswer(f *testing.F) {
 	_, partner := sides(f, 3)
-	f.Add(make([]byte, 2*TableBytes(3)))
+	f.Add(make([]byte, TablesBytes(3, 2)))
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, tables []byte) {
-		u := make([]byte, 2*CorrectionBytes)
+		u := make([]byte, CorrectionsBytes(2))
 		partner.Choose([]uint16{7, 65535}, u)
 		if err := partner.Answer(tables, make([]byte, 2*AnswerBytes(3))); err != nil && !errors.Is(err, ErrMessage) {
 			t.Fatal(err)
@@ -247,10 +318,18 @@ func FuzzAnswer(f *testing.F) {
 // accepts has no bit beyond its thresholds.
 func FuzzOpen(f *testing.F) {
 	bank, _ := sides(f, 10)
+	var keys Keys
+	keys.size(2, pairs(10))
+	for i := range keys.choice {
+		keys.choice[i] = byte(i * 7 % 16)
+		keys.pads[i] = uint64(i) * 0x9e3779b97f4a7c15
+	}
+	keys.w[0], keys.w[1] = 5, 9
+	f.Add(make([]byte, 2*AnswerBytes(10)))
 	f.Add([]byte{0xff, 0x03, 0, 0})
 	f.Fuzz(func(t *testing.T, z []byte) {
 		ge := make([]uint32, 2)
-		if err := bank.Open(Keys{5, 9}, z, ge); err != nil {
+		if err := bank.Open(&keys, z, ge); err != nil {
 			if !errors.Is(err, ErrMessage) {
 				t.Fatal(err)
 			}
@@ -275,21 +354,21 @@ func BenchmarkCompare(b *testing.B) {
 			th[i*k+j] = uint32(j * 6000)
 		}
 	}
-	u := make([]byte, m*CorrectionBytes)
-	tables := make([]byte, m*TableBytes(k))
+	u := make([]byte, CorrectionsBytes(m))
+	tables := make([]byte, TablesBytes(k, m))
 	z := make([]byte, m*AnswerBytes(k))
 	ge := make([]uint32, m)
+	var keys Keys
 	b.ReportAllocs()
 	for b.Loop() {
 		partner.Choose(vals, u)
-		keys, err := bank.Tables(th, u, tables)
-		if err != nil {
+		if err := bank.Tables(th, u, tables, &keys); err != nil {
 			b.Fatal(err)
 		}
 		if err := partner.Answer(tables, z); err != nil {
 			b.Fatal(err)
 		}
-		if err := bank.Open(keys, z, ge); err != nil {
+		if err := bank.Open(&keys, z, ge); err != nil {
 			b.Fatal(err)
 		}
 	}

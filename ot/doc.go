@@ -1,5 +1,7 @@
 // Package ot is oblivious transfer for Tandem's comparison protocols: many
-// 1-out-of-256 random OTs from a few hundred public-key base OTs, by the
+// 1-out-of-256 random OTs (or 1-out-of-n, n = 2, 4, …, 256: the Receiver
+// chooses among the first n values and the Sender hashes n pads, PadsN)
+// from a few hundred public-key base OTs, by the
 // OT extension of Kolesnikov and Kumaresan (CRYPTO 2013, "KK13"), secure
 // against semi-honest parties as DESIGN §2 assumes.
 //
@@ -12,8 +14,9 @@
 //     about the others; the Sender learns nothing about the choice.
 //
 // The caller masks its 256 messages of OT i with the Sender's pads and the
-// Receiver unmasks the one it chose (package bands). A pad is 64 bits, so
-// a message is at most 64 bits.
+// Receiver unmasks the one it chose (package bands). A pad is 64 bits;
+// a longer message takes pads of more domains (Receiver.MorePads, the
+// same row hashed under another tweak).
 //
 // Base OTs are circl's "simplest OT" (Chou–Orlandi) over ristretto255, 256
 // of them, run once per job with the roles reversed (the extension
@@ -23,6 +26,6 @@
 // bits of s (κ = 128).
 //
 // Cost per OT: the Receiver sends 32 bytes and hashes once; the Sender
-// hashes 256 times. The hash is built on fixed-key AES (see hash.go), the
+// hashes 256 (n) times. The hash is built on fixed-key AES (see hash.go), the
 // only primitive on the hot path; the package core does no I/O.
 package ot

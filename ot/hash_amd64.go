@@ -2,6 +2,8 @@
 
 package ot
 
+import "encoding/binary"
+
 // senderPadsAsm sets out[v] to the low word of H(idx, q ⊕ cs[v]) for all
 // 256 values v, with q = [x0 (2 words), mix (2 words)] of the Sender's row
 // in the layout of cs (low half, then low ⊕ high half) and the round keys
@@ -17,6 +19,13 @@ func senderPadsAsm(rk *[11][16]byte, q *[4]uint64, cs *[Values][4]uint64, idx ui
 //
 //go:noescape
 func senderPadsVAES(rk *[11][16]byte, q *[4]uint64, cs *[Values][4]uint64, idx uint64, out *[Values]uint64)
+
+// senderPads16VAES sets out[32p+16h+v] to the pad of value v < 16 of OT
+// h of pair p, for pairs pairs of OTs given by their constants (A, B,
+// K2; see the assembly) and cs16 (Sender.cs16). It requires hashHasVAES.
+//
+//go:noescape
+func senderPads16VAES(rk *[11][16]byte, consts *[6]uint64, cs16 *[2][16][2]uint64, pairs int, out *uint64)
 
 // hashBlocksAsm is hasher.run on n blocks with AES-NI: block k has x0 at
 // x[2k:2k+2] and mix at mix[2k:2k+2], its OT index is first + k>>shift
@@ -96,4 +105,40 @@ func hashBlocksWith(impl hashImpl, x, mix []uint64, first uint64, shift uint, ou
 		return
 	}
 	hashBlocksAsm(&prp.rk, &x[0], &mix[0], n, first, uint64(shift), &out[0])
+}
+
+// pads16 is Batch.padsNWith for n = 16 with VAES (ok false: not
+// available): the assembly forms the rows from per-OT constants and
+// cs16 itself, so no rows are written to memory.
+func (b *Batch) pads16(lo, hi, d int, pads []uint64) (ok bool) {
+	if !hashHasVAES {
+		return false
+	}
+	rk0 := [2]uint64{binary.LittleEndian.Uint64(prp.rk[0][:8]), binary.LittleEndian.Uint64(prp.rk[0][8:])}
+	rk10 := [2]uint64{binary.LittleEndian.Uint64(prp.rk[10][:8]), binary.LittleEndian.Uint64(prp.rk[10][8:])}
+	const chunk = 64 // OTs a call
+	var consts [chunk][6]uint64
+	var tail [32]uint64
+	for c := lo; c < hi; c += chunk {
+		m := min(chunk, hi-c)
+		for i := range m {
+			q := &b.q[c+i]
+			idx := b.first + uint64(c+i) + uint64(d)<<60
+			consts[i] = [6]uint64{
+				q[0] ^ rk0[0], q[1] ^ rk0[1],
+				q[2] ^ rk0[0] ^ rk10[0], q[3] ^ rk0[1] ^ rk10[1],
+				idx ^ rk0[0] ^ rk10[0], tweakHigh ^ rk0[1] ^ rk10[1],
+			}
+		}
+		out := pads[(c-lo)*16 : (c-lo+m)*16]
+		if even := m &^ 1; even > 0 {
+			senderPads16VAES(&prp.rk, &consts[0], &b.snd.cs16, even/2, &out[0])
+		}
+		if m&1 == 1 { // the last OT, paired with a copy of itself
+			consts[m] = consts[m-1]
+			senderPads16VAES(&prp.rk, &consts[m-1], &b.snd.cs16, 1, &tail[0])
+			copy(out[16*(m-1):], tail[:16])
+		}
+	}
+	return true
 }

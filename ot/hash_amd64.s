@@ -449,6 +449,31 @@ GLOBL hashPackIdx<>(SB), RODATA|NOPTR, $64
 	VPTERNLOGQ $0x96, Z26, z, zk; \
 	VPXORQ     Z25, z, z
 
+// VSP_GROUP is a Sender group after its inputs and layer 1's keys are
+// loaded: the three layers (leaving y ⊕ rk0, then c' = c ⊕ rk0 with
+// layer 2's last key ka for Z0..Z3 and kb for Z4..Z7, each block's K2,
+// then d ⊕ b) and the 32 pads stored at DI.
+#define VSP_GROUP(ka, kb) \
+	VMIDDLE8; \
+	VLASTK8; \
+	VMIDDLE8; \
+	VAESENCLAST ka, Z0, Z0; \
+	VAESENCLAST ka, Z1, Z1; \
+	VAESENCLAST ka, Z2, Z2; \
+	VAESENCLAST ka, Z3, Z3; \
+	VAESENCLAST kb, Z4, Z4; \
+	VAESENCLAST kb, Z5, Z5; \
+	VAESENCLAST kb, Z6, Z6; \
+	VAESENCLAST kb, Z7, Z7; \
+	VSAVE8(ka, ka, ka, ka, kb, kb, kb, kb); \
+	VMIDDLE8; \
+	VLASTK8; \
+	VPACK8; \
+	VMOVDQU64 Z0, 0(DI); \
+	VMOVDQU64 Z2, 64(DI); \
+	VMOVDQU64 Z4, 128(DI); \
+	VMOVDQU64 Z6, 192(DI)
+
 // func senderPadsVAES(rk *[11][16]byte, q *[4]uint64, cs *[256][4]uint64, idx uint64, out *[256]uint64)
 TEXT ·senderPadsVAES(SB), NOSPLIT, $0-40
 	MOVQ rk+0(FP), AX
@@ -488,32 +513,61 @@ vsp:
 	VSP_IN(640, 704, Z5, Z13)
 	VSP_IN(768, 832, Z6, Z14)
 	VSP_IN(896, 960, Z7, Z15)
-	VMIDDLE8
-	VLASTK8 // y ⊕ rk0
-
-	VMIDDLE8
-	VAESENCLAST Z27, Z0, Z0
-	VAESENCLAST Z27, Z1, Z1
-	VAESENCLAST Z27, Z2, Z2
-	VAESENCLAST Z27, Z3, Z3
-	VAESENCLAST Z27, Z4, Z4
-	VAESENCLAST Z27, Z5, Z5
-	VAESENCLAST Z27, Z6, Z6
-	VAESENCLAST Z27, Z7, Z7 // c' = c ⊕ rk0
-	VSAVE8(Z27, Z27, Z27, Z27, Z27, Z27, Z27, Z27)
-
-	VMIDDLE8
-	VLASTK8 // d ⊕ b
-	VPACK8
-	VMOVDQU64 Z0, 0(DI)
-	VMOVDQU64 Z2, 64(DI)
-	VMOVDQU64 Z4, 128(DI)
-	VMOVDQU64 Z6, 192(DI)
+	VSP_GROUP(Z27, Z27)
 
 	ADDQ $1024, SI
 	ADDQ $256, DI
 	DECQ CX
 	JNZ  vsp
+	VZEROUPPER
+	RET
+
+// func senderPads16VAES(rk *[11][16]byte, consts *[6]uint64, cs16 *[2][16][2]uint64, pairs int, out *uint64)
+//
+// senderPadsVAES for 1-out-of-16 OTs, two OTs a group: blocks 0..15 of
+// the group (Z0..Z3) are OT a's values, 16..31 (Z4..Z7) OT b's. The Go
+// caller folds each OT's row and index into three 128-bit constants
+// (consts, 48 bytes an OT): A = q01 ⊕ rk0 (layer 1's input whitening),
+// B = q23 ⊕ rk0 ⊕ rk10 (with C(v)∧s's high half: layer 1's last key)
+// and K2 = T ⊕ rk0 ⊕ rk10 (layer 2's). cs16 holds the 16 values' halves
+// of C(v)∧s, low halves then high halves, 16 bytes each. A in Z25 / Z29,
+// B in Z26 / Z30, K2 in Z27 / Z31 for OT a / b.
+#define VP16_IN(off, z, zb, k, kb) \
+	VPXORQ off(SI), Z25, z; \
+	VPXORQ off(SI), Z29, zb; \
+	VPXORQ off+256(SI), Z26, k; \
+	VPXORQ off+256(SI), Z30, kb
+
+TEXT ·senderPads16VAES(SB), NOSPLIT, $0-40
+	MOVQ rk+0(FP), AX
+	MOVQ consts+8(FP), BX
+	MOVQ cs16+16(FP), SI
+	MOVQ pairs+24(FP), CX
+	MOVQ out+32(FP), DI
+
+	VSETUP_KEYS
+	TESTQ CX, CX
+	JZ    vp16done
+
+vp16:
+	VBROADCASTI32X4 0(BX), Z25
+	VBROADCASTI32X4 16(BX), Z26
+	VBROADCASTI32X4 32(BX), Z27
+	VBROADCASTI32X4 48(BX), Z29
+	VBROADCASTI32X4 64(BX), Z30
+	VBROADCASTI32X4 80(BX), Z31
+	VP16_IN(0, Z0, Z4, Z8, Z12)
+	VP16_IN(64, Z1, Z5, Z9, Z13)
+	VP16_IN(128, Z2, Z6, Z10, Z14)
+	VP16_IN(192, Z3, Z7, Z11, Z15)
+	VSP_GROUP(Z27, Z31)
+
+	ADDQ $96, BX
+	ADDQ $256, DI
+	DECQ CX
+	JNZ  vp16
+
+vp16done:
 	VZEROUPPER
 	RET
 

@@ -14,3 +14,5 @@ func senderPadsWith(impl hashImpl, q *[4]uint64, cs *[Values][4]uint64, idx uint
 func hashBlocksWith(impl hashImpl, x, mix []uint64, first uint64, shift uint, out []uint64) {
 	panic("ot: hashBlocksWith called on a non-amd64 build")
 }
+
+func (b *Batch) pads16(lo, hi, d int, pads []uint64) bool { return false }

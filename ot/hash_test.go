@@ -38,14 +38,7 @@ func randRow(rng *rand.Rand) row { return row{rng.Uint64(), rng.Uint64(), rng.Ui
 
 // randSender is a Sender with a random secret s and its cs table; only
 // what Batch.Pads reads is set.
-func randSender(rng *rand.Rand) *Sender {
-	snd := &Sender{s: randRow(rng)}
-	for v := range snd.cs {
-		c := codeword[v].and(snd.s)
-		snd.cs[v] = [4]uint64{c[0], c[1], c[0] ^ c[2], c[1] ^ c[3]}
-	}
-	return snd
-}
+func randSender(rng *rand.Rand) *Sender { return senderTables(randRow(rng)) }
 
 // hashImpls lists the implementations this machine runs, hashGo first.
 func hashImpls() []hashImpl {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"math/bits"
 	mrand "math/rand/v2"
 	"testing"
@@ -69,10 +70,10 @@ func TestExtension(t *testing.T) {
 		}
 		choices[0] = 0
 		choices[m-1] = 255
-		u := make([]byte, m*CorrectionBytes)
+		u := make([]byte, CorrectionsBytes(m))
 		mine := make([]uint64, m)
 		rcv.Extend(choices, u, mine)
-		batch, err := snd.Extend(u)
+		batch, err := snd.Extend(m, u)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,6 +91,64 @@ func TestExtension(t *testing.T) {
 					t.Fatalf("pad %x repeats", p)
 				}
 				seen[p] = true
+			}
+		}
+	}
+}
+
+// TestPadsN: for OTs among the first n values, the Receiver's pad in each
+// domain is the Sender's PadsN pad at its choice, for every hash
+// implementation; the values' pads are Pads' own in domain 0 and differ
+// from them in the others; no pad repeats.
+func TestPadsN(t *testing.T) {
+	rcv, snd := pair(t)
+	r := mrand.New(mrand.NewPCG(5, 6))
+	var sc PadsScratch
+	for _, n := range []int{2, 16, 256} {
+		for _, m := range []int{1, 130, 300} { // 300·16 rows: more than one chunk
+			choices := make([]byte, m)
+			for i := range choices {
+				choices[i] = byte(r.IntN(n))
+			}
+			u := make([]byte, CorrectionsBytes(m))
+			var mine [Domains][]uint64
+			mine[0] = make([]uint64, m)
+			rcv.Extend(choices, u, mine[0])
+			for d := 1; d < Domains; d++ {
+				mine[d] = make([]uint64, m)
+				rcv.MorePads(d, mine[d])
+			}
+			batch, err := snd.Extend(m, u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			full := make([]uint64, m*Values)
+			batch.Pads(0, m, full, &sc)
+			seen := map[uint64]bool{}
+			for _, impl := range hashImpls() {
+				for d := range Domains {
+					pads := make([]uint64, m*n)
+					half := m / 2
+					batch.padsNWith(impl, 0, half, n, d, pads[:half*n], &sc)
+					batch.padsNWith(impl, half, m, n, d, pads[half*n:], &sc)
+					for i, c := range choices {
+						for v := range n {
+							p := pads[i*n+v]
+							if (p == mine[d][i]) != (v == int(c)) {
+								t.Fatalf("%v n=%d m=%d domain %d OT %d (choice %d): pad of value %d %x, receiver's %x", impl, n, m, d, i, c, v, p, mine[d][i])
+							}
+							if (p == full[i*Values+v]) != (d == 0) {
+								t.Fatalf("%v n=%d domain %d: pad of OT %d value %d against Pads'", impl, n, d, i, v)
+							}
+							if impl == hashGo {
+								if seen[p] {
+									t.Fatalf("n=%d m=%d: pad %x repeats", n, m, p)
+								}
+								seen[p] = true
+							}
+						}
+					}
+				}
 			}
 		}
 	}
@@ -217,17 +276,18 @@ func FuzzBaseE(f *testing.F) {
 
 func FuzzSenderExtend(f *testing.F) {
 	_, snd := pair(f)
-	f.Add(make([]byte, CorrectionBytes*3))
-	f.Add([]byte{1, 2, 3})
-	f.Fuzz(func(t *testing.T, u []byte) {
-		b, err := snd.Extend(u)
+	f.Add(3, make([]byte, CorrectionsBytes(3)))
+	f.Add(65, make([]byte, CorrectionsBytes(65)))
+	f.Add(-1, []byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, m int, u []byte) {
+		b, err := snd.Extend(m, u)
 		if err != nil {
-			if !errors.Is(err, ErrMessage) {
+			if !errors.Is(err, ErrMessage) && m >= 0 && m <= maxBatch {
 				t.Fatalf("error %v does not wrap ErrMessage", err)
 			}
 			return
 		}
-		if b.Len() != len(u)/CorrectionBytes {
+		if b.Len() != m || len(u) != CorrectionsBytes(m) {
 			t.Fatalf("%d OTs from %d bytes", b.Len(), len(u))
 		}
 	})
@@ -240,7 +300,7 @@ func BenchmarkSenderPads(b *testing.B) {
 	rcv, snd := pair(b)
 	const m = 1024
 	choices := make([]byte, m)
-	u := make([]byte, m*CorrectionBytes)
+	u := make([]byte, CorrectionsBytes(m))
 	mine := make([]uint64, m)
 	pads := make([]uint64, m*Values)
 	for _, impl := range hashImpls() {
@@ -249,7 +309,7 @@ func BenchmarkSenderPads(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				rcv.Extend(choices, u, mine)
-				batch, err := snd.Extend(u)
+				batch, err := snd.Extend(m, u)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -260,7 +320,8 @@ func BenchmarkSenderPads(b *testing.B) {
 	}
 }
 
-// BenchmarkPadsOnly is Batch.Pads alone, per OT (256 hashes).
+// BenchmarkPadsOnly is Batch.Pads (256 hashes an OT) and PadsN for
+// 1-out-of-16 OTs (16 hashes) alone, per OT, by each hash implementation.
 func BenchmarkPadsOnly(b *testing.B) {
 	rng := mrand.New(mrand.NewPCG(1, 1))
 	const m = 256
@@ -269,14 +330,21 @@ func BenchmarkPadsOnly(b *testing.B) {
 		batch.q[i] = randRow(rng)
 	}
 	pads := make([]uint64, m*Values)
-	for _, impl := range hashImpls() {
-		b.Run(impl.String(), func(b *testing.B) {
-			var sc PadsScratch
-			for b.Loop() {
-				batch.padsWith(impl, 0, m, pads, &sc)
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*m), "ns/OT")
-		})
+	for _, n := range []int{Values, 16} {
+		for _, impl := range hashImpls() {
+			b.Run(fmt.Sprintf("n=%d/%v", n, impl), func(b *testing.B) {
+				var sc PadsScratch
+				b.ReportAllocs()
+				for b.Loop() {
+					if n == Values {
+						batch.padsWith(impl, 0, m, pads, &sc)
+					} else {
+						batch.padsNWith(impl, 0, m, n, 0, pads[:m*n], &sc)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*m), "ns/OT")
+			})
+		}
 	}
 }
 

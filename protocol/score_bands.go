@@ -18,7 +18,8 @@ import (
 // predictor p with K thresholds per position chosen by the bank, c_k =
 // edge_k − u_B in the same fixed point, by 1-out-of-256 OTs (package ot);
 // the bank learns the bits [p ≥ c_k], hence [u_B + u_P ≥ edge_k], hence
-// the band. For a missing: drop model the bank adds a first threshold, the
+// the band (two rounds of OTs in one round trip; package bands). For a
+// missing: drop model the bank adds a first threshold, the
 // constant 1, against which the partner's value 0 (no partial predictor:
 // a row with a missing partner feature) falls short.
 // At the positions it does not score, the bank compares against 0 (every
@@ -27,13 +28,19 @@ import (
 //
 //	1. B→P score.hello {L, model id, compare: K}
 //	   P: checks and policy, as in RunScorePartner; P→B score.hello {}
-//	2. P→B score.ot.a, B→P score.ot.b, P→B score.ot.e     base OTs
+//	2. base OTs, both ways (round 1's extension has the partner choose,
+//	   round 2's the bank):
+//	   P→B score.ot.a; B→P score.ot.b, score.ot.a2; P→B score.ot.e,
+//	   score.ot.b2; B→P score.ot.e2
 //	3. per batch b of ≤ bandsBatch positions, pipelined two deep:
-//	   P→B score.cmp.u#b   OT corrections (64 bytes a position)
-//	   B→P score.cmp.t#b   OT tables (2·256 messages of 2K bits a position,
-//	                       packed: 128·K bytes)
+//	   P→B score.cmp.u#b   round-1 OT corrections (4 digits: 128 bytes a
+//	                       position)
+//	   B→P score.cmp.t#b   round-1 tables (22·K bytes a position), then
+//	                       round-2 corrections (32 bytes a pair of
+//	                       thresholds)
 //	   P: OnRelease (audit record with the batch digest)
-//	   P→B score.cmp.z#b   answers (K bits a position, one-time padded)
+//	   P→B score.cmp.z#b   round-2 tables (4 bytes a pair of thresholds)
+//	                       and answers (K bits a position, one-time padded)
 //	   P sends u_0, u_1 first, then after each table z_b and u_{b+2}.
 //	4. B→P score.done {scored}, P→B score.done {}
 //
@@ -138,42 +145,24 @@ func runScoreBandsBank(ctx context.Context, t Transport, cfg ScoreBandsBankConfi
 	if err := c.recvJSON(ctx, "score.hello", &ack); err != nil {
 		return nil, err
 	}
-	a, err := c.recvBlob(ctx, "score.ot.a", ot.BaseAMsgBytes)
+	snd, rcv, err := bandsBankOTs(ctx, c, randOr(cfg.Rand))
 	if err != nil {
 		return nil, err
 	}
-	br, b, err := ot.NewBaseReceiver(randOr(cfg.Rand), a)
-	if err != nil {
-		return nil, fmt.Errorf("protocol: score: %w", err)
-	}
-	if err := c.sendBlob(ctx, "score.ot.b", b); err != nil {
-		return nil, err
-	}
-	e, err := c.recvBlob(ctx, "score.ot.e", ot.BaseEMsgBytes)
+	seed, err := drawSeed(randOr(cfg.Rand))
 	if err != nil {
 		return nil, err
 	}
-	if err := br.Finish(e); err != nil {
-		return nil, fmt.Errorf("protocol: score: %w", err)
-	}
-	snd, err := br.Sender()
-	if err != nil {
-		return nil, err
-	}
-	var seed [32]byte
-	if _, err := io.ReadFull(randOr(cfg.Rand), seed[:]); err != nil {
-		return nil, err
-	}
-	bank, err := bands.NewBank(snd, cfg.K, seed)
+	bank, err := bands.NewBank(snd, rcv, cfg.K, seed)
 	if err != nil {
 		return nil, err
 	}
 	res := &ScoreBandsBankResult{GE: make([]uint32, L)}
 	nb := (L + bandsBatch - 1) / bandsBatch
-	keys := make([]bands.Keys, nb)
+	var keys [2]bands.Keys // batch b's while b−1's answers are awaited
 	th := make([]uint32, bandsBatch*cfg.K)
 	// Batch b's tables go out while b+1's are built.
-	out := c.startSender(ctx, "score.cmp.t", 2, bandsBatch*bands.TableBytes(cfg.K))
+	out := c.startSender(ctx, "score.cmp.t", 2, bands.TablesBytes(cfg.K, bandsBatch))
 	finished := false
 	defer func() {
 		if !finished {
@@ -186,15 +175,14 @@ func runScoreBandsBank(ctx context.Context, t Transport, cfg ScoreBandsBankConfi
 		if err != nil {
 			return err
 		}
-		if err := bank.Open(keys[b], z, res.GE[lo:hi]); err != nil {
+		if err := bank.Open(&keys[b%2], z, res.GE[lo:hi]); err != nil {
 			return fmt.Errorf("protocol: score: batch %d: %w", b, err)
 		}
-		keys[b] = nil
 		return nil
 	}
 	for b := range nb {
 		lo, hi := b*bandsBatch, min((b+1)*bandsBatch, L)
-		u, err := c.recvBlob(ctx, "score.cmp.u", (hi-lo)*bands.CorrectionBytes)
+		u, err := c.recvBlob(ctx, "score.cmp.u", bands.CorrectionsBytes(hi-lo))
 		if err != nil {
 			return nil, err
 		}
@@ -202,10 +190,10 @@ func runScoreBandsBank(ctx context.Context, t Transport, cfg ScoreBandsBankConfi
 		if err != nil {
 			return nil, err
 		}
-		tables = tables[:(hi-lo)*bands.TableBytes(cfg.K)]
+		tables = tables[:bands.TablesBytes(cfg.K, hi-lo)]
 		tb := th[:(hi-lo)*cfg.K]
 		cfg.Thresholds(lo, hi, tb)
-		if keys[b], err = bank.Tables(tb, u, tables); err != nil {
+		if err := bank.Tables(tb, u, tables, &keys[b%2]); err != nil {
 			return nil, fmt.Errorf("protocol: score: batch %d: %w", b, err)
 		}
 		out.send(tables)
@@ -240,41 +228,28 @@ func runScoreBandsBank(ctx context.Context, t Transport, cfg ScoreBandsBankConfi
 // runScoreBandsPartner runs the partner side after the hello's checks.
 func runScoreBandsPartner(ctx context.Context, c *scoreChannel, cfg ScorePartnerConfig, K int, progress func(string, float64)) (*ScorePartnerResult, error) {
 	L := len(cfg.BandValues)
-	bs, a, err := ot.NewBaseSender(randOr(cfg.Rand))
+	rcv, snd, err := bandsPartnerOTs(ctx, c, randOr(cfg.Rand))
 	if err != nil {
 		return nil, err
 	}
-	if err := c.sendBlob(ctx, "score.ot.a", a); err != nil {
-		return nil, err
-	}
-	b, err := c.recvBlob(ctx, "score.ot.b", ot.BaseBMsgBytes)
-	if err != nil {
-		return nil, err
-	}
-	e, err := bs.Respond(b)
-	if err != nil {
-		return nil, fmt.Errorf("protocol: score: %w", err)
-	}
-	if err := c.sendBlob(ctx, "score.ot.e", e); err != nil {
-		return nil, err
-	}
-	rcv, err := bs.Receiver()
-	if err != nil {
-		return nil, err
-	}
-	// Two batches in flight: two Partners on one Receiver, so batch b+1's
-	// corrections go out while the bank builds batch b's tables.
+	// Two batches in flight: two Partners on the same two extensions, so
+	// batch b+1's corrections go out while the bank builds batch b's
+	// tables.
 	var ps [2]*bands.Partner
 	for i := range ps {
-		if ps[i], err = bands.NewPartner(rcv, K); err != nil {
+		seed, err := drawSeed(randOr(cfg.Rand))
+		if err != nil {
+			return nil, err
+		}
+		if ps[i], err = bands.NewPartner(rcv, snd, K, seed); err != nil {
 			return nil, err
 		}
 	}
 	nb := (L + bandsBatch - 1) / bandsBatch
-	u := make([]byte, bandsBatch*bands.CorrectionBytes)
+	u := make([]byte, bands.CorrectionsBytes(bandsBatch))
 	choose := func(b int) error {
 		lo, hi := b*bandsBatch, min((b+1)*bandsBatch, L)
-		ub := u[:(hi-lo)*bands.CorrectionBytes]
+		ub := u[:bands.CorrectionsBytes(hi-lo)]
 		ps[b%2].Choose(cfg.BandValues[lo:hi], ub)
 		return c.sendBlob(ctx, "score.cmp.u", ub)
 	}
@@ -286,7 +261,7 @@ func runScoreBandsPartner(ctx context.Context, c *scoreChannel, cfg ScorePartner
 	z := make([]byte, bandsBatch*bands.AnswerBytes(K))
 	for b := range nb {
 		lo, hi := b*bandsBatch, min((b+1)*bandsBatch, L)
-		tables, err := c.recvBlob(ctx, "score.cmp.t", (hi-lo)*bands.TableBytes(K))
+		tables, err := c.recvBlob(ctx, "score.cmp.t", bands.TablesBytes(K, hi-lo))
 		if err != nil {
 			return nil, err
 		}
@@ -318,4 +293,104 @@ func runScoreBandsPartner(ctx context.Context, c *scoreChannel, cfg ScorePartner
 		return nil, err
 	}
 	return res, nil
+}
+
+func drawSeed(r io.Reader) (seed [32]byte, err error) {
+	_, err = io.ReadFull(r, seed[:])
+	return seed, err
+}
+
+// bandsBankOTs runs the bank's side of the base OTs of both extensions:
+// it is the Sender of round 1's (the partner chooses) and the Receiver of
+// round 2's. The partner runs bandsPartnerOTs.
+func bandsBankOTs(ctx context.Context, c *scoreChannel, r io.Reader) (*ot.Sender, *ot.Receiver, error) {
+	a, err := c.recvBlob(ctx, "score.ot.a", ot.BaseAMsgBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	br, b, err := ot.NewBaseReceiver(r, a)
+	if err != nil {
+		return nil, nil, fmt.Errorf("protocol: score: %w", err)
+	}
+	bs, a2, err := ot.NewBaseSender(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.sendBlob(ctx, "score.ot.b", b); err != nil {
+		return nil, nil, err
+	}
+	if err := c.sendBlob(ctx, "score.ot.a2", a2); err != nil {
+		return nil, nil, err
+	}
+	e, err := c.recvBlob(ctx, "score.ot.e", ot.BaseEMsgBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := br.Finish(e); err != nil {
+		return nil, nil, fmt.Errorf("protocol: score: %w", err)
+	}
+	b2, err := c.recvBlob(ctx, "score.ot.b2", ot.BaseBMsgBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	e2, err := bs.Respond(b2)
+	if err != nil {
+		return nil, nil, fmt.Errorf("protocol: score: %w", err)
+	}
+	if err := c.sendBlob(ctx, "score.ot.e2", e2); err != nil {
+		return nil, nil, err
+	}
+	snd, err := br.Sender()
+	if err != nil {
+		return nil, nil, err
+	}
+	rcv, err := bs.Receiver()
+	return snd, rcv, err
+}
+
+// bandsPartnerOTs is the partner's side of bandsBankOTs: the Receiver of
+// round 1's extension and the Sender of round 2's.
+func bandsPartnerOTs(ctx context.Context, c *scoreChannel, r io.Reader) (*ot.Receiver, *ot.Sender, error) {
+	bs, a, err := ot.NewBaseSender(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.sendBlob(ctx, "score.ot.a", a); err != nil {
+		return nil, nil, err
+	}
+	b, err := c.recvBlob(ctx, "score.ot.b", ot.BaseBMsgBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	a2, err := c.recvBlob(ctx, "score.ot.a2", ot.BaseAMsgBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := bs.Respond(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("protocol: score: %w", err)
+	}
+	br, b2, err := ot.NewBaseReceiver(r, a2)
+	if err != nil {
+		return nil, nil, fmt.Errorf("protocol: score: %w", err)
+	}
+	if err := c.sendBlob(ctx, "score.ot.e", e); err != nil {
+		return nil, nil, err
+	}
+	if err := c.sendBlob(ctx, "score.ot.b2", b2); err != nil {
+		return nil, nil, err
+	}
+	e2, err := c.recvBlob(ctx, "score.ot.e2", ot.BaseEMsgBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := br.Finish(e2); err != nil {
+		return nil, nil, fmt.Errorf("protocol: score: %w", err)
+	}
+	rcv, err := bs.Receiver()
+	if err != nil {
+		return nil, nil, err
+	}
+	snd, err := br.Sender()
+	return rcv, snd, err
 }

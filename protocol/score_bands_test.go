@@ -127,7 +127,7 @@ func TestScoreBandsMatchesPlaintext(t *testing.T) {
 		sizes[m.Step] += len(m.Payload)
 	}
 	want := map[string]int{"score.hello": 2, "score.ot.a": ot.BaseAMsgBytes, "score.ot.e": ot.BaseEMsgBytes,
-		"score.cmp.u": L * bands.CorrectionBytes, "score.cmp.z": L * bands.AnswerBytes(K), "score.done": 2}
+		"score.ot.b2": ot.BaseBMsgBytes, "score.cmp.u": 2*bands.CorrectionsBytes(bandsBatch) + bands.CorrectionsBytes(L-2*bandsBatch), "score.cmp.z": L * bands.AnswerBytes(K), "score.done": 2}
 	for step, n := range sizes {
 		if want[step] != n {
 			t.Errorf("partner sent %d bytes under %s, want %d", n, step, want[step])
