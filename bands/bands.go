@@ -131,7 +131,7 @@ type Bank struct {
 	snd   *ot.Sender   // round 1: the partner chooses
 	rcv   *ot.Receiver // round 2: the bank chooses
 	k     int
-	rng   *rand.ChaCha8
+	rng   bitStream
 	masks []uint64
 	sc    [2]scratch
 }
@@ -162,7 +162,7 @@ func NewBank(snd *ot.Sender, rcv *ot.Receiver, k int, seed [32]byte) (*Bank, err
 	if err := checkK(k); err != nil {
 		return nil, err
 	}
-	return &Bank{snd: snd, rcv: rcv, k: k, rng: rand.NewChaCha8(seed)}, nil
+	return &Bank{snd: snd, rcv: rcv, k: k, rng: bitStream{rng: rand.NewChaCha8(seed)}}, nil
 }
 
 // Keys is the bank's secret of one batch, which opens the partner's
@@ -223,10 +223,9 @@ func (b *Bank) Tables(th []uint32, u []byte, out []byte, keys *Keys) error {
 	masks := b.masks[:m*len(gs)*masksPerGroup]
 	for i := range m {
 		for g, kg := range gs {
-			all := uint64(1)<<kg - 1
 			ms := masks[(i*len(gs)+g)*masksPerGroup:][:masksPerGroup]
 			for j := range ms {
-				ms[j] = b.rng.Uint64() & all
+				ms[j] = b.rng.take(uint(kg))
 			}
 		}
 	}
@@ -335,6 +334,30 @@ func groupTables(dst []byte, cs []uint32, ms []uint64, p []uint64) {
 	}
 }
 
+// bitStream deals out a ChaCha8 stream a few bits at a time, so that a
+// position's eleven masks of k bits cost ⌈11k/64⌉ words, not eleven.
+type bitStream struct {
+	rng  *rand.ChaCha8
+	word uint64 // the next left bits of the stream, low bits first
+	left uint
+}
+
+// take returns the next k bits of the stream (1 ≤ k ≤ 64).
+func (s *bitStream) take(k uint) uint64 {
+	if k <= s.left {
+		x := s.word & widthMask(k)
+		s.word >>= k // (k = 64 shifts all out: 0 in Go)
+		s.left -= k
+		return x
+	}
+	x := s.word // the left bits there are, then the rest from a new word
+	w := s.rng.Uint64()
+	x |= w << s.left
+	used := k - s.left
+	s.word, s.left = w>>used, 64-used
+	return x & widthMask(k)
+}
+
 // widthMask is the mask of the low w bits, w ≤ 64.
 func widthMask(w uint) uint64 {
 	if w >= 64 {
@@ -426,7 +449,7 @@ type Partner struct {
 	rcv     *ot.Receiver // round 1: the partner chooses
 	snd     *ot.Sender   // round 2: the bank chooses
 	k       int
-	rng     *rand.ChaCha8
+	rng     bitStream
 	choices []byte
 	pads    [2][]uint64 // round 1's pads, domain per group
 	sigma   []uint64
@@ -441,7 +464,7 @@ func NewPartner(rcv *ot.Receiver, snd *ot.Sender, k int, seed [32]byte) (*Partne
 	if err := checkK(k); err != nil {
 		return nil, err
 	}
-	return &Partner{rcv: rcv, snd: snd, k: k, rng: rand.NewChaCha8(seed)}, nil
+	return &Partner{rcv: rcv, snd: snd, k: k, rng: bitStream{rng: rand.NewChaCha8(seed)}}, nil
 }
 
 // Choose starts a batch: for its values p (one per position) it writes the
@@ -489,9 +512,8 @@ func (p *Partner) Answer(tables []byte, z []byte) error {
 		p.sigma = make([]uint64, m)
 	}
 	p.sigma = p.sigma[:m]
-	all := uint64(1)<<k - 1
 	for i := range p.sigma {
-		p.sigma[i] = p.rng.Uint64() & all
+		p.sigma[i] = p.rng.take(uint(k))
 	}
 	half := (m + 1) / 2
 	var wg sync.WaitGroup

@@ -250,6 +250,37 @@ func TestBand(t *testing.T) {
 	}
 }
 
+// TestBitStream: take deals out the stream's bits in order, whatever the
+// widths.
+func TestBitStream(t *testing.T) {
+	var seed [32]byte
+	seed[0] = 9
+	ref := mrand.NewChaCha8(seed)
+	var want []byte // the stream, a bit a byte
+	for range 40 {
+		w := ref.Uint64()
+		for b := range 64 {
+			want = append(want, byte(w>>b&1))
+		}
+	}
+	s := bitStream{rng: mrand.NewChaCha8(seed)}
+	r := mrand.New(mrand.NewPCG(1, 3))
+	o := 0
+	for o < len(want)-64 {
+		k := uint(1 + r.IntN(64))
+		x := s.take(k)
+		for b := range k {
+			if byte(x>>b&1) != want[o] {
+				t.Fatalf("bit %d of the stream (width %d): %d", o, k, x>>b&1)
+			}
+			o++
+		}
+		if k < 64 && x>>k != 0 {
+			t.Fatalf("width %d: bits above it set", k)
+		}
+	}
+}
+
 // TestBitPacking: 16 messages of every width from 1 to 64 bits, packed
 // as the bank writes a table, read back at their offsets.
 func TestBitPacking(t *testing.T) {
