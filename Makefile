@@ -80,7 +80,7 @@ bench-vlr:
 ## (TANDEM_BENCH_N=1e5 for a quick run).
 bench-score:
 	$(GO) test -run '^$$' -bench 'MaskedRelease' -benchtime 3x ./fedlearn/
-	$(GO) test -run '^$$' -bench 'FixedAES|SenderPads' -benchtime 2s ./ot/
+	$(GO) test -run '^$$' -bench 'FixedAES|SenderPads|PadsOnly' -benchtime 2s ./ot/
 	$(GO) test -run '^$$' -bench 'Compare' -benchtime 2s ./bands/
 	$(GO) test -run '^$$' -bench 'ScoreJob|ScoreBands' -benchtime 3x ./protocol/
 	TANDEM_BENCH_N=$${TANDEM_BENCH_N:-1e6} $(GO) test -run '^$$' -bench 'ScoreLoopback' -benchtime 1x -timeout 60m ./cmd/tandem/

@@ -16,10 +16,11 @@ import (
 // per matched row its score band and nothing else; no score, no partial
 // predictor. Package bands compares the partner's fixed-point partial
 // predictor p with K thresholds per position chosen by the bank, c_k =
-// edge_k − u_B in the same fixed point, by 1-out-of-256 OTs (package ot);
-// the bank learns the bits [p ≥ c_k], hence [u_B + u_P ≥ edge_k], hence
-// the band (two rounds of OTs in one round trip; package bands). For a
-// missing: drop model the bank adds a first threshold, the
+// edge_k − u_B in the same fixed point, by 1-out-of-16 OTs on p's four
+// hexadecimal digits and then OTs the other way for one AND per
+// threshold, both rounds in one round trip (packages bands and ot); the
+// bank learns the bits [p ≥ c_k], hence [u_B + u_P ≥ edge_k], hence the
+// band. For a missing: drop model the bank adds a first threshold, the
 // constant 1, against which the partner's value 0 (no partial predictor:
 // a row with a missing partner feature) falls short.
 // At the positions it does not score, the bank compares against 0 (every
