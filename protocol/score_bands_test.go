@@ -54,8 +54,10 @@ func sliceThresholds(th []uint32, k int) func(lo, hi int, dst []uint32) {
 // the bank scores it learns exactly the band of u_B + u_P against the
 // edges in the fixed point (and "no value" where the partner has none);
 // at the others every bit is 1 whatever u_P. The partner sends nothing
-// but the base OTs, 64 bytes of corrections and K bits of answers per
-// position.
+// but its base OT messages, 128 bytes of round-1 corrections and its
+// answers (round-2 tables, 4 bytes per two thresholds, and K bits) a
+// position; the bank nothing but its base OT messages, its tables and
+// its round-2 corrections.
 func TestScoreBandsMatchesPlaintext(t *testing.T) {
 	rng := mrand.New(mrand.NewPCG(5, 6))
 	const L = 2*bandsBatch + 123
@@ -135,6 +137,24 @@ func TestScoreBandsMatchesPlaintext(t *testing.T) {
 	}
 	if len(sizes) != len(want) {
 		t.Errorf("partner's steps %v, want %v", sizes, want)
+	}
+	// The wire, bank → partner.
+	sizes = map[string]int{}
+	for _, m := range r.pb.sent {
+		sizes[m.Step] += len(m.Payload)
+	}
+	tables := 2*bands.TablesBytes(K, bandsBatch) + bands.TablesBytes(K, L-2*bandsBatch)
+	for step, n := range map[string]int{"score.ot.b": ot.BaseBMsgBytes, "score.ot.a2": ot.BaseAMsgBytes,
+		"score.ot.e2": ot.BaseEMsgBytes, "score.cmp.t": tables} {
+		if sizes[step] != n {
+			t.Errorf("bank sent %d bytes under %s, want %d", sizes[step], step, n)
+		}
+		delete(sizes, step)
+	}
+	for step, n := range sizes {
+		if step != "score.hello" && step != "score.done" {
+			t.Errorf("bank sent %d bytes under %s", n, step)
+		}
 	}
 	if len(r.releases) != 3 || r.releases[2].Positions != 123 || r.releases[0].Values != bandsBatch*K || r.releases[1].Statistic != "band_comparisons" {
 		t.Errorf("releases %+v", r.releases)
