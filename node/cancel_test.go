@@ -1,6 +1,9 @@
 package node
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -39,5 +42,25 @@ func TestCancelRunningPSI(t *testing.T) {
 	res, _ := psiResult(t, bank, id2)
 	if res.Intersection != int64(pt.ByEither) {
 		t.Fatalf("job after a cancel: intersection %d, want %d", res.Intersection, pt.ByEither)
+	}
+}
+
+// TestFirstCause: of two tasks that cancel each other, the error reported
+// is the one that caused the other's cancellation.
+func TestFirstCause(t *testing.T) {
+	fileErr, peerErr := errors.New("file"), errors.New("peer refused")
+	cancelled := fmt.Errorf("reading: %w", context.Canceled)
+	for _, tc := range []struct{ a, b, want error }{
+		{nil, nil, nil},
+		{fileErr, nil, fileErr},
+		{nil, peerErr, peerErr},
+		{fileErr, cancelled, fileErr}, // the file failed, the protocol was cancelled
+		{cancelled, peerErr, peerErr}, // the protocol failed, the file pass was cancelled
+		{fileErr, peerErr, fileErr},
+		{cancelled, cancelled, cancelled}, // the job itself was cancelled
+	} {
+		if got := firstCause(tc.a, tc.b); got != tc.want {
+			t.Errorf("firstCause(%v, %v) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
 	}
 }

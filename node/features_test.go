@@ -130,4 +130,8 @@ func TestBandsSkipUnscored(t *testing.T) {
 	if b, tb := assignBands([]float64{nan, nan}, 3); len(tb) != 0 || !slices.Equal(b, []int{0, 0}) {
 		t.Errorf("no scored row: %v %+v", b, tb)
 	}
+	// Ties go by position: the earlier row ranks higher.
+	if b, _ := assignBands([]float64{0.5, 0.2, 0.5, 0.5, 0.5, 0.9}, 3); !slices.Equal(b, []int{1, 3, 2, 2, 3, 1}) {
+		t.Errorf("ties: bands %v", b)
+	}
 }

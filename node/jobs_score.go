@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/csv"
@@ -12,8 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
+	"sync"
 
 	"github.com/tandem-dev/tandem/audit"
 	"github.com/tandem-dev/tandem/bands"
@@ -252,6 +253,49 @@ type bankScoreInputs struct {
 	ids   *dataset.Cells
 }
 
+// readWhileScoring runs the bank's pass over its file (readBankScore)
+// alongside the score protocol. A model that imputes missing features has
+// u_B at every row, so the mask does not wait for the file, and the pass
+// (the longest part of the bank's work) overlaps the partner's own pass
+// and the encryption; a `missing: drop` model first unmasks the rows it
+// cannot score, so it reads first. When one side fails the other is
+// cancelled and the first cause is returned.
+func readWhileScoring(ctx context.Context, j *jobRun, in *alignedInputs, m *storedModel, cfg protocol.ScoreBankConfig) (*bankScoreInputs, *protocol.ScoreBankResult, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type read struct {
+		bi  *bankScoreInputs
+		err error
+	}
+	done := make(chan read, 1)
+	go func() {
+		bi, err := readBankScore(ctx, in, m, true)
+		if err != nil {
+			cancel()
+		}
+		done <- read{bi, err}
+	}()
+	res, err := protocol.RunScoreBank(ctx, j.t, cfg, j.progress)
+	if err != nil {
+		cancel()
+	}
+	r := <-done
+	if err := firstCause(r.err, err); err != nil {
+		return nil, nil, err
+	}
+	return r.bi, res, nil
+}
+
+// firstCause picks the error to report of two tasks that cancel each
+// other when one fails: the one that is not the other's cancellation (a
+// and b both failing on their own, a).
+func firstCause(a, b error) error {
+	if a != nil && (b == nil || !errors.Is(a, context.Canceled)) {
+		return a
+	}
+	return b
+}
+
 // readBankScore reads the model part's features, the id columns of the
 // matched rows and, if wantLabel and the model was trained on this
 // dataset, its label (for the AUCs; a label column no longer in the file
@@ -262,7 +306,7 @@ func readBankScore(ctx context.Context, in *alignedInputs, m *storedModel, wantL
 	for i := range order {
 		order[i] = i
 	}
-	sort.Slice(order, func(a, b int) bool { return al.Rows[order[a]] < al.Rows[order[b]] })
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(al.Rows[a], al.Rows[b]) })
 	rows := make([]int64, len(order))
 	for k, i := range order {
 		rows[k] = int64(al.Rows[i])
@@ -339,27 +383,32 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 	if m.partnerOnly() {
 		return partnerBandsBank(ctx, j, &in, m, mask)
 	}
-	bi, err := readBankScore(ctx, &in, m, !j.prop.Score.BandsOnly)
-	if err != nil {
+	scoreCfg := protocol.ScoreBankConfig{JobID: j.rec.ID, ModelID: m.ID, Mask: mask}
+	var bi *bankScoreInputs
+	var res *protocol.ScoreBankResult
+	incompleteBank := 0
+	if j.prop.Score.BandsOnly || m.Part.Missing == protocol.MissingDrop {
+		if bi, err = readBankScore(ctx, &in, m, !j.prop.Score.BandsOnly); err != nil {
+			return nil, err
+		}
+		// A missing: drop model scores no row with a missing feature (u_B
+		// NaN): the partner's value there is not asked for.
+		for pos, ok := range mask {
+			if ok && math.IsNaN(bi.u[pos]) {
+				mask[pos] = false
+				incompleteBank++
+			}
+		}
+		if j.prop.Score.BandsOnly {
+			return scoreBandsBank(ctx, j, &in, m, mask, bi, incompleteBank)
+		}
+		if res, err = protocol.RunScoreBank(ctx, j.t, scoreCfg, j.progress); err != nil {
+			return nil, err
+		}
+	} else if bi, res, err = readWhileScoring(ctx, j, &in, m, scoreCfg); err != nil {
 		return nil, err
 	}
 	uB := bi.u
-	// A missing: drop model scores no row with a missing feature (uB NaN):
-	// the partner's value there is not asked for.
-	incompleteBank := 0
-	for pos, ok := range mask {
-		if ok && math.IsNaN(uB[pos]) {
-			mask[pos] = false
-			incompleteBank++
-		}
-	}
-	if j.prop.Score.BandsOnly {
-		return scoreBandsBank(ctx, j, &in, m, mask, bi, incompleteBank)
-	}
-	res, err := protocol.RunScoreBank(ctx, j.t, protocol.ScoreBankConfig{JobID: j.rec.ID, ModelID: m.ID, Mask: mask}, j.progress)
-	if err != nil {
-		return nil, err
-	}
 	// One row per matched position, by dataset row: its score (NaN = no
 	// score).
 	keys, scores := bi.ids.Rows, make([]float64, len(bi.order))
@@ -384,17 +433,23 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 	}
 	bands, table := assignBands(scores, int(j.prop.Score.Bands))
 	out.Bands = table
-	if out.Output, err = bi.write(j, in.dspec, "scores.csv", scores, bands); err != nil {
-		return nil, err
-	}
-	j.progress("metrics", 1)
+	// The AUCs (two sorts) while the file is written.
+	var metrics sync.WaitGroup
 	if bi.label.values != nil {
-		if auc, nv, ok := labelAUC(bi.label, m.ValidationRows, scoreOf); ok {
-			out.ValidationAUC, out.ValidationN = &auc, nv
-		}
-		if auc, nl, ok := labelAUC(bi.label, keys, scoreOf); ok {
-			out.LabelledAUC, out.LabelledN = &auc, nl
-		}
+		metrics.Go(func() {
+			if auc, nv, ok := labelAUC(bi.label, m.ValidationRows, scoreOf); ok {
+				out.ValidationAUC, out.ValidationN = &auc, nv
+			}
+			if auc, nl, ok := labelAUC(bi.label, keys, scoreOf); ok {
+				out.LabelledAUC, out.LabelledN = &auc, nl
+			}
+		})
+	}
+	out.Output, err = bi.write(j, in.dspec, "scores.csv", scores, bands)
+	j.progress("metrics", 1)
+	metrics.Wait()
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -412,7 +467,9 @@ func assignBands(scores []float64, B int) ([]int, []ScoreBand) {
 			order = append(order, i)
 		}
 	}
-	sort.SliceStable(order, func(a, b int) bool { return scores[order[a]] > scores[order[b]] })
+	slices.SortFunc(order, func(a, b int) int { // descending; ties by position, so the order is total
+		return cmp.Or(cmp.Compare(scores[b], scores[a]), a-b)
+	})
 	bands := make([]int, len(scores))
 	var table []ScoreBand
 	for r, i := range order {
