@@ -71,6 +71,11 @@ import (
 	"github.com/tandem-dev/tandem/ot"
 )
 
+// Protocol names this comparison for the peers' hello: four hexadecimal
+// digits, round-2 OTs the other way, corrections as columns. (Releases
+// before it compared two digits in two 1-out-of-256 OTs and sent no name.)
+const Protocol = "hex4-and"
+
 // MaxThresholds bounds the thresholds per position: round 1's widest
 // message is four bits a threshold of a group of 16 under one 64-bit pad,
 // and a position has at most two groups (pad domains 0 and 1).

@@ -139,6 +139,10 @@ type scoreHello struct {
 	Chunks  int    `json:"chunks"`
 	Bands   int    `json:"partner_bands,omitempty"` // acquisition mode
 	Compare int    `json:"compare,omitempty"`       // bands-only mode: thresholds per position
+	// CompareWith names the bands-only comparison protocol (bands.Protocol),
+	// so that two nodes whose comparisons differ refuse the job at the
+	// hello with the cause, not at a message of unexpected size.
+	CompareWith string `json:"compare_with,omitempty"`
 }
 
 type scoreBandTotals struct {
@@ -244,6 +248,8 @@ func RunScorePartner(ctx context.Context, t Transport, cfg ScorePartnerConfig, p
 		return nil, c.refuseScore(ctx, fmt.Sprintf("model %s is not the job's model %s", h.ModelID, cfg.ModelID))
 	case (h.Compare > 0) != (cfg.BandValues != nil):
 		return nil, c.refuseScore(ctx, "the bank asks for scores of a bands-only job, or for bands only of a job that releases scores")
+	case h.Compare > 0 && h.CompareWith != bands.Protocol:
+		return nil, c.refuseScore(ctx, fmt.Sprintf("the bank's node compares bands by protocol %q, this node by %q: both nodes need the same Tandem release", h.CompareWith, bands.Protocol))
 	case h.Compare > bands.MaxThresholds:
 		return nil, c.refuseScore(ctx, fmt.Sprintf("%d band thresholds per row, at most %d", h.Compare, bands.MaxThresholds))
 	case h.Compare == 0 && h.Chunks != sess.MaskedChunks(L):

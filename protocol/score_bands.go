@@ -139,7 +139,7 @@ func runScoreBandsBank(ctx context.Context, t Transport, cfg ScoreBandsBankConfi
 	}
 	L := cfg.L
 	c := newScoreChannel(t)
-	if err := c.sendJSON(ctx, "score.hello", scoreHello{L: L, ModelID: cfg.ModelID, Compare: cfg.K}); err != nil {
+	if err := c.sendJSON(ctx, "score.hello", scoreHello{L: L, ModelID: cfg.ModelID, Compare: cfg.K, CompareWith: bands.Protocol}); err != nil {
 		return nil, err
 	}
 	var ack struct{}

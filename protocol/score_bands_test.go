@@ -8,6 +8,7 @@ import (
 	mrand "math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -211,6 +212,20 @@ func TestScoreBandsRefused(t *testing.T) {
 	}
 	if !slices.ContainsFunc(pp.sent, func(m Msg) bool { return m.Step == "train.refused" }) {
 		t.Fatal("no refusal on the wire")
+	}
+	// A bank of an earlier release, whose hello names no comparison
+	// protocol: refused at the hello, with the cause.
+	pb, pp = newPipe()
+	perr := make(chan error, 1)
+	go func() {
+		_, err := RunScorePartner(ctx, pp, ScorePartnerConfig{JobID: "j", ModelID: "m", Rand: rand.Reader, BandValues: vals}, nil)
+		perr <- err
+	}()
+	if err := newScoreChannel(pb).sendJSON(ctx, "score.hello", scoreHello{L: 3, ModelID: "m", Compare: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-perr; !errors.Is(err, ErrScoreRefused) || !strings.Contains(err.Error(), "same Tandem release") {
+		t.Fatalf("hello without a comparison protocol: %v", err)
 	}
 }
 
