@@ -1,14 +1,17 @@
 package node
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/tandem-dev/tandem/fedlearn"
 	"github.com/tandem-dev/tandem/node/dataset"
 	"github.com/tandem-dev/tandem/psi"
 	"github.com/tandem-dev/tandem/psi/ident"
@@ -133,5 +136,89 @@ func TestBandsSkipUnscored(t *testing.T) {
 	// Ties go by position: the earlier row ranks higher.
 	if b, _ := assignBands([]float64{0.5, 0.2, 0.5, 0.5, 0.5, 0.9}, 3); !slices.Equal(b, []int{1, 3, 2, 2, 3, 1}) {
 		t.Errorf("ties: bands %v", b)
+	}
+}
+
+// TestBandsMatchSortedOrder: at sizes past radix.Pairs' short path, with
+// many ties and unscored rows, the bands are those of the rows sorted by
+// descending score, ties by position.
+func TestBandsMatchSortedOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	scores := make([]float64, 5000)
+	for i := range scores {
+		switch r.IntN(10) {
+		case 0:
+			scores[i] = math.NaN()
+		case 1, 2, 3:
+			scores[i] = float64(r.IntN(4)) / 4 // ties
+		default:
+			scores[i] = r.Float64()
+		}
+	}
+	var order []int
+	for i, s := range scores {
+		if !math.IsNaN(s) {
+			order = append(order, i)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(scores[b], scores[a]) })
+	want := make([]int, len(scores))
+	for k, i := range order {
+		want[i] = k*7/len(order) + 1
+	}
+	if got, _ := assignBands(scores, 7); !slices.Equal(got, want) {
+		t.Fatal("bands differ from the sorted order's")
+	}
+}
+
+// TestLabelAUC: the AUC over some rows, looked up among the scored rows by
+// a merge (rows sorted) or a search (not), is the AUC of those rows that
+// have a score and a 0/1 label.
+func TestLabelAUC(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const n = 3000
+	label := labelColumn{values: make([]float64, n), present: make([]bool, n)}
+	for i := range n {
+		label.values[i], label.present[i] = float64(r.IntN(2)), r.IntN(20) != 0
+		if r.IntN(50) == 0 {
+			label.values[i] = 2 // not a 0/1 label
+		}
+	}
+	var keys []int64 // the scored rows
+	var scores []float64
+	for i := range int64(n) {
+		if r.IntN(3) != 0 {
+			s := r.Float64()
+			if r.IntN(30) == 0 {
+				s = math.NaN()
+			}
+			keys, scores = append(keys, i), append(scores, s)
+		}
+	}
+	rows := make([]int64, 0, n)
+	for range 800 {
+		rows = append(rows, int64(r.IntN(n+10))) // some beyond the label column
+	}
+	var s, y []float64
+	for _, row := range rows {
+		k, ok := slices.BinarySearch(keys, row)
+		if ok && !math.IsNaN(scores[k]) && row < n && label.present[row] && label.values[row] <= 1 {
+			s, y = append(s, scores[k]), append(y, label.values[row])
+		}
+	}
+	want := fedlearn.AUC(s, y)
+	for name, rs := range map[string][]int64{"unsorted": rows, "sorted": slices.Sorted(slices.Values(rows))} {
+		got, nr, ok := labelAUC(label, rs, keys, scores)
+		if !ok || nr != len(s) || math.Abs(got-want) > 1e-12 {
+			t.Errorf("%s: AUC %v over %d rows (ok %v), want %v over %d", name, got, nr, ok, want, len(s))
+		}
+	}
+}
+
+func TestSortByRow(t *testing.T) {
+	rows := []uint64{40, 7, 1 << 40, 3, 99}
+	order, sorted := sortByRow(rows)
+	if !slices.Equal(order, []int{3, 1, 0, 4, 2}) || !slices.Equal(sorted, []int64{3, 7, 40, 99, 1 << 40}) {
+		t.Errorf("order %v, rows %v", order, sorted)
 	}
 }

@@ -2,7 +2,6 @@ package node
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/csv"
@@ -19,6 +18,7 @@ import (
 	"github.com/tandem-dev/tandem/audit"
 	"github.com/tandem-dev/tandem/bands"
 	"github.com/tandem-dev/tandem/fedlearn"
+	"github.com/tandem-dev/tandem/internal/radix"
 	"github.com/tandem-dev/tandem/node/dataset"
 	tandemv1 "github.com/tandem-dev/tandem/proto/tandem/v1"
 	"github.com/tandem-dev/tandem/protocol"
@@ -302,15 +302,10 @@ func firstCause(a, b error) error {
 // only leaves them out).
 func readBankScore(ctx context.Context, in *alignedInputs, m *storedModel, wantLabel bool) (*bankScoreInputs, error) {
 	al := in.al
-	order := make([]int, len(al.Rows))
-	for i := range order {
-		order[i] = i
+	if uint64(len(al.Rows)) > math.MaxUint32 {
+		return nil, fmt.Errorf("node: score: %d matched rows, at most %d", len(al.Rows), uint64(math.MaxUint32))
 	}
-	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(al.Rows[a], al.Rows[b]) })
-	rows := make([]int64, len(order))
-	for k, i := range order {
-		rows[k] = int64(al.Rows[i])
-	}
+	order, rows := sortByRow(al.Rows)
 	p, byRow := partialPass(in, m.Part)
 	p.CellColumns, p.CellRows = idColumns(in.dspec), rows
 	if wantLabel && m.Card.Training.Dataset == in.ds.Spec.Name {
@@ -327,6 +322,21 @@ func readBankScore(ctx context.Context, in *alignedInputs, m *storedModel, wantL
 		return nil, fmt.Errorf("node: dataset %s: %w", in.ds.Spec.Name, err)
 	}
 	return &bankScoreInputs{u: alignedPartial(in, m.Part, *byRow), label: labelColumn{r.Label, r.LabelPresent}, order: order, ids: r.Cells}, nil
+}
+
+// sortByRow orders the indices of rows (fewer than 2^32) by increasing row
+// and returns them with the rows in that order.
+func sortByRow(rows []uint64) (order []int, sorted []int64) {
+	keys, idx := slices.Clone(rows), make([]uint32, len(rows))
+	for i := range idx {
+		idx[i] = uint32(i)
+	}
+	radix.Pairs(keys, idx)
+	order, sorted = make([]int, len(rows)), make([]int64, len(rows))
+	for k, i := range idx {
+		order[k], sorted[k] = int(i), int64(keys[k])
+	}
+	return order, sorted
 }
 
 // write writes the job's output file name in its job directory, one line
@@ -412,7 +422,6 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 	// One row per matched position, by dataset row: its score (NaN = no
 	// score).
 	keys, scores := bi.ids.Rows, make([]float64, len(bi.order))
-	scoreOf := make(map[int64]float64, len(keys))
 	var sum float64
 	for k, i := range bi.order {
 		s := math.NaN()
@@ -422,7 +431,6 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 		scores[k] = s
 		if !math.IsNaN(s) {
 			sum += s
-			scoreOf[keys[k]] = s
 		}
 	}
 	out := &ScoreJobResult{ModelID: m.ID, PSIJob: in.psiRec.ID, Side: "bank", Dataset: in.ds.Spec.Name, Length: L, Scored: res.Scored,
@@ -431,20 +439,21 @@ func (scoreKind) initiate(ctx context.Context, j *jobRun) (any, error) {
 	if res.Scored > 0 {
 		out.MeanScore = sum / float64(res.Scored)
 	}
-	bands, table := assignBands(scores, int(j.prop.Score.Bands))
-	out.Bands = table
-	// The AUCs (two sorts) while the file is written.
+	// The AUCs (two sorts) while the bands are assigned and the file is
+	// written.
 	var metrics sync.WaitGroup
 	if bi.label.values != nil {
 		metrics.Go(func() {
-			if auc, nv, ok := labelAUC(bi.label, m.ValidationRows, scoreOf); ok {
+			if auc, nv, ok := labelAUC(bi.label, m.ValidationRows, keys, scores); ok {
 				out.ValidationAUC, out.ValidationN = &auc, nv
 			}
-			if auc, nl, ok := labelAUC(bi.label, keys, scoreOf); ok {
+			if auc, nl, ok := labelAUC(bi.label, keys, keys, scores); ok {
 				out.LabelledAUC, out.LabelledN = &auc, nl
 			}
 		})
 	}
+	bands, table := assignBands(scores, int(j.prop.Score.Bands))
+	out.Bands = table
 	out.Output, err = bi.write(j, in.dspec, "scores.csv", scores, bands)
 	j.progress("metrics", 1)
 	metrics.Wait()
@@ -461,26 +470,25 @@ func assignBands(scores []float64, B int) ([]int, []ScoreBand) {
 	if B <= 0 || len(scores) == 0 {
 		return nil, nil
 	}
-	order := make([]int, 0, len(scores))
+	// Descending by score; a stable sort keeps equal scores by position.
+	keys, order := make([]uint64, 0, len(scores)), make([]uint32, 0, len(scores))
 	for i, s := range scores {
 		if !math.IsNaN(s) {
-			order = append(order, i)
+			keys, order = append(keys, ^radix.Float(s)), append(order, uint32(i))
 		}
 	}
-	slices.SortFunc(order, func(a, b int) int { // descending; ties by position, so the order is total
-		return cmp.Or(cmp.Compare(scores[b], scores[a]), a-b)
-	})
+	radix.Pairs(keys, order)
 	bands := make([]int, len(scores))
 	var table []ScoreBand
 	for r, i := range order {
-		b := r*B/len(order) + 1
+		b, s := r*B/len(order)+1, scores[i]
 		bands[i] = b
 		if len(table) < b {
-			table = append(table, ScoreBand{Band: b, MinScore: scores[i], MaxScore: scores[i]})
+			table = append(table, ScoreBand{Band: b, MinScore: s, MaxScore: s})
 		}
 		sb := &table[b-1]
 		sb.Rows++
-		sb.MinScore = min(sb.MinScore, scores[i])
+		sb.MinScore = min(sb.MinScore, s)
 	}
 	return bands, table
 }
@@ -551,18 +559,35 @@ func writeScores(idCols []string, rows []int64, scores []float64, bands []int, p
 }
 
 // labelAUC is the AUC of the scores over the given rows that were scored
-// and carry a 0/1 value of the label (the bank's own data).
-func labelAUC(label labelColumn, rows []int64, score map[int64]float64) (float64, int, bool) {
+// and carry a 0/1 value of the label (the bank's own data). keys are the
+// scored rows, strictly increasing, and scores their scores (NaN: none).
+func labelAUC(label labelColumn, rows, keys []int64, scores []float64) (float64, int, bool) {
 	if len(rows) == 0 {
 		return 0, 0, false
 	}
 	s, y := make([]float64, 0, len(rows)), make([]float64, 0, len(rows))
-	for _, r := range rows {
-		sc, ok := score[r]
-		if !ok || r >= int64(len(label.values)) || !label.present[r] || (label.values[r] != 0 && label.values[r] != 1) {
-			continue
+	add := func(r int64, sc float64) {
+		if math.IsNaN(sc) || r >= int64(len(label.values)) || !label.present[r] || (label.values[r] != 0 && label.values[r] != 1) {
+			return
 		}
 		s, y = append(s, sc), append(y, label.values[r])
+	}
+	if slices.IsSorted(rows) { // a merge: the scored rows themselves, or a stored split
+		k := 0
+		for _, r := range rows {
+			for k < len(keys) && keys[k] < r {
+				k++
+			}
+			if k < len(keys) && keys[k] == r {
+				add(r, scores[k])
+			}
+		}
+	} else {
+		for _, r := range rows {
+			if k, ok := slices.BinarySearch(keys, r); ok {
+				add(r, scores[k])
+			}
+		}
 	}
 	auc := fedlearn.AUC(s, y)
 	return auc, len(s), !math.IsNaN(auc)
