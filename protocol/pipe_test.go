@@ -14,6 +14,10 @@ type pipe struct {
 	sent    []Msg
 	quiet   bool
 	bytes   int
+	// edit, if set, rewrites each blob this side sends (its pieces
+	// joined; the result must keep the length): a peer that deviates.
+	edit    func(step string, blob []byte) []byte
+	pending []Msg // the pieces of a blob being edited
 }
 
 func newPipe() (*pipe, *pipe) {
@@ -23,6 +27,30 @@ func newPipe() (*pipe, *pipe) {
 
 func (p *pipe) Send(ctx context.Context, m Msg) error {
 	m.Payload = append([]byte(nil), m.Payload...) // the sender may reuse its buffer, as over gRPC
+	if p.edit != nil {
+		p.pending = append(p.pending, m)
+		if !m.Last {
+			return nil
+		}
+		var blob []byte
+		for _, q := range p.pending {
+			blob = append(blob, q.Payload...)
+		}
+		blob = p.edit(m.Step, blob)
+		pieces := p.pending
+		p.pending = nil
+		for _, q := range pieces {
+			q.Payload, blob = blob[:len(q.Payload)], blob[len(q.Payload):]
+			if err := p.send(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return p.send(ctx, m)
+}
+
+func (p *pipe) send(ctx context.Context, m Msg) error {
 	p.mu.Lock()
 	p.bytes += len(m.Payload)
 	if !p.quiet {

@@ -410,51 +410,109 @@ func bandCountsPartner(ctx context.Context, c *scoreChannel, sess *fedlearn.Sess
 // it streams Enc(mask) in batches of ≤ scoreBatch chunks under maskStep and
 // decrypts the answers received under relStep. It returns m_i·u_i (fixed
 // point) for every position and the number of batches.
+//
+// One batch is in flight ahead: batch b+1 is encrypted and sent before
+// batch b's answer is read, so the partner answers b+1 while the bank
+// decrypts b. In lock step each side idled for the other's share of every
+// round (half the cores of the job's cryptography on this host).
 func (c *trainChannel) maskedQuery(ctx context.Context, sess *fedlearn.Session, mask []bool, maskStep, relStep string, progress func(string, float64)) ([]int64, int, error) {
 	chunks := sess.MaskedChunks(len(mask))
+	nb := (chunks + scoreBatch - 1) / scoreBatch
 	out := make([]int64, len(mask))
 	ct := 64 + 2*sess.N()*8*8
-	batches := 0
-	for lo := 0; lo < chunks; lo += scoreBatch {
-		hi := min(lo+scoreBatch, chunks)
+	limit := 64 + scoreBatch*(ct+64)
+	snd := c.startSender(ctx, maskStep, 2, 0) // grown by the first batches, then reused
+	finished := false
+	defer func() {
+		if !finished {
+			snd.abort()
+		}
+	}()
+	var sent [2]map[int][32]byte // batch b's digests in sent[b%2]
+	query := func(b int) error {
+		lo, hi := b*scoreBatch, min((b+1)*scoreBatch, chunks)
 		msgs, err := sess.EncryptMask(mask, lo, hi)
 		if err != nil {
-			return nil, 0, err
+			return err
 		}
-		sent := make(map[int][32]byte, len(msgs))
+		sent[b%2] = make(map[int][32]byte, len(msgs))
 		for i, d := range fedlearn.MaskDigests(msgs) {
-			sent[lo+i] = d
+			sent[b%2][lo+i] = d
 		}
-		in, err := c.exchange(ctx, maskStep, joinBlobs(msgs), relStep, 64+(hi-lo)*(ct+64))
+		buf, err := snd.buffer(ctx)
 		if err != nil {
-			return nil, 0, err
+			return err
+		}
+		snd.send(appendBlobs(buf, msgs))
+		return nil
+	}
+	open := func(b int) error {
+		lo, hi := b*scoreBatch, min((b+1)*scoreBatch, chunks)
+		in, err := c.recvBlob(ctx, relStep, limit)
+		if err != nil {
+			return err
 		}
 		rels, err := splitBlobs(in, hi-lo)
 		if err != nil {
-			return nil, 0, err
+			return err
 		}
-		if err := sess.DecryptMasked(rels, sent, out); err != nil {
-			return nil, 0, fmt.Errorf("protocol: %s: partner's release: %w", relStep, err)
+		// In order, each once: a chunk answered twice would leave
+		// another's positions unanswered (0).
+		for i, r := range rels {
+			if k, err := fedlearn.MaskChunkIndex(r); err != nil || k != lo+i {
+				return fmt.Errorf("%w: %s batch %d holds chunk %d at %d", ErrUnexpected, relStep, b, k, lo+i)
+			}
 		}
-		batches++
+		if err := sess.DecryptMasked(rels, sent[b%2], out); err != nil {
+			return fmt.Errorf("protocol: %s: partner's release: %w", relStep, err)
+		}
 		if progress != nil {
 			progress("scoring", float64(hi)/float64(chunks))
 		}
+		return nil
 	}
-	return out, batches, nil
+	for b := range nb {
+		if err := query(b); err != nil {
+			return nil, 0, err
+		}
+		if b > 0 {
+			if err := open(b - 1); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
+	if nb > 0 {
+		if err := open(nb - 1); err != nil {
+			return nil, 0, err
+		}
+	}
+	finished = true
+	if err := snd.finish(); err != nil {
+		return nil, 0, err
+	}
+	return out, nb, nil
 }
 
 // maskedAnswer is the partner's side: for each batch of mask chunks (in
 // order) it runs onRelease (policy and audit; an error aborts without a
-// release) and answers with MaskedRelease of u.
+// release) and answers with MaskedRelease of u. An answer goes out in the
+// background while the next batch is read and answered.
 func (c *trainChannel) maskedAnswer(ctx context.Context, sess *fedlearn.Session, u []int64, maskStep, relStep string,
 	onRelease func(context.Context, ScoreRelease) error, progress func(string, float64)) (int, error) {
 	chunks := sess.MaskedChunks(len(u))
 	ct := 64 + 2*sess.N()*8*8
+	limit := 64 + scoreBatch*(ct+64)
+	snd := c.startSender(ctx, relStep, 2, 0)
+	finished := false
+	defer func() {
+		if !finished {
+			snd.abort()
+		}
+	}()
 	batches := 0
 	for b, lo := 0, 0; lo < chunks; b, lo = b+1, lo+scoreBatch {
 		hi := min(lo+scoreBatch, chunks)
-		in, err := c.recvBlob(ctx, maskStep, 64+(hi-lo)*(ct+64))
+		in, err := c.recvBlob(ctx, maskStep, limit)
 		if err != nil {
 			return 0, err
 		}
@@ -478,13 +536,19 @@ func (c *trainChannel) maskedAnswer(ctx context.Context, sess *fedlearn.Session,
 		if err != nil {
 			return 0, fmt.Errorf("protocol: %s: %w", relStep, err)
 		}
-		if err := c.sendBlob(ctx, relStep, joinBlobs(rels)); err != nil {
+		buf, err := snd.buffer(ctx)
+		if err != nil {
 			return 0, err
 		}
+		snd.send(appendBlobs(buf, rels))
 		batches++
 		if progress != nil {
 			progress("scoring", float64(hi)/float64(chunks))
 		}
+	}
+	finished = true
+	if err := snd.finish(); err != nil {
+		return 0, err
 	}
 	return batches, nil
 }
@@ -539,12 +603,16 @@ func joinBlobs(msgs [][]byte) []byte {
 	for _, m := range msgs {
 		n += 4 + len(m)
 	}
-	out := make([]byte, 0, n)
+	return appendBlobs(make([]byte, 0, n), msgs)
+}
+
+// appendBlobs appends msgs to dst, framed as joinBlobs frames them.
+func appendBlobs(dst []byte, msgs [][]byte) []byte {
 	for _, m := range msgs {
-		out = append(out, byte(len(m)), byte(len(m)>>8), byte(len(m)>>16), byte(len(m)>>24))
-		out = append(out, m...)
+		dst = append(dst, byte(len(m)), byte(len(m)>>8), byte(len(m)>>16), byte(len(m)>>24))
+		dst = append(dst, m...)
 	}
-	return out
+	return dst
 }
 
 // splitBlobs parses exactly want framed messages (peer input).

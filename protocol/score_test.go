@@ -11,10 +11,17 @@ import (
 )
 
 func runScore(t *testing.T, mask []bool, partial []float64, approve func(context.Context) error, bankModel string) (*ScoreBankResult, *ScorePartnerResult, *pipe, error, error) {
+	return runScoreEdited(t, mask, partial, approve, bankModel, nil)
+}
+
+// runScoreEdited is runScore with the partner's blobs rewritten by edit.
+func runScoreEdited(t *testing.T, mask []bool, partial []float64, approve func(context.Context) error, bankModel string,
+	edit func(string, []byte) []byte) (*ScoreBankResult, *ScorePartnerResult, *pipe, error, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	pb, pp := newPipe()
+	pp.edit = edit
 	var releases int
 	type pres struct {
 		r   *ScorePartnerResult
@@ -34,6 +41,9 @@ func runScore(t *testing.T, mask []bool, partial []float64, approve func(context
 		done <- pres{r, err}
 	}()
 	br, berr := RunScoreBank(ctx, pb, ScoreBankConfig{JobID: "job-s", ModelID: bankModel, Mask: mask}, nil)
+	if berr != nil && pp.edit != nil {
+		cancel() // the partner that deviated waits for the bank's next message
+	}
 	pr := <-done
 	if pr.err == nil && releases != pr.r.Batches {
 		t.Fatalf("%d audit hooks for %d batches", releases, pr.r.Batches)
@@ -46,7 +56,7 @@ func runScore(t *testing.T, mask []bool, partial []float64, approve func(context
 // how many positions were asked for; clipping is counted.
 func TestScoreMatchesPlaintext(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	L := 40000 // 5 chunks of 8192, last one partial
+	L := 2*scoreBatch*8192 + 40000 // three batches of chunks of 8192 positions, the last chunk partial
 	mask := make([]bool, L)
 	partial := make([]float64, L)
 	for i := range L {
@@ -109,6 +119,31 @@ func countFixedPoint(msgs []Msg, vals []float64) int {
 		}
 	}
 	return n
+}
+
+// TestScoreReleaseOutOfOrder: a partner that answers a chunk twice in a
+// batch (which would leave another chunk's positions at 0) is caught.
+func TestScoreReleaseOutOfOrder(t *testing.T) {
+	L := 3 * 8192
+	mask, partial := make([]bool, L), make([]float64, L)
+	for i := range L {
+		mask[i], partial[i] = i%3 == 0, float64(i%7)
+	}
+	dup := func(step string, blob []byte) []byte {
+		if step != "score.rel" {
+			return blob
+		}
+		msgs, err := splitBlobs(blob, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(msgs[1], msgs[0]) // chunk 0's answer where chunk 1's was
+		return blob
+	}
+	_, _, _, berr, _ := runScoreEdited(t, mask, partial, nil, "mdl-1", dup)
+	if !errors.Is(berr, ErrUnexpected) || !strings.Contains(berr.Error(), "holds chunk 0 at 1") {
+		t.Fatalf("bank: %v", berr)
+	}
 }
 
 func TestScoreRefused(t *testing.T) {
