@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/tandem-dev/tandem/psi/ident"
 )
@@ -156,8 +157,8 @@ func Scan(ctx context.Context, spec Spec, progress func(rows int64)) (*Profile, 
 		Columns: slices.Clone(t.header()),
 		Nulls:   make(map[string]int64),
 	}
-	if ct, ok := t.(*csvTable); ok && ct.r.Comma != ',' {
-		p.Delimiter = string(ct.r.Comma)
+	if ct, ok := t.(*csvTable); ok && ct.r.comma != ',' {
+		p.Delimiter = string(rune(ct.r.comma))
 	}
 	for _, c := range spec.columns() {
 		p.Nulls[c] = 0
@@ -311,7 +312,7 @@ func Scan(ctx context.Context, spec Spec, progress func(rows int64)) (*Profile, 
 			if n, ok := attrs[i].counts[cell]; ok {
 				attrs[i].counts[cell] = n + 1
 			} else if len(attrs[i].counts) < maxCategories {
-				attrs[i].counts[cell] = 1
+				attrs[i].counts[strings.Clone(cell)] = 1 // not the file's window the cell is a slice of
 			} else {
 				ap.Truncated = true
 			}

@@ -343,7 +343,7 @@ func read(ctx context.Context, spec Spec, names []string, boolish []bool, cellCo
 			var x float64
 			ok := false
 			if w.indicator {
-				if ok = !isNullCategory(cell); ok && strings.TrimSpace(cell) == w.level {
+				if ok = !isNullCategory(cell); ok && trim(cell) == w.level {
 					x = 1
 				}
 			} else if !isNull(cell) {
@@ -449,9 +449,8 @@ func StringColumn(ctx context.Context, spec Spec, name string) (values []string,
 		ok := !isNullCategory(cell)
 		if ok {
 			cell = strings.TrimSpace(cell)
-			// A cell is a slice of its whole line (encoding/csv makes one
-			// string per record): keep one copy per level instead of
-			// every line.
+			// A cell is a slice of the reader's window of the file
+			// (csvReader): keep one copy per level instead.
 			if v, seen := levels[cell]; seen {
 				cell = v
 			} else {
@@ -497,7 +496,7 @@ func Rows(ctx context.Context, spec Spec, rows []int64, fn func(row int64, recor
 		return func(row int64, rec []string) error {
 			m := make(map[string]string, len(hdr))
 			for i, h := range hdr {
-				m[h] = rec[i]
+				m[h] = strings.Clone(rec[i]) // the caller may keep it: not the window of the file it is a slice of
 			}
 			return fn(row, m)
 		}

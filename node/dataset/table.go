@@ -80,7 +80,7 @@ func checkHeader(file string, hdr []string, cols []string) (map[string]int, erro
 type csvTable struct {
 	file string
 	f    *os.File
-	r    *csv.Reader
+	r    *csvReader
 	hdr  []string
 }
 
@@ -95,10 +95,7 @@ func newCSVTable(file string, f *os.File, digest hash.Hash) (*csvTable, error) {
 	if b, _ := br.Peek(3); bytes.Equal(b, utf8BOM) {
 		br.Discard(3)
 	}
-	r := csv.NewReader(br)
-	r.Comma = sniffDelimiter(br)
-	r.ReuseRecord = true
-	r.FieldsPerRecord = 0 // set from the header
+	r := newCSVReader(br, sniffDelimiter(br)) // every record as wide as the header
 	hdr, err := r.Read()
 	if err == io.EOF {
 		return nil, &LineError{File: file, Msg: "empty file: no header", Err: ErrSchema}
@@ -118,7 +115,7 @@ func newCSVTable(file string, f *os.File, digest hash.Hash) (*csvTable, error) {
 // tie or when none occurs). Spreadsheets in many locales write ";" (the
 // UCI bank marketing data is one such file) and .tsv files tabs; asking
 // the operator for a flag would only move the guess to them.
-func sniffDelimiter(br *bufio.Reader) rune {
+func sniffDelimiter(br *bufio.Reader) byte {
 	head, _ := br.Peek(64 << 10) // a shorter file gives what there is
 	if i := bytes.IndexByte(head, '\n'); i >= 0 {
 		head = head[:i]
@@ -139,7 +136,7 @@ func sniffDelimiter(br *bufio.Reader) rune {
 			best = c
 		}
 	}
-	return rune(best)
+	return best
 }
 
 func (t *csvTable) header() []string { return t.hdr }
@@ -153,8 +150,7 @@ func (t *csvTable) next() ([]string, int64, error) {
 		}
 		return nil, 0, csvError(t.file, err)
 	}
-	line, _ := t.r.FieldPos(0)
-	return rec, int64(line), nil
+	return rec, int64(t.r.start), nil
 }
 
 func (t *csvTable) close() error { return t.f.Close() }
