@@ -2,6 +2,7 @@ package node
 
 import (
 	"cmp"
+	"encoding/csv"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -220,5 +221,29 @@ func TestSortByRow(t *testing.T) {
 	order, sorted := sortByRow(rows)
 	if !slices.Equal(order, []int{3, 1, 0, 4, 2}) || !slices.Equal(sorted, []int64{3, 7, 40, 99, 1 << 40}) {
 		t.Errorf("order %v, rows %v", order, sorted)
+	}
+}
+
+// TestAppendCSVField: the score file's fields are written as csv.Writer
+// writes them.
+func TestAppendCSVField(t *testing.T) {
+	fields := []string{"", "a", "a,b", `say "hi"`, "line\nbreak", "cr\rhere", " lead", "\tlead", "trail ", `\.`, `\`, "\u00a0nbsp", "\u3000x", "é,", `""`, "x\r\n"}
+	r := rand.New(rand.NewPCG(9, 10))
+	const alphabet = "ab ,\"\r\n\t\\."
+	for range 2000 {
+		b := make([]byte, r.IntN(6))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		fields = append(fields, string(b))
+	}
+	for _, f := range fields {
+		var want strings.Builder
+		w := csv.NewWriter(&want)
+		w.Write([]string{"1", f})
+		w.Flush()
+		if got := string(appendCSVLine(nil, []string{"1", f})); got != want.String() {
+			t.Fatalf("field %q: %q, want %q", f, got, want.String())
+		}
 	}
 }
