@@ -25,13 +25,15 @@ import (
 //	      refusal: P→B score.refused {reason}, both fail.
 //	   P→B score.hello {}
 //	2. B→P score.ckg, P→B score.ckg      collective key
-//	3. per batch b of ≤ scoreBatch chunks (the bank streams them; the
-//	   partner answers each batch in order):
+//	3. per batch b of ≤ scoreBatch chunks (the bank streams them, one
+//	   batch ahead of the answers; the partner answers each batch in
+//	   order):
 //	   B→P score.mask#…   Enc(m) on the batch's chunks (slot encoding)
 //	   P: OnRelease (audit record with the batch digest), then
 //	      fedlearn MaskedRelease: Enc(m⊙u_P) key-switched to B, flooded
 //	   P→B score.rel#…    the masked releases
-//	   B: DecryptMasked → u_P at its masked positions, 0 elsewhere
+//	   B: checks the answers' chunk indices, DecryptMasked → u_P at
+//	      its masked positions, 0 elsewhere
 //	4. B→P score.done {scored}, P→B score.done {}
 //
 // What each side learns beyond its input: the partner learns L (known from
