@@ -57,9 +57,14 @@ func (c *csvReader) fill() {
 	}
 	b := c.buf[:want]
 	n := copy(b, rest)
-	for n < len(b) && !c.eof {
+	for empty := 0; n < len(b) && !c.eof; {
 		m, err := c.src.Read(b[n:])
 		n += m
+		if m == 0 && err == nil {
+			if empty++; empty == 100 { // as bufio.Reader: a reader that returns nothing, forever
+				err = io.ErrNoProgress
+			}
+		}
 		switch {
 		case err == io.EOF:
 			c.eof = true

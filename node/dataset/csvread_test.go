@@ -106,3 +106,41 @@ func FuzzCSVReader(f *testing.F) {
 		sameAsEncodingCSV(t, data, comma, 1+int(grow))
 	})
 }
+
+// failingReader gives data, then err.
+type failingReader struct {
+	data []byte
+	err  error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if len(f.data) == 0 {
+		return 0, f.err
+	}
+	n := copy(p, f.data)
+	f.data = f.data[n:]
+	return n, nil
+}
+
+// TestCSVReaderReadError: a read error ends the records with that error,
+// and a reader that returns nothing forever ends with io.ErrNoProgress.
+func TestCSVReaderReadError(t *testing.T) {
+	boom := errors.New("disk gone")
+	for _, tc := range []struct {
+		src  io.Reader
+		want error
+	}{
+		{&failingReader{data: []byte("a,b\n1,2\n3,"), err: boom}, boom},
+		{&failingReader{data: []byte("a,b\n1,2\n"), err: nil}, io.ErrNoProgress},
+	} {
+		c := newCSVReader(tc.src, ',')
+		var err error
+		n := 0
+		for ; err == nil; n++ {
+			_, err = c.Read()
+		}
+		if !errors.Is(err, tc.want) || n < 3 {
+			t.Errorf("after %d reads: %v, want %v", n, err, tc.want)
+		}
+	}
+}
