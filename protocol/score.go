@@ -415,8 +415,8 @@ func bandCountsPartner(ctx context.Context, c *scoreChannel, sess *fedlearn.Sess
 //
 // One batch is in flight ahead: batch b+1 is encrypted and sent before
 // batch b's answer is read, so the partner answers b+1 while the bank
-// decrypts b. In lock step each side idled for the other's share of every
-// round (half the cores of the job's cryptography on this host).
+// decrypts b. In lock step each side idled while the other computed its
+// part of every round.
 func (c *trainChannel) maskedQuery(ctx context.Context, sess *fedlearn.Session, mask []bool, maskStep, relStep string, progress func(string, float64)) ([]int64, int, error) {
 	chunks := sess.MaskedChunks(len(mask))
 	nb := (chunks + scoreBatch - 1) / scoreBatch
