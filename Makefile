@@ -76,10 +76,12 @@ bench-vlr:
 	$(GO) test -run '^$$' -bench VLREpochFloor -benchtime 1x ./fedlearn/
 
 ## bench-score: the masked-release kernel, the score protocols (scores, and
-## bands only) at 1e6, and both between two node processes on loopback
-## (TANDEM_BENCH_N=1e5 for a quick run).
+## bands only) at 1e6, a pass over a 1e6-row CSV, and both score modes
+## between two node processes on loopback (TANDEM_BENCH_N=1e5 for a quick
+## run).
 bench-score:
 	$(GO) test -run '^$$' -bench 'MaskedRelease' -benchtime 3x ./fedlearn/
+	$(GO) test -run '^$$' -bench 'Columns' -benchtime 5x ./node/dataset/
 	$(GO) test -run '^$$' -bench 'FixedAES|SenderPads|PadsOnly' -benchtime 2s ./ot/
 	$(GO) test -run '^$$' -bench 'Compare' -benchtime 2s ./bands/
 	$(GO) test -run '^$$' -bench 'ScoreJob|ScoreBands' -benchtime 3x ./protocol/
