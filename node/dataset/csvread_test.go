@@ -2,23 +2,30 @@ package dataset
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tandem-dev/tandem/psi/ident"
 )
 
-// sameAsEncodingCSV reads data with csvReader (windows of grow bytes) and
-// with encoding/csv, and fails t where they differ: a record, its start
-// line, or the error's kind and lines.
+// sameAsEncodingCSV reads data with csvReader (windows of grow bytes,
+// reused for an even grow) and with encoding/csv, and fails t where they
+// differ: a record, its start line, or the error's kind and lines.
 func sameAsEncodingCSV(t *testing.T, data []byte, comma byte, grow int) {
 	t.Helper()
 	ref := csv.NewReader(bytes.NewReader(data))
 	ref.Comma = rune(comma)
 	c := newCSVReader(bytes.NewReader(data), comma)
 	c.grow = grow
+	c.reuse = grow%2 == 0 // one window buffer for the whole file: each record checked before the next Read
 	for n := 0; ; n++ {
 		want, werr := ref.Read()
 		got, gerr := c.Read()
@@ -141,6 +148,77 @@ func TestCSVReaderReadError(t *testing.T) {
 		}
 		if !errors.Is(err, tc.want) || n < 3 {
 			t.Errorf("after %d reads: %v, want %v", n, err, tc.want)
+		}
+	}
+}
+
+// TestReadReusesWindows: Read builds every window in one buffer; with
+// windows of 64 bytes (records across them, quoted fields across lines
+// and with "" inside) its numbers, label and kept cells are those the
+// file holds, so no cell it keeps points into a window rewritten since
+// (the id of a record whose next field crosses a window included).
+func TestReadReusesWindows(t *testing.T) {
+	defer func(w int) { csvWindow = w }(csvWindow)
+	csvWindow = 64
+	var sb strings.Builder
+	sb.WriteString("id,note,x,y,label\n")
+	const n = 3000
+	ids := make([]string, n)
+	for i := range n {
+		switch i % 4 {
+		case 0:
+			ids[i] = fmt.Sprintf("c%d", i)
+			sb.WriteString(ids[i])
+		case 1:
+			ids[i] = fmt.Sprintf("  c%d ", i)
+			sb.WriteString(`"` + ids[i] + `"`)
+		case 2:
+			ids[i] = fmt.Sprintf("c\"%d\"", i)
+			sb.WriteString(`"c""` + fmt.Sprint(i) + `"""`)
+		case 3:
+			ids[i] = fmt.Sprintf("c%d\nline two", i)
+			sb.WriteString(`"c` + fmt.Sprint(i) + "\r\nline two\"")
+		}
+		if i%5 == 0 { // a field across lines after the id: the id's window is gone by its end
+			sb.WriteString(",\"a note\non two lines\"")
+		} else {
+			sb.WriteString(",short")
+		}
+		fmt.Fprintf(&sb, ",%d.5,%d,%d\r\n", i, -i, i%2)
+	}
+	path := filepath.Join(t.TempDir(), "w.csv")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{File: path, Label: "label", Features: []string{"x", "y"}, IDs: []IDColumn{{Column: "id", Kind: ident.Email}}}
+	var rows []int64
+	for i := int64(0); i < n; i += 3 {
+		rows = append(rows, i)
+	}
+	var sum float64
+	r, err := Read(context.Background(), spec, Pass{Columns: []string{"x", "y"}, Label: "label", CellColumns: []string{"id"}, CellRows: rows,
+		Each: func(row int64, v []float64, present []bool) error {
+			if v[0] != float64(row)+0.5 || v[1] != -float64(row) || !present[0] || !present[1] {
+				return fmt.Errorf("row %d: %v %v", row, v, present)
+			}
+			sum += v[0]
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := float64(n)*float64(n-1)/2 + n*0.5; sum != want {
+		t.Fatalf("sum %v, want %v", sum, want)
+	}
+	var buf []string
+	for k, row := range r.Cells.Rows {
+		if buf = r.Cells.Row(k, buf); buf[0] != ids[row] {
+			t.Fatalf("row %d: id %q, want %q", row, buf[0], ids[row])
+		}
+	}
+	for i, l := range r.Label {
+		if l != float64(i%2) {
+			t.Fatalf("label %d: %v", i, l)
 		}
 	}
 }

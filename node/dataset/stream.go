@@ -314,6 +314,9 @@ func read(ctx context.Context, spec Spec, names []string, boolish []bool, cellCo
 		return nil, nil, nil, err
 	}
 	defer t.close()
+	if ct, ok := t.(*csvTable); ok {
+		ct.r.reuse = true // the pass below keeps no cell: it parses them, and copies the id cells
+	}
 	idx, err := checkHeader(spec.File, t.header(), need)
 	if err != nil {
 		return nil, nil, nil, err
