@@ -17,7 +17,8 @@ type pipe struct {
 	// edit, if set, rewrites each blob this side sends (its pieces
 	// joined; the result must keep the length): a peer that deviates.
 	edit    func(step string, blob []byte) []byte
-	pending []Msg // the pieces of a blob being edited
+	emu     sync.Mutex // serialises the edited sends
+	pending []Msg      // the pieces of a blob being edited
 }
 
 func newPipe() (*pipe, *pipe) {
@@ -28,6 +29,8 @@ func newPipe() (*pipe, *pipe) {
 func (p *pipe) Send(ctx context.Context, m Msg) error {
 	m.Payload = append([]byte(nil), m.Payload...) // the sender may reuse its buffer, as over gRPC
 	if p.edit != nil {
+		p.emu.Lock()
+		defer p.emu.Unlock()
 		p.pending = append(p.pending, m)
 		if !m.Last {
 			return nil
