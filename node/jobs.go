@@ -437,7 +437,7 @@ func (m *jobManager) progressFunc(id string) func(string, float64) {
 func shortErr(err error) string {
 	s := err.Error()
 	if len(s) > 300 {
-		s = s[:300] + "…"
+		s = strings.ToValidUTF8(s[:300], "") + "…" // not half a character
 	}
 	return s
 }

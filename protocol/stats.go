@@ -294,7 +294,7 @@ func RunStatsBank(ctx context.Context, t Transport, cfg StatsBankConfig, progres
 		return nil, fmt.Errorf("%w: %s", ErrStatsRefused, r.Reason)
 	}
 	if m.Step != "stats.hello" {
-		return nil, fmt.Errorf("%w: got %s#%d, want stats.hello", ErrUnexpected, m.Step, m.Seq)
+		return nil, outOfOrder(m, "stats.hello", 0)
 	}
 	// 2. collective key
 	sess, err := fedlearn.NewSession(fedlearn.Bank, cfg.Params, statsSeed(cfg.JobID), cfg.Rand)

@@ -246,7 +246,7 @@ func (c *trainChannel) next(ctx context.Context, step string) (Msg, error) {
 		return Msg{}, fmt.Errorf("%w: %s", ErrTrainRefused, r.Reason)
 	}
 	if want := c.recv[step]; m.Step != step || m.Seq != want {
-		return Msg{}, fmt.Errorf("%w: got %s#%d, want %s#%d", ErrUnexpected, m.Step, m.Seq, step, want)
+		return Msg{}, outOfOrder(m, step, want)
 	}
 	if len(m.Payload) > MaxPayload {
 		return Msg{}, fmt.Errorf("%w: payload of %d bytes exceeds %d", ErrUnexpected, len(m.Payload), MaxPayload)

@@ -54,6 +54,15 @@ func recycle(t Transport, p []byte) {
 // order; the job fails and must be restarted.
 var ErrUnexpected = errors.New("protocol: unexpected message")
 
+// outOfOrder is the error for a message other than the one the protocol
+// expects next. Short of a peer that deviates, the cause an operator can
+// act on is two nodes of different releases whose protocols differ: the
+// error says so.
+func outOfOrder(m Msg, step string, seq uint64) error {
+	return fmt.Errorf("%w: got %s#%d, want %s#%d (the peer deviates from the protocol, or its Tandem release speaks another version of it)",
+		ErrUnexpected, m.Step, m.Seq, step, seq)
+}
+
 // expect receives the next message and checks its step and sequence.
 func expect(ctx context.Context, t Transport, step string, seq uint64) (Msg, error) {
 	m, err := t.Recv(ctx)
@@ -61,7 +70,7 @@ func expect(ctx context.Context, t Transport, step string, seq uint64) (Msg, err
 		return Msg{}, err
 	}
 	if m.Step != step || m.Seq != seq {
-		return Msg{}, fmt.Errorf("%w: got %s#%d, want %s#%d", ErrUnexpected, m.Step, m.Seq, step, seq)
+		return Msg{}, outOfOrder(m, step, seq)
 	}
 	if len(m.Payload) > MaxPayload {
 		return Msg{}, fmt.Errorf("%w: payload of %d bytes exceeds %d", ErrUnexpected, len(m.Payload), MaxPayload)

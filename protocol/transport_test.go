@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
+	"strings"
 	"testing"
 
 	"lukechampine.com/blake3"
@@ -57,5 +59,20 @@ func TestTranscriptDigestAgrees(t *testing.T) {
 	}
 	if i2, _ := run(true); bytes.Equal(i, i2) {
 		t.Fatal("a changed payload left the digest unchanged")
+	}
+}
+
+// TestOutOfOrderNamesTheCause: a message out of protocol order fails with
+// ErrUnexpected, both steps, and the cause an operator can act on.
+func TestOutOfOrderNamesTheCause(t *testing.T) {
+	a, b := newPipe()
+	ctx := context.Background()
+	if err := a.Send(ctx, Msg{Step: "score.cmp.u", Seq: 0, Last: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := expect(ctx, b, "score.ot.a", 0)
+	if !errors.Is(err, ErrUnexpected) || !strings.Contains(err.Error(), "got score.cmp.u#0, want score.ot.a#0") ||
+		!strings.Contains(err.Error(), "another version") {
+		t.Fatalf("got %v", err)
 	}
 }
