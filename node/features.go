@@ -65,30 +65,34 @@ func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask
 	for c, col := range cols {
 		vals, present := all[c], allPresent[c]
 		all[c], allPresent[c] = nil, nil
-		var levels []string
+		var cat *categorical
 		if _, _, indicator := dataset.SplitIndicator(col); !indicator && slices.Contains(present, false) {
 			// Not a number in every row: perhaps categorical.
-			if levels, err = categoricalLevels(ctx, in, col, present); err != nil {
+			if cat, err = categoricalLevels(ctx, in, col, present); err != nil {
 				return nil, nil, nil, err
 			}
 		}
-		if levels == nil {
+		if cat == nil {
 			v, p, _ := align(in, col, vals, present, nil)
 			if err := add(col, v, p, false); err != nil {
 				return nil, nil, nil, err
 			}
 			continue
 		}
-		ind := make([]string, len(levels))
-		for k, level := range levels {
-			ind[k] = col + "=" + level
-		}
-		vs, ps, err := dataset.Columns(ctx, in.dspec, ind) // all levels in one pass
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("node: column %s of dataset %s: %w", col, in.ds.Spec.Name, err)
-		}
-		for k, name := range ind {
-			v, p, _ := align(in, name, vs[k], ps[k], nil)
+		// Each level's indicator from the cells already read, as the
+		// dataset reads col=level (1 where the trimmed cell is the level,
+		// 0 at another level, no value where the cell is null), not by a
+		// third pass over the file (0.25 s at 1e6 rows in a training
+		// job's profile).
+		for _, level := range cat.levels {
+			v := make([]float64, len(cat.cells))
+			for r, c := range cat.cells {
+				if cat.present[r] && c == level {
+					v[r] = 1
+				}
+			}
+			name := col + "=" + level
+			v, p, _ := align(in, name, v, cat.present, nil)
 			if err := add(name, v, p, true); err != nil {
 				return nil, nil, nil, err
 			}
@@ -97,12 +101,20 @@ func alignedFeatures(ctx context.Context, in *alignedInputs, cols []string, mask
 	return names, feats, incomplete, nil
 }
 
+// categorical is a categorical column: its trimmed cells by dataset row
+// (present: not null) and the levels that become indicators.
+type categorical struct {
+	cells   []string
+	present []bool
+	levels  []string
+}
+
 // categoricalLevels returns, when col is categorical (most of its non-null
 // cells in the dataset are not numbers; numeric[row] tells which parsed),
-// the levels that become indicators: sorted, the most frequent one (the
-// reference; ties: the first) left out. It returns nil for a number
-// column. Both are decided over every row of the dataset.
-func categoricalLevels(ctx context.Context, in *alignedInputs, col string, numeric []bool) ([]string, error) {
+// its cells and the levels that become indicators: sorted, the most
+// frequent one (the reference; ties: the first) left out. It returns nil
+// for a number column. Both are decided over every row of the dataset.
+func categoricalLevels(ctx context.Context, in *alignedInputs, col string, numeric []bool) (*categorical, error) {
 	cells, present, err := dataset.StringColumn(ctx, in.dspec, col)
 	if err != nil {
 		return nil, fmt.Errorf("node: column %s of dataset %s: %w", col, in.ds.Spec.Name, err)
@@ -150,7 +162,7 @@ func categoricalLevels(ctx context.Context, in *alignedInputs, col string, numer
 			ref = i
 		}
 	}
-	return slices.Delete(levels, ref, ref+1), nil
+	return &categorical{cells: cells, present: present, levels: slices.Delete(levels, ref, ref+1)}, nil
 }
 
 // formattedNumber reports whether a cell is a number in a spreadsheet's

@@ -247,3 +247,28 @@ func TestAppendCSVField(t *testing.T) {
 		}
 	}
 }
+
+// TestExpandedLevelsAsDatasetReads: a categorical column's indicators,
+// made from its cells in memory, are what the dataset reads for
+// column=level (spaces around a level, null cells, "None" as a level).
+func TestExpandedLevelsAsDatasetReads(t *testing.T) {
+	in := featureInputs(t, "phone,plan\n1, gold\n2,basic\n3,NA\n4,None\n5,basic \n6,\n7,gold\n8,basic\n9, None\n")
+	names, feats, _, err := alignedFeatures(t.Context(), in, []string{"plan"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"plan=None", "plan=gold"}; !slices.Equal(names, want) {
+		t.Fatalf("names %v, want %v (reference: basic)", names, want)
+	}
+	vs, ps, err := dataset.Columns(t.Context(), in.dspec, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, name := range names {
+		v, p, _ := align(in, name, vs[k], ps[k], nil)
+		imputeMean(v, p, nil)
+		if !slices.Equal(feats[k], v) {
+			t.Errorf("%s: %v, the dataset reads %v", name, feats[k], v)
+		}
+	}
+}
