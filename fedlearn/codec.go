@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+	"unsafe"
 )
 
 // Wire format: every message starts with the 4-byte magic "tfl1" and a type
@@ -94,13 +95,9 @@ func (r *reader) residues(moduli []uint64, n int, dst [][]uint64) [][]uint64 {
 			dst[i] = make([]uint64, n)
 		}
 		row := dst[i][:n]
-		for j := range row {
-			v := binary.LittleEndian.Uint64(b[8*j:])
-			if v >= q {
-				r.err = true
-				return nil
-			}
-			row[j] = v
+		if !decodeBelow(row, b, q) {
+			r.err = true
+			return nil
 		}
 	}
 	return dst
@@ -116,11 +113,57 @@ func appendResidues(b []byte, rows [][]uint64) []byte {
 		n := len(b)
 		b = slices.Grow(b, 8*len(row))[:n+8*len(row)] // one growth, not an append per value (3× the time)
 		out := b[n:]
+		if littleEndian {
+			copy(out, wordBytes(row))
+			continue
+		}
 		for j, v := range row {
 			binary.LittleEndian.PutUint64(out[8*j:], v)
 		}
 	}
 	return b
+}
+
+// littleEndian: the wire order is the machine's (amd64, arm64), so
+// residues move as bytes, at memmove speed: decoding them one by one ran
+// at 2.6 GB/s over a received blob, a copy and a separate check at 7.5.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// wordBytes is w's memory as bytes, in the machine's order.
+func wordBytes(w []uint64) []byte {
+	if len(w) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), 8*len(w))
+}
+
+// decodeBelow reads len(row) little-endian words from b (8·len(row)
+// bytes) into row and reports whether all of them are below q. On false
+// row holds unchecked values and must not be used.
+func decodeBelow(row []uint64, b []byte, q uint64) bool {
+	b = b[:8*len(row)]
+	if !littleEndian {
+		for j := range row {
+			v := binary.LittleEndian.Uint64(b[8*j:])
+			if v >= q {
+				return false
+			}
+			row[j] = v
+		}
+		return true
+	}
+	copy(wordBytes(row), b)
+	// The largest value decides: four independent maxima, no branch per
+	// value (peer input need not be fast to reject, only to accept).
+	var m0, m1, m2, m3 uint64
+	j := 0
+	for ; j+4 <= len(row); j += 4 {
+		m0, m1, m2, m3 = max(m0, row[j]), max(m1, row[j+1]), max(m2, row[j+2]), max(m3, row[j+3])
+	}
+	for ; j < len(row); j++ {
+		m0 = max(m0, row[j])
+	}
+	return max(m0, m1, m2, m3) < q
 }
 
 func putU32(b []byte, v uint32) { binary.LittleEndian.PutUint32(b, v) }

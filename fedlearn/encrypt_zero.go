@@ -102,7 +102,7 @@ func (z *zeroEncryptor) Encrypt(ct *rlwe.Ciphertext, m *ring.Poly) error {
 		if i == 0 && m != nil {
 			r.Add(z.buf, *m, z.buf)
 		}
-		r.NTT(z.buf, z.buf)
+		z.s.toNTT(z.buf, z.buf)
 		r.Add(c, z.buf, c)
 	}
 	ct.IsNTT = true
@@ -122,7 +122,7 @@ func (z *zeroEncryptor) RerandomiseToCoeffs(acc *rlwe.Ciphertext) error {
 	if z.s.pk == nil {
 		return ErrState
 	}
-	r.NTT(z.u(), z.buf)
+	z.s.toNTT(z.u(), z.buf)
 	for i, c := range acc.Value[:2] {
 		r.MulCoeffsMontgomeryThenAdd(z.buf, z.s.pk.Value[i].Q, c)
 	}
@@ -143,7 +143,7 @@ func (z *zeroEncryptor) maskU(ct *rlwe.Ciphertext) error {
 	if pk == nil {
 		return ErrState
 	}
-	r.NTT(z.u(), z.buf)
+	z.s.toNTT(z.u(), z.buf)
 	r.MulCoeffsMontgomery(z.buf, pk.Value[0].Q, ct.Value[0])
 	r.MulCoeffsMontgomery(z.buf, pk.Value[1].Q, ct.Value[1])
 	return nil

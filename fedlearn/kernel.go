@@ -197,11 +197,11 @@ func (s *Session) encodeChunk(col []int64, k int, buf ring.Poly) bool {
 		}
 	}
 	// P stays out of Montgomery form: products carry a factor R^-1 that one
-	// MForm of the accumulator removes at the end. The lazy transform leaves
-	// values in [0, 6q): the only use is MulCoeffsMontgomeryLazyThenAddLazy
+	// MForm of the accumulator removes at the end. The transform leaves
+	// values in [0, q): the only use is MulCoeffsMontgomeryLazyThenAddLazy
 	// against a ciphertext (< q), whose reduction needs a product below
-	// q·2^64, and 6q² < q·2^64 for q < 2^60 (Params caps primes at 60 bits).
-	s.ringQ.NTTLazy(buf, buf)
+	// q·2^64.
+	s.toNTT(buf, buf)
 	return true
 }
 

@@ -103,7 +103,7 @@ func (s *Session) SealPackedInto(z []complex128, dst [][]byte) error {
 			peak := w.enc.encode(z[k*m:min((k+1)*m, len(z))], delta, w.cbuf, w.ibuf)
 			w.addError()
 			w.toPoly(peak + cbdK) // Δ·m(z) + e, coefficient domain
-			s.ringQ.NTT(w.pt, w.pt)
+			s.toNTT(w.pt, w.pt)
 			expandSeed(s.moduli, seed, w.a, w.seedBuf)
 			s.ringQ.MulCoeffsMontgomery(w.a, s.sk.Value.Q, w.tmp)
 			s.ringQ.Sub(w.pt, w.tmp, w.pt) // c0 = e + Δm − a·s_B
@@ -158,7 +158,22 @@ func expandSeed(moduli []uint64, seed [32]byte, a ring.Poly, buf []byte) {
 	for i, q := range moduli {
 		mask := uint64(1)<<bits.Len64(q) - 1
 		row := a.Coeffs[i]
-		for j := 0; j < len(row); {
+		j := 0
+		if littleEndian && len(buf) == 8*len(row) {
+			// The first block of keystream straight into the row, kept
+			// values moved down in place: the same values as the loop
+			// below, without the copy out of buf.
+			rb := wordBytes(row)
+			clear(rb)
+			stream.XORKeyStream(rb, rb)
+			for _, v := range row {
+				if v &= mask; v < q {
+					row[j] = v
+					j++
+				}
+			}
+		}
+		for j < len(row) {
 			clear(buf)
 			stream.XORKeyStream(buf, buf)
 			for b := buf; len(b) >= 8 && j < len(row); b = b[8:] {
@@ -367,9 +382,7 @@ func (s *Session) CombinePacked(vectors [][][]byte, logWeight int, weight func(a
 					}
 				} else {
 					w.encodeReal(wv[:hi-lo], delta)
-					// Lazy: < 6q, and 6q² < q·2^64 keeps the Montgomery
-					// products below exact (the other factor is < q).
-					s.ringQ.NTTLazy(w.pt, w.pt)
+					s.toNTT(w.pt, w.pt)
 				}
 				r := reader{b: sealed[a][k].body}
 				if r.residues(s.moduli, s.n, c0.Coeffs); r.err {
@@ -631,7 +644,7 @@ func (s *Session) prepare(c *PackedColumns, v *PackedVector) error {
 }
 
 // encodeColumn writes chunk k of column j, normalised and scaled, into p
-// (NTT domain, values < 2q).
+// (NTT domain, values < q).
 func (s *Session) encodeColumn(w *packedWorker, c *PackedColumns, j, k int, xb []complex128, p ring.Poly) {
 	m := s.n / 2
 	lo, hi := k*m, min((k+1)*m, c.length)
@@ -642,7 +655,7 @@ func (s *Session) encodeColumn(w *packedWorker, c *PackedColumns, j, k int, xb [
 		x[i] *= inv
 	}
 	w.encodeComplex(x, math.Exp2(float64(c.logScale[j])))
-	s.ringQ.NTTLazy(w.pt, p)
+	s.toNTT(w.pt, p)
 }
 
 // PackedInnerProducts is step 3 of the packed kernel: for every column j

@@ -323,7 +323,7 @@ func (s *Session) MaskedRelease(chunks [][]byte, u []int64) ([][]byte, error) {
 					dst[j] = signedMod(centre(v, c.t), qi)
 				}
 			}
-			s.ringQ.NTT(p, p)
+			s.toNTT(p, p)
 			ct := mc.ct
 			s.ringQ.MulCoeffsBarrett(ct.Value[0], p, ct.Value[0])
 			s.ringQ.MulCoeffsBarrett(ct.Value[1], p, ct.Value[1])
@@ -342,7 +342,7 @@ func (s *Session) MaskedRelease(chunks [][]byte, u []int64) ([][]byte, error) {
 					h.Coeffs[l][j] = addMod(h.Coeffs[l][j], f.mod(qi), qi)
 				}
 			}
-			s.ringQ.NTT(h, h)
+			s.toNTT(h, h)
 			s.ringQ.Add(ct.Value[0], h, ct.Value[0])
 			b := make([]byte, 0, headerLen+48+2*8*s.n*len(s.moduli))
 			b = putHeader(b, msgMaskedRelease)

@@ -1,0 +1,173 @@
+package ntt
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tuneinsight/lattigo/v6/ring"
+)
+
+// lattigoRing returns a ring of degree n over primes of the sizes
+// fedlearn uses (60 bits) and one just below the 2^61 limit.
+func lattigoRing(t testing.TB, n int) *ring.Ring {
+	t.Helper()
+	g := ring.NewNTTFriendlyPrimesGenerator(60, uint64(2*n))
+	qs, err := g.NextAlternatingPrimes(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g61 := ring.NewNTTFriendlyPrimesGenerator(61, uint64(2*n))
+	q61, err := g61.NextDownstreamPrimes(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ring.NewRing(n, append(qs, q61...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// plans builds one Plan per prime from lattigo's own roots.
+func plans(t testing.TB, r *ring.Ring) []*Plan {
+	t.Helper()
+	var ps []*Plan
+	for _, s := range r.SubRings[:r.ModuliChainLength()] {
+		roots := make([]uint64, len(s.RootsForward))
+		for k, x := range s.RootsForward {
+			roots[k] = ring.MRed(x, 1, s.Modulus, s.MRedConstant)
+		}
+		p, err := New(s.Modulus, roots)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// TestForwardMatchesLattigo holds the transform (assembly where the CPU
+// has it, and the Go version) to lattigo's NTT, value for value, on
+// random inputs below q and, since callers feed lazily reduced values, on
+// inputs up to 4q − 1.
+func TestForwardMatchesLattigo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{16, 32, 64, 1024, 8192} {
+		r := lattigoRing(t, n)
+		for i, p := range plans(t, r) {
+			q := p.q
+			for trial := range 6 {
+				in := make([]uint64, n)
+				bound := q
+				if trial >= 2 {
+					bound = 4 * q
+				}
+				for k := range in {
+					switch trial {
+					case 4: // the largest input everywhere: the largest products
+						in[k] = 4*q - 1
+					case 5:
+						in[k] = q - 1 - uint64(k&1)
+					default:
+						in[k] = rng.Uint64N(bound)
+					}
+				}
+				if trial == 3 {
+					in[0], in[n-1] = 4*q-1, 4*q-1
+				}
+				want := make([]uint64, n)
+				reduced := make([]uint64, n)
+				for k, x := range in {
+					reduced[k] = x % q
+				}
+				r.SubRings[i].NTT(reduced, want)
+				for _, f := range []struct {
+					name string
+					run  func(a []uint64)
+				}{{"go", p.forwardGo}, {"dispatch", func(a []uint64) { p.Forward(a, a) }}} {
+					got := append([]uint64(nil), in...)
+					f.run(got)
+					for k := range want {
+						if got[k] != want[k] {
+							t.Fatalf("n=%d q=%d trial %d %s: out[%d] = %d, lattigo %d", n, q, trial, f.name, k, got[k], want[k])
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("assembly in use: %v", useAsm)
+}
+
+func TestForwardOutOfPlace(t *testing.T) {
+	r := lattigoRing(t, 64)
+	p := plans(t, r)[0]
+	src := make([]uint64, 64)
+	for k := range src {
+		src[k] = uint64(k * k)
+	}
+	keep := append([]uint64(nil), src...)
+	dst := make([]uint64, 64)
+	p.Forward(dst, src)
+	want := append([]uint64(nil), src...)
+	p.Forward(want, want)
+	for k := range src {
+		if src[k] != keep[k] {
+			t.Fatal("Forward wrote to its source")
+		}
+		if dst[k] != want[k] {
+			t.Fatalf("out of place differs at %d", k)
+		}
+	}
+}
+
+func TestNewRejects(t *testing.T) {
+	for _, c := range []struct {
+		q     uint64
+		roots []uint64
+	}{
+		{97, make([]uint64, 8)},              // too short
+		{97, make([]uint64, 24)},             // not a power of two
+		{1 << 61, make([]uint64, 16)},        // even, too large
+		{(1 << 61) + 1, make([]uint64, 16)},  // too large
+		{96, make([]uint64, 16)},             // even
+		{17, append(make([]uint64, 15), 17)}, // root not reduced
+	} {
+		if _, err := New(c.q, c.roots); err == nil {
+			t.Errorf("New(%d, %d roots) accepted", c.q, len(c.roots))
+		}
+	}
+}
+
+func BenchmarkForward(b *testing.B) {
+	r := lattigoRing(b, 8192)
+	p := plans(b, r)[0]
+	a := make([]uint64, 8192)
+	for k := range a {
+		a[k] = uint64(k) * 12345 % p.q
+	}
+	b.Run("tandem", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			p.Forward(a, a)
+		}
+	})
+	b.Run("go", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			p.forwardGo(a)
+		}
+	})
+	b.Run("lattigo", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r.SubRings[0].NTT(a, a)
+		}
+	})
+	b.Run("lattigoLazy", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r.SubRings[0].NTTLazy(a, a)
+		}
+	})
+}
