@@ -81,20 +81,19 @@ var narrowIndex = [3][4][8]uint64{
 	{{0, 2, 4, 6, 8, 10, 12, 14}, {1, 3, 5, 7, 9, 11, 13, 15}, {0, 8, 1, 9, 2, 10, 3, 11}, {4, 12, 5, 13, 6, 14, 7, 15}},
 }
 
-// Forward writes the NTT of src to dst (they may be the same slice), each
-// of length Len. Inputs must be below 4q; outputs are in [0, q).
+// Forward writes the NTT of src to dst (the same slice, or two that do not
+// overlap), each of length Len. Inputs must be below 4q; outputs are in
+// [0, q).
 func (p *Plan) Forward(dst, src []uint64) {
 	if len(dst) < p.n || len(src) < p.n {
 		panic("ntt: slice shorter than the plan")
 	}
 	dst, src = dst[:p.n], src[:p.n]
-	if &dst[0] != &src[0] {
-		copy(dst, src)
-	}
 	if useAsm {
-		p.forwardAsm(dst)
+		p.forwardAsm(dst, src) // the first stage reads src
 		return
 	}
+	copy(dst, src)
 	p.forwardGo(dst)
 }
 

@@ -40,16 +40,19 @@
 	VPADDQ       Z31, Z31, Z30 \
 	VPADDQ       Z30, Z30, Z29
 
-// func fwdWide(a *uint64, t, m int, w, wp *uint64, q uint64)
+// func fwdWide(dst, src *uint64, t, m int, w, wp *uint64, q uint64)
 // For group i < m: X = a[2it : 2it+t], Y = a[2it+t : 2it+2t], twiddle
-// w[m+i]. t is a multiple of 8.
-TEXT ·fwdWide(SB), NOSPLIT, $0-48
-	MOVQ a+0(FP), DI
-	MOVQ t+8(FP), CX
-	MOVQ m+16(FP), DX
-	MOVQ w+24(FP), R8
-	MOVQ wp+32(FP), R9
-	MOVQ q+40(FP), AX
+// w[m+i], read from src and written to dst (the first stage moves the
+// input; the others pass src = dst). t is a multiple of 8.
+TEXT ·fwdWide(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), R12
+	SUBQ DI, R12
+	MOVQ t+16(FP), CX
+	MOVQ m+24(FP), DX
+	MOVQ w+32(FP), R8
+	MOVQ wp+40(FP), R9
+	MOVQ q+48(FP), AX
 	CONSTANTS(AX)
 	LEAQ (R8)(DX*8), R8
 	LEAQ (R9)(DX*8), R9
@@ -64,8 +67,8 @@ wideGroup:
 	MOVQ         R10, R11
 
 wideLoop:
-	VMOVDQU64 (SI), Z0
-	VMOVDQU64 (R10), Z1
+	VMOVDQU64 (SI)(R12*1), Z0
+	VMOVDQU64 (R10)(R12*1), Z1
 	BUTTERFLY
 	VMOVDQU64 Z2, (SI)
 	VMOVDQU64 Z3, (R10)

@@ -4,4 +4,7 @@ package ntt
 
 const useAsm = false
 
-func (p *Plan) forwardAsm(a []uint64) { p.forwardGo(a) }
+func (p *Plan) forwardAsm(a, src []uint64) {
+	copy(a, src)
+	p.forwardGo(a)
+}
