@@ -35,3 +35,8 @@ func (p *Plan) forwardAsm(a, src []uint64) {
 	}
 	reduce6q(&a[0], p.n, p.q)
 }
+
+// butterflies runs n/8 vector butterflies on registers only (benchmark).
+//
+//go:noescape
+func butterflies(n int, q uint64)

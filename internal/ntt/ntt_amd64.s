@@ -148,3 +148,27 @@ reduceLoop:
 	JNZ       reduceLoop
 	VZEROUPPER
 	RET
+
+// func butterflies(n int, q uint64)
+// n butterflies' worth of BUTTERFLY on registers only, 8 lanes each, every
+// one independent of the last (X and Y restored by register moves): the
+// compute limit of the kernels above, for BenchmarkForward's ratio.
+TEXT ·butterflies(SB), NOSPLIT, $0-16
+	MOVQ n+0(FP), DX
+	MOVQ q+8(FP), AX
+	CONSTANTS(AX)
+	VMOVDQA64 Z31, Z10
+	VMOVDQA64 Z30, Z11
+	VMOVDQA64 Z31, Z28
+	VMOVDQA64 Z30, Z27
+	VPSRLQ    $32, Z27, Z26
+	SHRQ      $3, DX
+
+flyLoop:
+	VMOVDQA64 Z10, Z0
+	VMOVDQA64 Z11, Z1
+	BUTTERFLY
+	DECQ      DX
+	JNZ       flyLoop
+	VZEROUPPER
+	RET

@@ -158,6 +158,16 @@ func BenchmarkForward(b *testing.B) {
 			p.forwardGo(a)
 		}
 	})
+	b.Run("compute-limit", func(b *testing.B) {
+		// The same number of butterflies on registers only: no loads,
+		// stores, permutations or loop over groups.
+		if !useAsm {
+			b.Skip("no AVX-512")
+		}
+		for b.Loop() {
+			butterflyCount(p.n/2*p.logN, p.q)
+		}
+	})
 	b.Run("lattigo", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
