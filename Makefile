@@ -21,7 +21,7 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	# The assembly's fallback: the same tests without the AVX-512 kernels.
-	$(GO) test -count=1 -tags purego ./internal/ntt/ ./fedlearn/
+	$(GO) test -count=1 -tags purego ./internal/ntt/ ./internal/cfft/ ./fedlearn/
 
 ## check: formatting, vet, staticcheck, tidy go.mod, generated code current.
 check: proto-check
