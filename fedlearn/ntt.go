@@ -7,7 +7,7 @@ import (
 )
 
 // nttPlans returns one plan per prime of r when the AVX-512 transform is
-// available (2.4× lattigo's per transform, BENCHMARKS.md), else nil.
+// available (2.6× lattigo's per transform, BENCHMARKS.md), else nil.
 func nttPlans(r *ring.Ring) []*ntt.Plan {
 	if !ntt.Accelerated() {
 		return nil
