@@ -1,6 +1,8 @@
 package fedlearn
 
 import (
+	"encoding/binary"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -190,5 +192,32 @@ func FuzzMaskedMessages(f *testing.F) {
 		_, _ = MaskChunkIndex(b)
 		out := make([]int64, 3)
 		_ = fuzzBank.DecryptMasked([][]byte{b}, map[int][32]byte{0: MaskDigest(chunks[0])}, out)
+	})
+}
+
+// FuzzDecodeBelow: the bulk residue decoder of every peer message accepts
+// exactly what the one-value-at-a-time definition accepts, with the same
+// values, for any bytes and any bound.
+func FuzzDecodeBelow(f *testing.F) {
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0}, uint64(3))
+	f.Add(make([]byte, 40), uint64(1))
+	f.Fuzz(func(t *testing.T, b []byte, q uint64) {
+		n := len(b) / 8
+		if n == 0 {
+			return
+		}
+		want := make([]uint64, n)
+		ok := true
+		for j := range want {
+			want[j] = binary.LittleEndian.Uint64(b[8*j:])
+			ok = ok && want[j] < q
+		}
+		got := make([]uint64, n)
+		if decodeBelow(got, b, q) != ok {
+			t.Fatalf("decodeBelow accepted=%v, definition %v", !ok, ok)
+		}
+		if ok && !slices.Equal(got, want) {
+			t.Fatal("accepted values differ from the bytes")
+		}
 	})
 }
