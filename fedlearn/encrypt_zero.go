@@ -127,7 +127,7 @@ func (z *zeroEncryptor) RerandomiseToCoeffs(acc *rlwe.Ciphertext) error {
 		r.MulCoeffsMontgomeryThenAdd(z.buf, z.s.pk.Value[i].Q, c)
 	}
 	for _, c := range acc.Value[:2] {
-		r.INTT(c, c)
+		z.s.toINTT(c, c)
 	}
 	for _, c := range acc.Value[:2] {
 		z.readError(z.e)

@@ -15,6 +15,8 @@ import (
 	"github.com/tuneinsight/lattigo/v6/core/rlwe"
 	"github.com/tuneinsight/lattigo/v6/ring"
 	"lukechampine.com/blake3"
+
+	"github.com/tandem-dev/tandem/internal/ntt"
 )
 
 // Masked release: per-position values of the partner, revealed to the bank
@@ -68,14 +70,15 @@ var ErrMaskedRange = errors.New("fedlearn: masked value out of range")
 type slotCtx struct {
 	t      uint64
 	ringT  *ring.Ring
-	tInv   []uint64 // t_s⁻¹ mod q_i
-	tInvS  []uint64 // their Shoup constants
-	tModQ  []uint64 // t_s mod q_i
-	qHatT  []uint64 // (Q/q_i) mod t_s
-	qHatIn []uint64 // (Q/q_i)⁻¹ mod q_i
-	qModT  uint64   // Q mod t_s
-	flood  uint     // flooding bits of the key-switch share
-	bound  float64  // log2 of the high-probability bound of |E − flood|
+	plansT []*ntt.Plan // ringT's transforms (nil: lattigo's)
+	tInv   []uint64    // t_s⁻¹ mod q_i
+	tInvS  []uint64    // their Shoup constants
+	tModQ  []uint64    // t_s mod q_i
+	qHatT  []uint64    // (Q/q_i) mod t_s
+	qHatIn []uint64    // (Q/q_i)⁻¹ mod q_i
+	qModT  uint64      // Q mod t_s
+	flood  uint        // flooding bits of the key-switch share
+	bound  float64     // log2 of the high-probability bound of |E − flood|
 }
 
 // slots builds the slot encoding on first use (sessions that never score
@@ -93,7 +96,7 @@ func (s *Session) slots() (*slotCtx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: slot ring: %v", ErrParams, err)
 	}
-	c := &slotCtx{t: t, ringT: rt}
+	c := &slotCtx{t: t, ringT: rt, plansT: nttPlans(rt)}
 	bt := new(big.Int).SetUint64(t)
 	c.qModT = new(big.Int).Mod(s.q, bt).Uint64()
 	for _, qi := range s.moduli {
@@ -173,7 +176,7 @@ func (s *Session) EncryptMask(mask []bool, lo, hi int) ([][]byte, error) {
 					row[j] = 1
 				}
 			}
-			c.ringT.INTT(slot, slot)
+			inverseNTT(c.ringT, c.plansT, slot, slot)
 			// pm·t_s⁻¹ in every limb, centred so the carries stay small.
 			for l, qi := range s.moduli {
 				dst := pt.Coeffs[l]
@@ -316,7 +319,7 @@ func (s *Session) MaskedRelease(chunks [][]byte, u []int64) ([][]byte, error) {
 			for j, v := range u[mc.k*s.n : min((mc.k+1)*s.n, len(u))] {
 				row[j] = signedMod(v, c.t)
 			}
-			c.ringT.INTT(slot, slot)
+			inverseNTT(c.ringT, c.plansT, slot, slot)
 			for l, qi := range s.moduli {
 				dst := p.Coeffs[l]
 				for j, v := range row {
@@ -334,7 +337,7 @@ func (s *Session) MaskedRelease(chunks [][]byte, u []int64) ([][]byte, error) {
 			s.ringQ.Add(ct.Value[1], zero.Value[1], ct.Value[1])
 			// Key-switch share towards the bank: c0 += s_P·c1 + flood.
 			s.ringQ.MulCoeffsMontgomery(ct.Value[1], s.sk.Value.Q, h)
-			s.ringQ.INTT(h, h)
+			s.toINTT(h, h)
 			fb := floods[i]
 			for j := range s.n {
 				f := floodResidue(fb[16*j:16*j+16], c.flood)
@@ -400,7 +403,7 @@ func (s *Session) DecryptMasked(releases [][]byte, sent map[int][32]byte, out []
 			mc := parsed[i]
 			s.ringQ.MulCoeffsMontgomery(mc.ct.Value[1], s.sk.Value.Q, d)
 			s.ringQ.Add(d, mc.ct.Value[0], d)
-			s.ringQ.INTT(d, d)
+			s.toINTT(d, d)
 			row := slot.Coeffs[0]
 			for j := range s.n {
 				// V = t_s·d mod Q, centred, reduced mod t_s (CRT with a
@@ -419,7 +422,7 @@ func (s *Session) DecryptMasked(releases [][]byte, sent map[int][32]byte, out []
 				acc = (acc + c.t - (alpha%c.t)*c.qModT%c.t) % c.t
 				row[j] = acc
 			}
-			c.ringT.NTT(slot, slot)
+			forwardNTT(c.ringT, c.plansT, slot, slot)
 			lo := mc.k * s.n
 			for j, v := range row[:min(s.n, len(out)-lo)] {
 				if v > half {

@@ -60,7 +60,7 @@ type Session struct {
 	ringQ  *ring.Ring
 	level  int
 	moduli []uint64
-	fwd    []*ntt.Plan // the forward NTT's plans (nil: lattigo's), see toNTT
+	plans  []*ntt.Plan // the transforms' plans (nil: lattigo's), see toNTT
 	n      int
 
 	skSigned []int8 // this party's ternary secret-key share, coefficient form
@@ -127,7 +127,7 @@ func NewSession(role Role, p Params, seed [32]byte, random io.Reader) (*Session,
 		random: random,
 		guard:  NewShareGuard(),
 	}
-	s.fwd = nttPlans(s.ringQ)
+	s.plans = nttPlans(s.ringQ)
 	delta := new(big.Int).Quo(s.q, s.t)
 	for _, qi := range s.moduli {
 		s.delta = append(s.delta, new(big.Int).Mod(delta, new(big.Int).SetUint64(qi)).Uint64())

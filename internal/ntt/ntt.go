@@ -15,52 +15,76 @@ package ntt
 
 import (
 	"errors"
+	"math/big"
 	"math/bits"
 )
 
-// Plan holds one prime's twiddles in the order the transform reads them.
+// Plan holds one prime's twiddles in the order the transforms read them.
 type Plan struct {
 	n, logN int
 	q       uint64
-	// w[m+i] is the twiddle of group i at the stage with m groups (the
-	// layout of lattigo's RootsForward, canonical instead of Montgomery);
-	// wp[k] = ⌊w[k]·2^64/q⌋, Shoup's precomputed quotient.
-	w, wp []uint64
-	// narrow[s] are the last three stages' twiddles expanded per lane, in
-	// the order fwdNarrow consumes them (8 per 16-element block).
+	fwd     tables // ψ^k: lattigo's RootsForward
+	inv     tables // ψ^−k: lattigo's RootsBackward
+	// nInv = N⁻¹ mod q and its Shoup quotient: the inverse's last factor.
+	nInv, nInvP uint64
+}
+
+// tables are one direction's twiddles: w[m+i] is the twiddle of group i
+// at the stage with m groups (lattigo's layout, canonical instead of
+// Montgomery), wp[k] = ⌊w[k]·2^64/q⌋ (Shoup's precomputed quotient), and
+// narrow[s] the stages of distance 4, 2, 1 expanded per lane, in the
+// order the narrow kernels consume them (8 per 16-element block).
+type tables struct {
+	w, wp  []uint64
 	narrow [3]struct{ w, wp []uint64 }
 }
 
 // ErrPlan reports parameters the transform does not support.
-var ErrPlan = errors.New("ntt: need a power-of-two length ≥ 16 and an odd prime below 2^61")
+var ErrPlan = errors.New("ntt: need a power-of-two length ≥ 16, an odd prime below 2^61 and roots below it")
 
-// New builds the plan for length n = len(roots) and prime q, roots[k] < q
-// being lattigo's RootsForward[k] out of Montgomery form.
-func New(q uint64, roots []uint64) (*Plan, error) {
-	n := len(roots)
-	if n < 16 || n&(n-1) != 0 || q>>61 != 0 || q&1 == 0 {
+// New builds the plan for length n = len(forward) and prime q; forward[k]
+// and backward[k] < q are lattigo's RootsForward[k] and RootsBackward[k]
+// out of Montgomery form.
+func New(q uint64, forward, backward []uint64) (*Plan, error) {
+	n := len(forward)
+	if n < 16 || n&(n-1) != 0 || len(backward) != n || q>>61 != 0 || q&1 == 0 {
 		return nil, ErrPlan
 	}
-	p := &Plan{n: n, logN: bits.TrailingZeros(uint(n)), q: q, w: make([]uint64, n), wp: make([]uint64, n)}
+	p := &Plan{n: n, logN: bits.TrailingZeros(uint(n)), q: q}
+	var err error
+	if p.fwd, err = newTables(q, forward); err != nil {
+		return nil, err
+	}
+	if p.inv, err = newTables(q, backward); err != nil {
+		return nil, err
+	}
+	p.nInv = new(big.Int).ModInverse(big.NewInt(int64(n)), new(big.Int).SetUint64(q)).Uint64()
+	p.nInvP = shoup(p.nInv, q)
+	return p, nil
+}
+
+func newTables(q uint64, roots []uint64) (tables, error) {
+	n := len(roots)
+	t := tables{w: make([]uint64, n), wp: make([]uint64, n)}
 	for k, r := range roots {
 		if r >= q {
-			return nil, ErrPlan
+			return tables{}, ErrPlan
 		}
-		p.w[k], p.wp[k] = r, shoup(r, q)
+		t.w[k], t.wp[k] = r, shoup(r, q)
 	}
-	for s, t := range [3]int{4, 2, 1} {
-		m := n / (2 * t)
+	for s, d := range [3]int{4, 2, 1} {
+		m := n / (2 * d)
 		lanes := narrowIndex[s][0]
 		w, wp := make([]uint64, n/2), make([]uint64, n/2)
 		for b := range n / 16 {
 			for l, e := range lanes {
 				g := 16*b + int(e)
-				w[8*b+l], wp[8*b+l] = p.w[m+g/(2*t)], p.wp[m+g/(2*t)]
+				w[8*b+l], wp[8*b+l] = t.w[m+g/(2*d)], t.wp[m+g/(2*d)]
 			}
 		}
-		p.narrow[s].w, p.narrow[s].wp = w, wp
+		t.narrow[s].w, t.narrow[s].wp = w, wp
 	}
-	return p, nil
+	return t, nil
 }
 
 // Len is the transform length.
@@ -87,10 +111,7 @@ var narrowIndex = [3][4][8]uint64{
 // overlap), each of length Len. Inputs must be below 4q; outputs are in
 // [0, q).
 func (p *Plan) Forward(dst, src []uint64) {
-	if len(dst) < p.n || len(src) < p.n {
-		panic("ntt: slice shorter than the plan")
-	}
-	dst, src = dst[:p.n], src[:p.n]
+	dst, src = p.slices(dst, src)
 	if useAsm {
 		p.forwardAsm(dst, src) // the first stage reads src
 		return
@@ -99,13 +120,33 @@ func (p *Plan) Forward(dst, src []uint64) {
 	p.forwardGo(dst)
 }
 
+// Inverse writes the inverse NTT of src to dst, lattigo's ring.INTT (the
+// factor N⁻¹ included): the same slice or two that do not overlap, inputs
+// below 2q, outputs in [0, q).
+func (p *Plan) Inverse(dst, src []uint64) {
+	dst, src = p.slices(dst, src)
+	if useAsm {
+		p.inverseAsm(dst, src)
+		return
+	}
+	copy(dst, src)
+	p.inverseGo(dst)
+}
+
+func (p *Plan) slices(dst, src []uint64) ([]uint64, []uint64) {
+	if len(dst) < p.n || len(src) < p.n {
+		panic("ntt: slice shorter than the plan")
+	}
+	return dst[:p.n], src[:p.n]
+}
+
 // forwardGo is the transform in Go: Harvey's butterfly, values kept in
 // [0, 4q) between stages (4q < 2^64 since q < 2^61).
 func (p *Plan) forwardGo(a []uint64) {
 	q, twoQ := p.q, 2*p.q
 	for m, t := 1, p.n/2; m < p.n; m, t = 2*m, t/2 {
 		for i := range m {
-			w, wp := p.w[m+i], p.wp[m+i]
+			w, wp := p.fwd.w[m+i], p.fwd.wp[m+i]
 			x, y := a[2*i*t:2*i*t+t], a[2*i*t+t:2*i*t+2*t]
 			for j := range x {
 				u := x[j]
@@ -118,14 +159,46 @@ func (p *Plan) forwardGo(a []uint64) {
 		}
 	}
 	for i, x := range a {
-		if x >= twoQ {
-			x -= twoQ
-		}
-		if x >= q {
-			x -= q
-		}
-		a[i] = x
+		a[i] = reduce4q(x, q)
 	}
+}
+
+// inverseGo is the inverse in Go: Gentleman–Sande butterflies, values
+// kept in [0, 2q), then the factor N⁻¹.
+func (p *Plan) inverseGo(a []uint64) {
+	q, twoQ := p.q, 2*p.q
+	for m, t := p.n/2, 1; m >= 1; m, t = m/2, 2*t {
+		for i := range m {
+			w, wp := p.inv.w[m+i], p.inv.wp[m+i]
+			x, y := a[2*i*t:2*i*t+t], a[2*i*t+t:2*i*t+2*t]
+			for j := range x {
+				u, v := x[j], y[j]
+				s := u + v
+				if s >= twoQ {
+					s -= twoQ
+				}
+				d := mulShoup(u+twoQ-v, w, wp, q)
+				if d >= twoQ {
+					d -= twoQ
+				}
+				x[j], y[j] = s, d
+			}
+		}
+	}
+	for i, x := range a {
+		a[i] = reduce4q(mulShoup(x, p.nInv, p.nInvP, q), q)
+	}
+}
+
+// reduce4q maps x < 4q to x mod q.
+func reduce4q(x, q uint64) uint64 {
+	if x >= 2*q {
+		x -= 2 * q
+	}
+	if x >= q {
+		x -= q
+	}
+	return x
 }
 
 // mulShoup returns y·w mod q in [0, 2q), for any y and w < q.

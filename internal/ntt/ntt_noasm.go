@@ -8,3 +8,8 @@ func (p *Plan) forwardAsm(a, src []uint64) {
 	copy(a, src)
 	p.forwardGo(a)
 }
+
+func (p *Plan) inverseAsm(a, src []uint64) {
+	copy(a, src)
+	p.inverseGo(a)
+}

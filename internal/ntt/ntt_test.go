@@ -33,11 +33,12 @@ func plans(t testing.TB, r *ring.Ring) []*Plan {
 	t.Helper()
 	var ps []*Plan
 	for _, s := range r.SubRings[:r.ModuliChainLength()] {
-		roots := make([]uint64, len(s.RootsForward))
-		for k, x := range s.RootsForward {
-			roots[k] = ring.MRed(x, 1, s.Modulus, s.MRedConstant)
+		fwd, inv := make([]uint64, len(s.RootsForward)), make([]uint64, len(s.RootsBackward))
+		for k := range fwd {
+			fwd[k] = ring.MRed(s.RootsForward[k], 1, s.Modulus, s.MRedConstant)
+			inv[k] = ring.MRed(s.RootsBackward[k], 1, s.Modulus, s.MRedConstant)
 		}
-		p, err := New(s.Modulus, roots)
+		p, err := New(s.Modulus, fwd, inv)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,6 +100,60 @@ func TestForwardMatchesLattigo(t *testing.T) {
 	t.Logf("assembly in use: %v", useAsm)
 }
 
+// TestInverseMatchesLattigo: the inverse against lattigo's INTT (N⁻¹
+// included), value for value, on inputs below q and up to 2q − 1, and the
+// round trip Inverse(Forward(x)) = x.
+func TestInverseMatchesLattigo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, n := range []int{16, 32, 64, 1024, 8192} {
+		r := lattigoRing(t, n)
+		for i, p := range plans(t, r) {
+			q := p.q
+			for trial := range 4 {
+				in := make([]uint64, n)
+				for k := range in {
+					switch trial {
+					case 0:
+						in[k] = rng.Uint64N(q)
+					case 1:
+						in[k] = rng.Uint64N(2 * q)
+					case 2:
+						in[k] = 2*q - 1
+					default:
+						in[k] = q - 1 - uint64(k&1)
+					}
+				}
+				want := make([]uint64, n)
+				reduced := make([]uint64, n)
+				for k, x := range in {
+					reduced[k] = x % q
+				}
+				r.SubRings[i].INTT(reduced, want)
+				for _, f := range []struct {
+					name string
+					run  func(a []uint64)
+				}{{"go", p.inverseGo}, {"dispatch", func(a []uint64) { p.Inverse(a, a) }}} {
+					got := append([]uint64(nil), in...)
+					f.run(got)
+					for k := range want {
+						if got[k] != want[k] {
+							t.Fatalf("n=%d q=%d trial %d %s: out[%d] = %d, lattigo %d", n, q, trial, f.name, k, got[k], want[k])
+						}
+					}
+				}
+				back := make([]uint64, n)
+				p.Forward(back, want)
+				p.Inverse(back, back)
+				for k := range back {
+					if back[k] != want[k] {
+						t.Fatalf("n=%d: Inverse(Forward(x)) differs at %d", n, k)
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestForwardOutOfPlace(t *testing.T) {
 	r := lattigoRing(t, 64)
 	p := plans(t, r)[0]
@@ -107,16 +162,18 @@ func TestForwardOutOfPlace(t *testing.T) {
 		src[k] = uint64(k * k)
 	}
 	keep := append([]uint64(nil), src...)
-	dst := make([]uint64, 64)
-	p.Forward(dst, src)
-	want := append([]uint64(nil), src...)
-	p.Forward(want, want)
-	for k := range src {
-		if src[k] != keep[k] {
-			t.Fatal("Forward wrote to its source")
-		}
-		if dst[k] != want[k] {
-			t.Fatalf("out of place differs at %d", k)
+	for name, f := range map[string]func(dst, src []uint64){"Forward": p.Forward, "Inverse": p.Inverse} {
+		dst := make([]uint64, 64)
+		f(dst, src)
+		want := append([]uint64(nil), src...)
+		f(want, want)
+		for k := range src {
+			if src[k] != keep[k] {
+				t.Fatalf("%s wrote to its source", name)
+			}
+			if dst[k] != want[k] {
+				t.Fatalf("%s out of place differs at %d", name, k)
+			}
 		}
 	}
 }
@@ -126,6 +183,7 @@ func TestNewRejects(t *testing.T) {
 		q     uint64
 		roots []uint64
 	}{
+		{97, nil},                            // no roots
 		{97, make([]uint64, 8)},              // too short
 		{97, make([]uint64, 24)},             // not a power of two
 		{1 << 61, make([]uint64, 16)},        // even, too large
@@ -133,7 +191,7 @@ func TestNewRejects(t *testing.T) {
 		{96, make([]uint64, 16)},             // even
 		{17, append(make([]uint64, 15), 17)}, // root not reduced
 	} {
-		if _, err := New(c.q, c.roots); err == nil {
+		if _, err := New(c.q, c.roots, c.roots); err == nil {
 			t.Errorf("New(%d, %d roots) accepted", c.q, len(c.roots))
 		}
 	}
@@ -172,6 +230,18 @@ func BenchmarkForward(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			r.SubRings[0].NTT(a, a)
+		}
+	})
+	b.Run("inverse", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			p.Inverse(a, a)
+		}
+	})
+	b.Run("lattigoInverse", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r.SubRings[0].INTT(a, a)
 		}
 	})
 	b.Run("lattigoLazy", func(b *testing.B) {
