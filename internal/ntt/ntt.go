@@ -1,13 +1,15 @@
-// Package ntt is a forward negacyclic number-theoretic transform for one
-// prime below 2^61, bit-exact with lattigo's ring.NTT (same roots, same
-// output order, values reduced to [0, q)), 2.6× as fast on CPUs with
-// AVX-512 and within 1.2× of its butterfly's compute limit
-// (BENCHMARKS.md).
+// Package ntt is the negacyclic number-theoretic transform and its
+// inverse for one prime below 2^61, bit-exact with lattigo's ring.NTT and
+// ring.INTT (same roots, same order, N⁻¹ included, values reduced to
+// [0, q)). On CPUs with AVX-512 the forward transform is 2.6× as fast as
+// lattigo's and within 1.2× of its butterfly's compute limit, the inverse
+// 2.4× (BENCHMARKS.md).
 //
 // Why not lattigo's: the forward NTT was a third of a training epoch's
 // CPU. lattigo's is scalar Go with Montgomery products, three 64-bit
 // multiplications a butterfly; this one uses Harvey's lazy butterfly with
-// Shoup's precomputed quotients, eight lanes at a time. The assembly has
+// Shoup's precomputed quotients (Gentleman–Sande for the inverse), eight
+// lanes at a time. The assembly has
 // no branch or memory access that depends on the data (keys and messages
 // go through it). Where AVX-512 is missing, callers keep lattigo's NTT;
 // the Go version here is the reference the tests hold the assembly to.
