@@ -9,10 +9,10 @@
 // CPU. lattigo's is scalar Go with Montgomery products, three 64-bit
 // multiplications a butterfly; this one uses Harvey's lazy butterfly with
 // Shoup's precomputed quotients (Gentleman–Sande for the inverse), eight
-// lanes at a time. The assembly has
-// no branch or memory access that depends on the data (keys and messages
-// go through it). Where AVX-512 is missing, callers keep lattigo's NTT;
-// the Go version here is the reference the tests hold the assembly to.
+// lanes at a time. The assembly has no branch or memory access that
+// depends on the data (keys and messages go through it). Where AVX-512 is
+// missing, callers keep lattigo's NTT; the Go version here is the
+// reference the tests hold the assembly to.
 package ntt
 
 import (
@@ -49,7 +49,7 @@ var ErrPlan = errors.New("ntt: need a power-of-two length ≥ 16, an odd prime b
 // out of Montgomery form.
 func New(q uint64, forward, backward []uint64) (*Plan, error) {
 	n := len(forward)
-	if n < 16 || n&(n-1) != 0 || len(backward) != n || q>>61 != 0 || q&1 == 0 {
+	if n < 16 || n&(n-1) != 0 || len(backward) != n || q < 3 || q>>61 != 0 || q&1 == 0 {
 		return nil, ErrPlan
 	}
 	p := &Plan{n: n, logN: bits.TrailingZeros(uint(n)), q: q}
