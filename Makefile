@@ -69,13 +69,15 @@ bench-stats:
 
 ## bench-vlr: one training epoch at 1e5 and 1e6 (core, protocol, two node
 ## processes on loopback; TANDEM_BENCH_N=1e5 for a quick loopback run), and
-## training to convergence.
+## training to convergence, and the NTT and FFT kernels.
 bench-vlr:
 	$(GO) test -run '^$$' -bench 'Epoch' -benchtime 4x -timeout 30m ./fedlearn/vlr/
 	$(GO) test -run '^$$' -bench 'TrainToConvergence' -benchtime 1x -timeout 30m ./fedlearn/vlr/
 	$(GO) test -run '^$$' -bench 'TrainJob' -benchtime 2x -timeout 30m ./protocol/
 	TANDEM_BENCH_N=$${TANDEM_BENCH_N:-1e6} $(GO) test -run '^$$' -bench 'TrainLoopback' -benchtime 1x -timeout 60m ./cmd/tandem/
 	$(GO) test -run '^$$' -bench VLREpochFloor -benchtime 1x ./fedlearn/
+	$(GO) test -run '^$$' -bench . -benchtime 3000x ./internal/ntt/
+	$(GO) test -run '^$$' -bench . -benchtime 5000x ./internal/cfft/
 
 ## bench-score: the masked-release kernel, the score protocols (scores, and
 ## bands only) at 1e6, a pass over a 1e6-row CSV, and both score modes
