@@ -89,10 +89,7 @@ func root(k, size int) complex128 {
 	return cmplx.Rect(1, -2*math.Pi*float64(k)/float64(size))
 }
 
-// Len is the transform length.
-func (p *Plan) Len() int { return p.m }
-
-// Transform replaces a (length Len, bit-reversed order) by its DFT in
+// Transform replaces a (the plan's length, bit-reversed order) by its DFT in
 // natural order.
 func (p *Plan) Transform(a []complex128) {
 	if len(a) != p.m {

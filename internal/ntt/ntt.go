@@ -89,9 +89,6 @@ func newTables(q uint64, roots []uint64) (tables, error) {
 	return t, nil
 }
 
-// Len is the transform length.
-func (p *Plan) Len() int { return p.n }
-
 // shoup returns ⌊w·2^64/q⌋ for w < q.
 func shoup(w, q uint64) uint64 {
 	quo, _ := bits.Div64(w, 0, q)
@@ -110,7 +107,7 @@ var narrowIndex = [3][4][8]uint64{
 }
 
 // Forward writes the NTT of src to dst (the same slice, or two that do not
-// overlap), each of length Len. Inputs must be below 4q; outputs are in
+// overlap), each at least as long as the plan's roots. Inputs must be below 4q; outputs are in
 // [0, q).
 func (p *Plan) Forward(dst, src []uint64) {
 	dst, src = p.slices(dst, src)
@@ -179,11 +176,7 @@ func (p *Plan) inverseGo(a []uint64) {
 				if s >= twoQ {
 					s -= twoQ
 				}
-				d := mulShoup(u+twoQ-v, w, wp, q)
-				if d >= twoQ {
-					d -= twoQ
-				}
-				x[j], y[j] = s, d
+				x[j], y[j] = s, mulShoup(u+twoQ-v, w, wp, q) // < 2q: Shoup's product is exact here
 			}
 		}
 	}

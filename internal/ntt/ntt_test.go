@@ -1,6 +1,7 @@
 package ntt
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -76,28 +77,42 @@ func TestForwardMatchesLattigo(t *testing.T) {
 				if trial == 3 {
 					in[0], in[n-1] = 4*q-1, 4*q-1
 				}
-				want := make([]uint64, n)
-				reduced := make([]uint64, n)
-				for k, x := range in {
-					reduced[k] = x % q
-				}
-				r.SubRings[i].NTT(reduced, want)
-				for _, f := range []struct {
-					name string
-					run  func(a []uint64)
-				}{{"go", p.forwardGo}, {"dispatch", func(a []uint64) { p.Forward(a, a) }}} {
-					got := append([]uint64(nil), in...)
-					f.run(got)
-					for k := range want {
-						if got[k] != want[k] {
-							t.Fatalf("n=%d q=%d trial %d %s: out[%d] = %d, lattigo %d", n, q, trial, f.name, k, got[k], want[k])
-						}
-					}
-				}
+				label := fmt.Sprintf("n=%d q=%d trial %d", n, q, trial)
+				matchReference(t, label, in, q, r.SubRings[i].NTT,
+					impl{"go", p.forwardGo}, impl{"dispatch", func(a []uint64) { p.Forward(a, a) }})
 			}
 		}
 	}
 	t.Logf("assembly in use: %v", useAsm)
+}
+
+// impl is one implementation under test, in place.
+type impl struct {
+	name string
+	run  func(a []uint64)
+}
+
+// matchReference runs every implementation on a copy of in and requires
+// each output value to equal lattigo's (reference, given in reduced mod
+// q, since lattigo's transforms expect canonical inputs); it returns
+// lattigo's output.
+func matchReference(t *testing.T, label string, in []uint64, q uint64, reference func(src, dst []uint64), impls ...impl) []uint64 {
+	t.Helper()
+	reduced, want := make([]uint64, len(in)), make([]uint64, len(in))
+	for k, x := range in {
+		reduced[k] = x % q
+	}
+	reference(reduced, want)
+	for _, f := range impls {
+		got := append([]uint64(nil), in...)
+		f.run(got)
+		for k := range want {
+			if got[k] != want[k] {
+				t.Fatalf("%s %s: out[%d] = %d, lattigo %d", label, f.name, k, got[k], want[k])
+			}
+		}
+	}
+	return want
 }
 
 // TestInverseMatchesLattigo: the inverse against lattigo's INTT (N⁻¹
@@ -123,24 +138,9 @@ func TestInverseMatchesLattigo(t *testing.T) {
 						in[k] = q - 1 - uint64(k&1)
 					}
 				}
-				want := make([]uint64, n)
-				reduced := make([]uint64, n)
-				for k, x := range in {
-					reduced[k] = x % q
-				}
-				r.SubRings[i].INTT(reduced, want)
-				for _, f := range []struct {
-					name string
-					run  func(a []uint64)
-				}{{"go", p.inverseGo}, {"dispatch", func(a []uint64) { p.Inverse(a, a) }}} {
-					got := append([]uint64(nil), in...)
-					f.run(got)
-					for k := range want {
-						if got[k] != want[k] {
-							t.Fatalf("n=%d q=%d trial %d %s: out[%d] = %d, lattigo %d", n, q, trial, f.name, k, got[k], want[k])
-						}
-					}
-				}
+				label := fmt.Sprintf("n=%d q=%d trial %d", n, q, trial)
+				want := matchReference(t, label, in, q, r.SubRings[i].INTT,
+					impl{"go", p.inverseGo}, impl{"dispatch", func(a []uint64) { p.Inverse(a, a) }})
 				back := make([]uint64, n)
 				p.Forward(back, want)
 				p.Inverse(back, back)
